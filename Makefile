@@ -1,0 +1,67 @@
+# The two commands of the README: `make demo` and `make test`. Everything else helps them.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_USER ?= demo
+DEMO_PASSWORD ?= demo-password
+# The demo runs with DEBUG on (development key, plain HTTP); production sets its own environment.
+DEMO_ENV := DEBUG=true
+
+.PHONY: help venv demo demo-data serve test test-fast lint format migrations-check \
+        assign-groups pull-sequences bench fuzz clean
+
+help:
+	@echo "make demo   - set up a virtualenv, migrate SQLite, load demo data, serve on $(HOST):$(PORT)"
+	@echo "make test   - run the whole test suite (PostgreSQL when DATABASE_URL is set)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo-data: venv
+	$(DEMO_ENV) $(MANAGE) migrate --noinput
+	$(DEMO_ENV) $(MANAGE) seed_demo
+	$(DEMO_ENV) $(MANAGE) assign_groups
+	$(DEMO_ENV) $(MANAGE) create_demo_user --username $(DEMO_USER) --password $(DEMO_PASSWORD)
+
+demo: demo-data
+	@echo ""
+	@echo "  Demo site: http://$(HOST):$(PORT)/   login: $(DEMO_USER) / $(DEMO_PASSWORD)"
+	@echo ""
+	$(DEMO_ENV) $(MANAGE) runserver $(HOST):$(PORT)
+
+test: venv
+	$(BIN)/pytest -n 2 --dist loadfile
+
+test-fast: venv
+	$(BIN)/pytest -n 2 --dist loadfile -m "not browser"
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=true $(MANAGE) makemigrations --check --dry-run
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+assign-groups: venv
+	$(MANAGE) assign_groups
+
+pull-sequences: venv
+	$(MANAGE) pull_sequences --date-from $(FROM) $(if $(TO),--date-to $(TO))
+
+bench: venv
+	$(BIN)/python bench/assign_groups.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 media staticfiles .pytest_cache .ruff_cache

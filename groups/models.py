@@ -1,0 +1,266 @@
+"""Recurring objects: sequence groups, the assignment run log (and lock), the audit log."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from sequences.models import FalsePositiveType, SmokeType, in_choices
+
+
+class SequenceGroup(models.Model):
+    camera = models.ForeignKey(
+        "sequences.Camera", on_delete=models.PROTECT, related_name="sequence_groups"
+    )
+    azimuth = models.SmallIntegerField()
+    representative_bbox = models.JSONField(
+        help_text='{"xyxyn": [x1, y1, x2, y2], "confidence": c} of the founding sequence.'
+    )
+    smoke_type = models.CharField(max_length=16, choices=SmokeType.choices, null=True, blank=True)
+    false_positive_type = models.CharField(
+        max_length=16, choices=FalsePositiveType.choices, null=True, blank=True
+    )
+    is_unsure = models.BooleanField(default=False)
+    is_validated = models.BooleanField(default=False)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    validated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    labeled_at = models.DateTimeField(null=True, blank=True)
+    labeled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_by_run = models.ForeignKey(
+        "AssignmentRun",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="created_groups",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(smoke_type__isnull=True) | Q(false_positive_type__isnull=True),
+                name="groups_sequencegroup_label_xor",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(labeled_at__isnull=True)
+                    & Q(smoke_type__isnull=True)
+                    & Q(false_positive_type__isnull=True)
+                )
+                | (
+                    Q(labeled_at__isnull=False)
+                    & (Q(smoke_type__isnull=False) | Q(false_positive_type__isnull=False))
+                ),
+                name="groups_sequencegroup_labeled_at_consistency",
+            ),
+            models.CheckConstraint(
+                condition=in_choices("smoke_type", SmokeType, nullable=True),
+                name="groups_sequencegroup_smoke_type_valid",
+            ),
+            models.CheckConstraint(
+                condition=in_choices("false_positive_type", FalsePositiveType, nullable=True),
+                name="groups_sequencegroup_false_positive_type_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(azimuth__gte=0, azimuth__lte=359),
+                name="groups_sequencegroup_azimuth_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_validated=True, validated_at__isnull=False)
+                | Q(is_validated=False, validated_at__isnull=True, validated_by__isnull=True),
+                name="groups_sequencegroup_validated_consistency",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_unsure=False) | Q(labeled_at__isnull=False),
+                name="groups_sequencegroup_unsure_needs_label",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["camera", "azimuth", "id"], name="group_bucket_idx"),
+            models.Index(fields=["created_at", "id"], name="group_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Group #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("groups:detail", args=[self.pk])
+
+    @property
+    def is_labeled(self) -> bool:
+        return self.smoke_type is not None or self.false_positive_type is not None
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    ABANDONED = "abandoned", "Abandoned"
+
+
+class RunTrigger(models.TextChoices):
+    COMMAND = "command", "Command"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+
+
+class AssignmentRun(models.Model):
+    """One group assignment run. The `running` row is the single-runner lock."""
+
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    trigger = models.CharField(max_length=16, choices=RunTrigger.choices)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    processed = models.PositiveIntegerField(default=0)
+    new_groups = models.PositiveIntegerField(default=0)
+    joined_existing = models.PositiveIntegerField(default=0)
+    inherited_annotations = models.PositiveIntegerField(default=0)
+    joined_not_inherited = models.PositiveIntegerField(default=0)
+    skipped_no_bbox = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=Q(status="running"),
+                name="groups_assignmentrun_single_running",
+            ),
+            models.CheckConstraint(
+                condition=in_choices("status", RunStatus),
+                name="groups_assignmentrun_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=in_choices("trigger", RunTrigger),
+                name="groups_assignmentrun_trigger_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="running", finished_at__isnull=True)
+                | (~Q(status="running") & Q(finished_at__isnull=False)),
+                name="groups_assignmentrun_finished_consistency",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} ({self.status})"
+
+
+class OperationKind(models.TextChoices):
+    INHERIT = "inherit", "Inherit"
+    PROPAGATE = "propagate", "Propagate"
+    BULK = "bulk", "Bulk"
+    VALIDATE = "validate", "Validate"
+    UNVALIDATE = "unvalidate", "Unvalidate"
+    REMOVE_MEMBER = "remove_member", "Remove member"
+    REINCLUDE_MEMBER = "reinclude_member", "Re-include member"
+    CHECK = "check", "Check"
+    REJECT = "reject", "Reject"
+    UNDO = "undo", "Undo"
+
+
+class GroupOperation(models.Model):
+    """One audited, undoable change (SPEC §5.8). Operations are never deleted."""
+
+    kind = models.CharField(max_length=32, choices=OperationKind.choices)
+    group = models.ForeignKey(
+        SequenceGroup,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="operations",
+    )
+    sequence = models.ForeignKey(
+        "sequences.Sequence",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="group_operations",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    run = models.ForeignKey(
+        AssignmentRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="operations",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    group_before = models.JSONField(null=True, blank=True)
+    group_after = models.JSONField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    undo_of = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="undone_by",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=in_choices("kind", OperationKind),
+                name="groups_groupoperation_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="undo", undo_of__isnull=False)
+                | (~Q(kind="undo") & Q(undo_of__isnull=True)),
+                name="groups_groupoperation_undo_of_consistency",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["group", "created_at"], name="op_group_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Operation {self.pk} ({self.kind})"
+
+
+class GroupOperationMember(models.Model):
+    """One annotation an operation wrote, with what an undo needs (NULL = no annotation row)."""
+
+    operation = models.ForeignKey(GroupOperation, on_delete=models.CASCADE, related_name="members")
+    sequence = models.ForeignKey("sequences.Sequence", on_delete=models.CASCADE, related_name="+")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["operation", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operation", "sequence"], name="groups_groupoperationmember_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sequence #{self.sequence_id} in operation {self.operation_id}"

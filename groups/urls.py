@@ -1,0 +1,18 @@
+from django.urls import path
+
+from groups import views
+
+app_name = "groups"
+
+urlpatterns = [
+    path("", views.group_list, name="list"),
+    path("check/", views.check_queue, name="check"),
+    path("<int:group_id>/", views.group_detail, name="detail"),
+    path("<int:group_id>/validate/", views.group_validate_view, name="validate"),
+    path("<int:group_id>/unvalidate/", views.group_unvalidate_view, name="unvalidate"),
+    path(
+        "<int:group_id>/members/<int:sequence_id>/remove/",
+        views.group_member_remove_view,
+        name="member_remove",
+    ),
+]

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class SequencesConfig(AppConfig):
+    name = "sequences"
+    verbose_name = "Sequences"
+
+    def ready(self) -> None:
+        from sequences import checks  # noqa: F401  (registers the settings check)

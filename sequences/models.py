@@ -1,0 +1,332 @@
+"""The sequence domain: what the cameras saw and what annotators said about it.
+
+Enum columns are `TextChoices`; because choices do not constrain the database, every enum column
+also carries a named CHECK constraint. The only references to the `groups` app are the three
+string-referenced foreign keys (`Sequence.group`, `SequenceAnnotation.label_source_group`,
+`SequenceAnnotation.label_source_operation`).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+
+class SourceApi(models.TextChoices):
+    PYRONEAR_FRENCH = "pyronear_french", "Pyronear French"
+    ALERT_WILDFIRE = "alert_wildfire", "Alert Wildfire"
+    API_CENIA = "api_cenia", "API Cenia"
+
+
+class AnnotationType(models.TextChoices):
+    """The platform's own class of an alert (`is_wildfire_alertapi`)."""
+
+    WILDFIRE_SMOKE = "wildfire_smoke", "Wildfire smoke"
+    OTHER_SMOKE = "other_smoke", "Other smoke"
+    OTHER = "other", "Other"
+
+
+class ProcessingStage(models.TextChoices):
+    IMPORTED = "imported", "Imported"
+    READY_TO_ANNOTATE = "ready_to_annotate", "Ready to annotate"
+    UNDER_ANNOTATION = "under_annotation", "Under annotation"
+    SEQ_ANNOTATION_DONE = "seq_annotation_done", "Sequence annotation done"
+    IN_REVIEW = "in_review", "In review"
+    NEEDS_MANUAL = "needs_manual", "Needs manual"
+    ANNOTATED = "annotated", "Annotated"
+
+
+class SmokeType(models.TextChoices):
+    WILDFIRE = "wildfire", "Wildfire"
+    INDUSTRIAL = "industrial", "Industrial"
+    OTHER = "other", "Other"
+
+
+class FalsePositiveType(models.TextChoices):
+    ANTENNA = "antenna", "Antenna"
+    BUILDING = "building", "Building"
+    CLIFF = "cliff", "Cliff"
+    DARK = "dark", "Dark"
+    DUST = "dust", "Dust"
+    HIGH_CLOUD = "high_cloud", "High cloud"
+    LOW_CLOUD = "low_cloud", "Low cloud"
+    LENS_FLARE = "lens_flare", "Lens flare"
+    LENS_DROPLET = "lens_droplet", "Lens droplet"
+    LIGHT = "light", "Light"
+    RAIN = "rain", "Rain"
+    TRAIL = "trail", "Trail"
+    ROAD = "road", "Road"
+    SKY = "sky", "Sky"
+    TREE = "tree", "Tree"
+    WATER_BODY = "water_body", "Water body"
+    OTHER = "other", "Other"
+
+
+class LabelSource(models.TextChoices):
+    """Provenance of an annotation's labels; NULL on the column means an import placeholder."""
+
+    HUMAN = "human", "Human"
+    INHERITED = "inherited", "Inherited"
+    PROPAGATED = "propagated", "Propagated"
+    BULK = "bulk", "Bulk"
+
+
+# Writable annotations (and missing ones) may be created or overwritten by machine writes;
+# every other stage is locked. DONE stages are the ones whose labels vote on validation.
+WRITABLE_STAGES = frozenset({ProcessingStage.IMPORTED, ProcessingStage.READY_TO_ANNOTATE})
+LOCKED_STAGES = frozenset(set(ProcessingStage) - WRITABLE_STAGES)
+DONE_STAGES = frozenset(
+    {
+        ProcessingStage.SEQ_ANNOTATION_DONE,
+        ProcessingStage.IN_REVIEW,
+        ProcessingStage.ANNOTATED,
+    }
+)
+MACHINE_SOURCES = frozenset({LabelSource.INHERITED, LabelSource.PROPAGATED, LabelSource.BULK})
+
+
+def in_choices(field: str, choices: type[models.TextChoices], *, nullable: bool = False) -> Q:
+    """The CHECK condition that limits an enum column to its values."""
+    condition = Q(**{f"{field}__in": choices.values})
+    if nullable:
+        condition |= Q(**{f"{field}__isnull": True})
+    return condition
+
+
+class Organization(models.Model):
+    source_api = models.CharField(max_length=32, choices=SourceApi.choices)
+    platform_id = models.IntegerField()
+    name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_api", "platform_id"], name="sequences_organization_unique_platform"
+            ),
+            models.CheckConstraint(
+                condition=in_choices("source_api", SourceApi),
+                name="sequences_organization_source_api_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Camera(models.Model):
+    source_api = models.CharField(max_length=32, choices=SourceApi.choices)
+    platform_id = models.IntegerField()
+    name = models.CharField(max_length=255)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="cameras")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_api", "platform_id"], name="sequences_camera_unique_platform"
+            ),
+            models.CheckConstraint(
+                condition=in_choices("source_api", SourceApi),
+                name="sequences_camera_source_api_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Sequence(models.Model):
+    source_api = models.CharField(max_length=32, choices=SourceApi.choices)
+    alert_api_id = models.BigIntegerField()
+    camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="sequences")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="sequences"
+    )
+    lat = models.FloatField()
+    lon = models.FloatField()
+    azimuth = models.SmallIntegerField(null=True, blank=True, help_text="Whole degrees 0..359.")
+    is_wildfire_alertapi = models.CharField(
+        max_length=32, choices=AnnotationType.choices, null=True, blank=True
+    )
+    recorded_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    group = models.ForeignKey(
+        "groups.SequenceGroup",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="members",
+    )
+    is_group_excluded = models.BooleanField(
+        default=False, help_text="Removed from grouping by hand; never re-attached automatically."
+    )
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_api", "alert_api_id"], name="sequences_sequence_unique_alert"
+            ),
+            models.CheckConstraint(
+                condition=Q(group__isnull=True) | Q(is_group_excluded=False),
+                name="sequences_sequence_grouped_not_excluded",
+            ),
+            models.CheckConstraint(
+                condition=in_choices("source_api", SourceApi),
+                name="sequences_sequence_source_api_valid",
+            ),
+            models.CheckConstraint(
+                condition=in_choices("is_wildfire_alertapi", AnnotationType, nullable=True),
+                name="sequences_sequence_platform_class_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(azimuth__isnull=True) | Q(azimuth__gte=0, azimuth__lte=359),
+                name="sequences_sequence_azimuth_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["recorded_at", "id"], name="seq_recorded_idx"),
+            models.Index(fields=["camera", "recorded_at"], name="seq_camera_recorded_idx"),
+            models.Index(fields=["created_at", "id"], name="seq_created_idx"),
+            models.Index(
+                fields=["recorded_at", "id"],
+                condition=Q(group__isnull=True, is_group_excluded=False),
+                name="seq_assignment_candidates_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sequence #{self.pk} ({self.source_api} {self.alert_api_id})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("sequences:annotate", args=[self.pk])
+
+
+def detection_image_path(instance: "Detection", filename: str) -> str:
+    # Services name the files themselves (SPEC §2.2); this only covers admin uploads.
+    return f"detections/sequence_{instance.sequence_id}/{filename}"
+
+
+def empty_predictions() -> dict:
+    return {"predictions": []}
+
+
+class Detection(models.Model):
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="detections")
+    alert_api_id = models.BigIntegerField()
+    recorded_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    image = models.ImageField(upload_to=detection_image_path, max_length=255)
+    algo_predictions = models.JSONField(default=empty_predictions)
+    others_bboxes = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sequence", "alert_api_id"], name="sequences_detection_unique_alert"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["sequence", "recorded_at", "id"], name="det_sequence_order_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Detection #{self.pk} of sequence #{self.sequence_id}"
+
+    @property
+    def bucket_key(self) -> str:
+        return self.image.name
+
+
+def empty_annotation() -> dict:
+    return {"sequences_bbox": []}
+
+
+class SequenceAnnotation(models.Model):
+    sequence = models.OneToOneField(Sequence, on_delete=models.CASCADE, related_name="annotation")
+    annotation = models.JSONField(default=empty_annotation)
+    processing_stage = models.CharField(max_length=32, choices=ProcessingStage.choices)
+    has_smoke = models.BooleanField(default=False)
+    has_false_positives = models.BooleanField(default=False)
+    smoke_types = models.JSONField(default=list, blank=True)
+    false_positive_types = models.JSONField(default=list, blank=True)
+    has_missed_smoke = models.BooleanField(default=False)
+    is_unsure = models.BooleanField(default=False)
+    label_source = models.CharField(
+        max_length=16, choices=LabelSource.choices, null=True, blank=True
+    )
+    label_source_group = models.ForeignKey(
+        "groups.SequenceGroup",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    label_source_operation = models.ForeignKey(
+        "groups.GroupOperation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    checked_at = models.DateTimeField(null=True, blank=True)
+    checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=in_choices("processing_stage", ProcessingStage),
+                name="sequences_sequenceannotation_stage_valid",
+            ),
+            models.CheckConstraint(
+                condition=in_choices("label_source", LabelSource, nullable=True),
+                name="sequences_sequenceannotation_label_source_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(label_source_group__isnull=True)
+                | Q(label_source__in=sorted(MACHINE_SOURCES)),
+                name="sequences_sequenceannotation_source_group_machine_only",
+            ),
+            models.CheckConstraint(
+                condition=Q(label_source_operation__isnull=True)
+                | Q(label_source__in=sorted(MACHINE_SOURCES)),
+                name="sequences_sequenceannotation_source_operation_machine_only",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["processing_stage", "created_at"], name="ann_stage_created_idx"),
+            models.Index(fields=["label_source"], name="ann_label_source_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Annotation of sequence #{self.sequence_id} ({self.processing_stage})"
+
+    @property
+    def is_locked(self) -> bool:
+        return self.processing_stage in LOCKED_STAGES
+
+    @property
+    def is_unchecked_machine_label(self) -> bool:
+        return self.label_source in MACHINE_SOURCES and self.checked_at is None

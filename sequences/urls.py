@@ -1,0 +1,13 @@
+from django.urls import path
+
+from sequences import views
+
+app_name = "sequences"
+
+urlpatterns = [
+    path("", views.sequence_queue, name="list"),
+    path("done/", views.sequence_done, name="done"),
+    path("<int:sequence_id>/annotate/", views.sequence_annotate, name="annotate"),
+    path("<int:sequence_id>/reinclude/", views.sequence_reinclude, name="reinclude"),
+    path("detections/<int:detection_id>/image/", views.detection_image, name="detection_image"),
+]

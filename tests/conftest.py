@@ -1,0 +1,154 @@
+"""Shared fixtures: the data set of SPEC §9.1 and a few helpers."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from groups.models import SequenceGroup
+from sequences.models import SequenceAnnotation
+from sequences.services import annotation_write
+from tests.factories import (
+    CameraFactory,
+    DetectionFactory,
+    OrganizationFactory,
+    SequenceFactory,
+    UserFactory,
+    predictions,
+)
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def postgres_only():
+    """For tests that need row locks or constant-size bulk statements (SPEC §9)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (run with DATABASE_URL set)")
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(username="staff", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def annotator(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def world(db):
+    """SPEC §9.1: two organisations, two cameras, sequences 1 and 2 with detections 1-3."""
+    now = timezone.now()
+    org1 = OrganizationFactory(platform_id=1, name="org-1")
+    org2 = OrganizationFactory(platform_id=2, name="org-2")
+    cam1 = CameraFactory(platform_id=1, name="habile", organization=org1)
+    cam2 = CameraFactory(platform_id=2, name="cam-2", organization=org2)
+    seq1 = SequenceFactory(
+        alert_api_id=1, camera=cam1, recorded_at=now - timedelta(days=1), azimuth=None
+    )
+    seq2 = SequenceFactory(
+        alert_api_id=2, camera=cam2, recorded_at=now - timedelta(hours=12), azimuth=None
+    )
+    det1 = DetectionFactory(
+        sequence=seq1,
+        alert_api_id=1,
+        recorded_at=now - timedelta(days=4),
+        algo_predictions=predictions(([0.12, 0.13, 0.45, 0.48], 0.87)),
+    )
+    det2 = DetectionFactory(
+        sequence=seq1,
+        alert_api_id=2,
+        recorded_at=now - timedelta(days=3),
+        algo_predictions=predictions(([0.2, 0.25, 0.5, 0.55], 0.91)),
+    )
+    det3 = DetectionFactory(
+        sequence=seq2,
+        alert_api_id=3,
+        recorded_at=now - timedelta(days=2),
+        algo_predictions=predictions(
+            ([0.05, 0.05, 0.3, 0.35], 0.76), ([0.6, 0.65, 0.85, 0.9], 0.80)
+        ),
+    )
+
+    class World:
+        pass
+
+    w = World()
+    w.org1, w.org2, w.cam1, w.cam2 = org1, org2, cam1, cam2
+    w.seq1, w.seq2, w.det1, w.det2, w.det3 = seq1, seq2, det1, det2, det3
+    return w
+
+
+@pytest.fixture
+def seed_group(world):
+    """SPEC §9.1 seed helper: a group on camera 1, azimuth 0 holding sequences 1 and 2."""
+
+    def make(*, validated: bool = False, smoke_type=None, false_positive_type=None, user=None):
+        now = timezone.now()
+        labeled = smoke_type is not None or false_positive_type is not None
+        group = SequenceGroup.objects.create(
+            camera=world.cam1,
+            azimuth=0,
+            representative_bbox={"xyxyn": [0.1, 0.1, 0.4, 0.4], "confidence": 0.9},
+            is_validated=validated,
+            validated_at=now if validated else None,
+            validated_by=user if validated else None,
+            smoke_type=smoke_type,
+            false_positive_type=false_positive_type,
+            labeled_at=now if labeled else None,
+            labeled_by=user if labeled else None,
+        )
+        type(world.seq1).objects.filter(pk__in=[world.seq1.pk, world.seq2.pk]).update(group=group)
+        world.seq1.refresh_from_db()
+        world.seq2.refresh_from_db()
+        return group
+
+    return make
+
+
+def smoke_annotation(detection_id: int, smoke_type: str) -> dict:
+    """SPEC §9.1 annotation helper: one smoke cluster of the given type."""
+    return {
+        "sequences_bbox": [
+            {
+                "is_smoke": True,
+                "smoke_type": smoke_type,
+                "false_positive_types": [],
+                "bboxes": [{"detection_id": detection_id, "xyxyn": [0.1, 0.1, 0.4, 0.4]}],
+            }
+        ]
+    }
+
+
+@pytest.fixture
+def human_save():
+    """Save an annotation as a person would (the human write path)."""
+
+    def save(sequence, *, detection, smoke_type, stage="seq_annotation_done", actor=None):
+        return annotation_write(
+            sequence=sequence,
+            annotation=smoke_annotation(detection.pk, smoke_type),
+            processing_stage=stage,
+            has_missed_smoke=False,
+            is_unsure=False,
+            source="human",
+            actor=actor,
+        )
+
+    return save
+
+
+def annotation_of(sequence) -> SequenceAnnotation | None:
+    return SequenceAnnotation.objects.filter(sequence=sequence).first()

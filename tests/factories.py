@@ -1,0 +1,93 @@
+"""factory_boy factories for the models; images are tiny generated JPEGs."""
+
+import io
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from PIL import Image
+
+from groups.models import SequenceGroup
+from sequences.models import Camera, Detection, Organization, Sequence, SourceApi
+
+
+def jpeg_bytes(width: int = 64, height: int = 36, color: str = "skyblue") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def predictions(*boxes: tuple[list[float], float]) -> dict:
+    """`predictions(([x1, y1, x2, y2], conf), ...)` as an algo_predictions payload."""
+    return {
+        "predictions": [
+            {"xyxyn": list(box), "confidence": confidence, "class_name": "smoke"}
+            for box, confidence in boxes
+        ]
+    }
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"annotator{n}")
+    password = factory.django.Password("secret-password")
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    source_api = SourceApi.PYRONEAR_FRENCH
+    platform_id = factory.Sequence(lambda n: 1000 + n)
+    name = factory.Sequence(lambda n: f"organisation-{n}")
+
+
+class CameraFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Camera
+
+    source_api = SourceApi.PYRONEAR_FRENCH
+    platform_id = factory.Sequence(lambda n: 1000 + n)
+    name = factory.Sequence(lambda n: f"camera-{n}")
+    organization = factory.SubFactory(OrganizationFactory)
+
+
+class SequenceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Sequence
+
+    source_api = SourceApi.PYRONEAR_FRENCH
+    alert_api_id = factory.Sequence(lambda n: 100000 + n)
+    camera = factory.SubFactory(CameraFactory)
+    organization = factory.SelfAttribute("camera.organization")
+    lat = 44.5
+    lon = 4.2
+    azimuth = 90
+    recorded_at = factory.LazyFunction(timezone.now)
+
+
+class DetectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Detection
+
+    sequence = factory.SubFactory(SequenceFactory)
+    alert_api_id = factory.Sequence(lambda n: 500000 + n)
+    recorded_at = factory.LazyAttribute(lambda o: o.sequence.recorded_at + timedelta(seconds=30))
+    image = factory.LazyFunction(lambda: ContentFile(jpeg_bytes(), name="frame.jpg"))
+    algo_predictions = factory.LazyFunction(lambda: predictions(([0.1, 0.1, 0.4, 0.4], 0.9)))
+
+
+class SequenceGroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SequenceGroup
+
+    camera = factory.SubFactory(CameraFactory)
+    azimuth = 90
+    representative_bbox = factory.LazyFunction(
+        lambda: {"xyxyn": [0.1, 0.1, 0.4, 0.4], "confidence": 0.9}
+    )
