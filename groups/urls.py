@@ -11,6 +11,11 @@ urlpatterns = [
     path("<int:group_id>/validate/", views.group_validate_view, name="validate"),
     path("<int:group_id>/unvalidate/", views.group_unvalidate_view, name="unvalidate"),
     path(
+        "members/<int:sequence_id>/reinclude/",
+        views.group_member_reinclude_view,
+        name="member_reinclude",
+    ),
+    path(
         "<int:group_id>/members/<int:sequence_id>/remove/",
         views.group_member_remove_view,
         name="member_remove",

@@ -32,3 +32,8 @@ def group_unvalidate_view(request: HttpRequest, group_id: int) -> HttpResponse:
 @require_POST
 def group_member_remove_view(request: HttpRequest, group_id: int, sequence_id: int) -> HttpResponse:
     return HttpResponse(status=204)
+
+
+@require_POST
+def group_member_reinclude_view(request: HttpRequest, sequence_id: int) -> HttpResponse:
+    return HttpResponse(status=204)

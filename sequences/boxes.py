@@ -185,17 +185,20 @@ def _greedy_clusters(boxes: np.ndarray, iou_threshold: float) -> list[list[int]]
     always earlier in the scan than the boxes still to test, this is exactly "IoU with any
     current cluster box", and a box skipped earlier is never re-tested against later joiners.
     """
+    # One vectorised pass for all pairs: a sequence holds tens of boxes, and a single
+    # broadcast is several times cheaper than one numpy call per joining box.
+    pairwise = iou_matrix(boxes, boxes)
     clusters: list[list[int]] = []
     pool = list(range(len(boxes)))
     while pool:
         seed, *rest = pool
         members = [seed]
-        reach = iou_one_to_many(boxes[seed], boxes)
+        reach = pairwise[seed].copy()
         pool = []
         for index in rest:
             if reach[index] > iou_threshold:
                 members.append(index)
-                np.maximum(reach, iou_one_to_many(boxes[index], boxes), out=reach)
+                np.maximum(reach, pairwise[index], out=reach)
             else:
                 pool.append(index)
         clusters.append(members)

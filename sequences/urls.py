@@ -8,6 +8,5 @@ urlpatterns = [
     path("", views.sequence_queue, name="list"),
     path("done/", views.sequence_done, name="done"),
     path("<int:sequence_id>/annotate/", views.sequence_annotate, name="annotate"),
-    path("<int:sequence_id>/reinclude/", views.sequence_reinclude, name="reinclude"),
     path("detections/<int:detection_id>/image/", views.detection_image, name="detection_image"),
 ]

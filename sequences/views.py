@@ -1,7 +1,7 @@
 """HTML views of the sequence domain: the annotation queue, the annotation page, images."""
 
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 
 @require_GET
@@ -16,11 +16,6 @@ def sequence_done(request: HttpRequest) -> HttpResponse:
 
 def sequence_annotate(request: HttpRequest, sequence_id: int) -> HttpResponse:
     return HttpResponse("Annotate")
-
-
-@require_POST
-def sequence_reinclude(request: HttpRequest, sequence_id: int) -> HttpResponse:
-    return HttpResponse(status=204)
 
 
 @require_GET

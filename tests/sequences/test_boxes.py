@@ -431,3 +431,28 @@ def test_representative_matches_numpy_median_on_random_pools():
         expected = [round(float(v), 6) for v in medians]
         result = representative_box(pools)
         assert result == {"xyxyn": expected[:4], "confidence": expected[4]}
+
+
+def literal_clusters(boxes, threshold):
+    """§4.2 step 3 written out literally with the scalar iou, as a reference."""
+    clusters, pool = [], list(range(len(boxes)))
+    while pool:
+        members, remaining = [pool[0]], []
+        for index in pool[1:]:
+            if any(iou(boxes[index], boxes[m]) > threshold for m in members):
+                members.append(index)
+            else:
+                remaining.append(index)
+        clusters.append(members)
+        pool = remaining
+    return clusters
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.1, 0.3, 0.6])
+def test_generation_matches_the_literal_algorithm_on_random_boxes(threshold):
+    rng = random.Random(int(threshold * 100))
+    for _ in range(30):
+        boxes = [random_box(rng) for _ in range(rng.randint(1, 25))]
+        detections = [(index, algo(prediction(box))) for index, box in enumerate(boxes)]
+        result = generate_clusters(detections, iou_threshold=threshold)
+        assert cluster_detection_ids(result) == literal_clusters(boxes, threshold)

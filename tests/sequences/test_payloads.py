@@ -295,19 +295,30 @@ def cluster_errors(cluster):
         ({"false_positive_types": "antenna"}, ("false_positive_types",), NOT_A_LIST),
         ({"false_positive_types": None}, ("false_positive_types",), NOT_A_LIST),
         ({"bboxes": None}, ("bboxes",), NOT_A_LIST),
-        ({"bboxes": ["x"]}, ("bboxes", 0), NOT_AN_OBJECT),
-        ({"bboxes": [{"xyxyn": BOX}]}, ("bboxes", 0, "detection_id"), FIELD_REQUIRED),
-        ({"bboxes": [{"detection_id": 1}]}, ("bboxes", 0, "xyxyn"), FIELD_REQUIRED),
-        ({"bboxes": [{"detection_id": True, "xyxyn": BOX}]}, ("bboxes", 0, "detection_id"), NOT_AN_INTEGER),
-        ({"bboxes": [{"detection_id": "1", "xyxyn": BOX}]}, ("bboxes", 0, "detection_id"), NOT_AN_INTEGER),
-        ({"bboxes": [{"detection_id": 1.0, "xyxyn": BOX}]}, ("bboxes", 0, "detection_id"), NOT_AN_INTEGER),
-        ({"bboxes": [{"detection_id": 1, "xyxyn": [0.1]}]}, ("bboxes", 0, "xyxyn"), BOX_NOT_LIST),
-        ({"bboxes": [{"detection_id": 1, "xyxyn": [0.1, 0.2, math.inf, 0.4]}]}, ("bboxes", 0, "xyxyn"), BOX_NOT_FINITE),
-        ({"bboxes": [{"detection_id": 1, "xyxyn": [0, 0, 0, 0]}]}, ("bboxes", 0, "xyxyn"), BOX_NOT_ORDERED),
     ],
-)  # fmt: skip
+)
 def test_clean_annotation_bad_field_has_full_loc(changes, loc, message):
     assert cluster_errors({**fp("antenna"), **changes}) == [(("sequences_bbox", 1, *loc), message)]
+
+
+@pytest.mark.parametrize(
+    ("bbox", "loc", "message"),
+    [
+        ("x", (), NOT_AN_OBJECT),
+        ({"xyxyn": BOX}, ("detection_id",), FIELD_REQUIRED),
+        ({"detection_id": 1}, ("xyxyn",), FIELD_REQUIRED),
+        ({"detection_id": True, "xyxyn": BOX}, ("detection_id",), NOT_AN_INTEGER),
+        ({"detection_id": "1", "xyxyn": BOX}, ("detection_id",), NOT_AN_INTEGER),
+        ({"detection_id": 1.0, "xyxyn": BOX}, ("detection_id",), NOT_AN_INTEGER),
+        ({"detection_id": 1, "xyxyn": [0.1]}, ("xyxyn",), BOX_NOT_LIST),
+        ({"detection_id": 1, "xyxyn": [0.1, 0.2, math.inf, 0.4]}, ("xyxyn",), BOX_NOT_FINITE),
+        ({"detection_id": 1, "xyxyn": [0.1, 0.2, 0.3, 4]}, ("xyxyn",), BOX_OUT_OF_RANGE),
+        ({"detection_id": 1, "xyxyn": [0, 0, 0, 0]}, ("xyxyn",), BOX_NOT_ORDERED),
+    ],
+)
+def test_clean_annotation_bad_bbox_has_full_loc(bbox, loc, message):
+    cluster = {**fp("antenna"), "bboxes": [{"detection_id": 1, "xyxyn": BOX}, bbox]}
+    assert cluster_errors(cluster) == [(("sequences_bbox", 1, "bboxes", 1, *loc), message)]
 
 
 @pytest.mark.parametrize("field", ["is_smoke", "bboxes"])
