@@ -1,0 +1,430 @@
+"""What every endpoint of the REST API shares: authentication, errors, paging, query parsing.
+
+- `BearerOrTokenAuthentication`: `Authorization: Bearer <key>` (the reference's scheme) or
+  `Token <key>` over rest_framework.authtoken's tokens; a missing or bad credential is a 401.
+- `exception_handler`: every error is `{"detail": ...}`; validation errors are 422 with a field
+  list `{"detail": [{"loc": ["body", ...], "msg": ..., "type": "value_error"}]}` (SPEC §3.5);
+  the groups app's `GroupServiceError` carries its own status and detail.
+- `paginated_response`: the `{items, total, page, size, pages}` envelope (SPEC §7.1), with the
+  query string (paging and a django-filter FilterSet) validated as one: every bad parameter is
+  listed with `loc: ["query", name]`.
+- `api_schema`: `extend_schema` with the error responses an endpoint documents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+from django_filters import CharFilter
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import exceptions, serializers
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.authtoken.models import Token
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from groups.services import GroupServiceError
+from sequences.services import AnnotationInvalid
+
+Loc = tuple[Any, ...]
+
+# Largest value of a 64-bit key column; larger numbers in a request are refused up front (they
+# would overflow the database driver instead of simply matching nothing).
+BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+
+VALUE_ERROR = "value_error"
+INVALID_TOKEN = "Invalid token."
+PAGE_INVALID = "must be an integer of at least 1"
+SIZE_INVALID = "must be an integer between 1 and {maximum}"
+
+
+# --- Authentication --------------------------------------------------------------------------
+
+
+class BearerOrTokenAuthentication(TokenAuthentication):
+    """Token authentication accepting both `Bearer <key>` and `Token <key>`.
+
+    Defining `authenticate_header` (inherited) makes DRF answer 401, not 403, to a request
+    without credentials. Keys are checked for shape before any query, so garbage never reaches
+    the database.
+    """
+
+    keywords = ("Bearer", "Token")
+    key_length = 40
+
+    def authenticate(self, request):
+        auth = get_authorization_header(request).split()
+        if not auth or auth[0].lower() not in {k.lower().encode() for k in self.keywords}:
+            return None
+        if len(auth) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Invalid token header: expected '<Bearer|Token> <key>'."
+            )
+        try:
+            key = auth[1].decode("ascii")
+        except UnicodeError as exc:
+            raise exceptions.AuthenticationFailed(INVALID_TOKEN) from exc
+        if len(key) != self.key_length or not key.isalnum():
+            raise exceptions.AuthenticationFailed(INVALID_TOKEN)
+        return self.authenticate_credentials(key)
+
+    def authenticate_header(self, request) -> str:
+        return "Bearer"
+
+
+def auth_token_for(*, user) -> str:
+    """The user's single API token (created on first use); revoked tokens are re-created."""
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+class BearerOrTokenScheme(OpenApiAuthenticationExtension):
+    """Documents the token scheme as HTTP bearer (`Token <key>` is accepted as well)."""
+
+    target_class = "annotation_site.api.BearerOrTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        scheme = build_bearer_security_scheme_object(
+            header_name="Authorization", token_prefix="Bearer"
+        )
+        scheme["description"] = (
+            "The access_token of POST /api/v1/auth/login, sent as `Bearer <key>` "
+            "(or `Token <key>`)."
+        )
+        return scheme
+
+
+# --- Errors ----------------------------------------------------------------------------------
+
+
+class RequestInvalid(exceptions.APIException):
+    """A 422 listing every problem of a request, each with its full `loc`."""
+
+    status_code = 422
+    default_detail = "Unprocessable request."
+
+    def __init__(self, errors: Iterable[tuple[Loc, str]]):
+        self.errors = [error_item(loc, msg) for loc, msg in errors]
+        super().__init__(detail="invalid request")
+
+
+def error_item(loc: Loc, msg: str) -> dict[str, Any]:
+    return {"loc": list(loc), "msg": str(msg), "type": VALUE_ERROR}
+
+
+def flatten_errors(detail: Any, prefix: Loc) -> list[tuple[Loc, str]]:
+    """DRF's nested error structure as `(loc, msg)` pairs; non-field errors keep the prefix."""
+    if isinstance(detail, dict):
+        pairs = []
+        for key, value in detail.items():
+            loc = prefix if key in ("non_field_errors", "__all__") else (*prefix, key)
+            pairs += flatten_errors(value, loc)
+        return pairs
+    if isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            return [(prefix, str(item)) for item in detail]
+        pairs = []
+        for index, item in enumerate(detail):
+            # A list of per-item errors (ListField, many=True): empty entries are valid items.
+            pairs += flatten_errors(item, (*prefix, index)) if item else []
+        return pairs
+    return [(prefix, str(detail))]
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """Every API error as `{"detail": ...}`; unexpected exceptions stay 500s."""
+    # Imported here: DRF imports this module (the authentication class) while loading its views.
+    from rest_framework.views import set_rollback
+
+    if isinstance(exc, GroupServiceError):
+        set_rollback()
+        return Response({"detail": exc.detail}, status=exc.status)
+    if isinstance(exc, AnnotationInvalid):
+        exc = RequestInvalid((("body", *loc), msg) for loc, msg in exc.errors)
+    elif isinstance(exc, exceptions.ValidationError):
+        exc = RequestInvalid(flatten_errors(exc.detail, ("body",)))
+    elif isinstance(exc, exceptions.ParseError):
+        exc = RequestInvalid([(("body",), str(exc.detail))])
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
+    if not isinstance(exc, exceptions.APIException):
+        return None
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    set_rollback()
+    detail = exc.errors if isinstance(exc, RequestInvalid) else str(exc.detail)
+    return Response({"detail": detail}, status=exc.status_code, headers=headers)
+
+
+# --- Input helpers ---------------------------------------------------------------------------
+
+NOT_FINITE = "must be a finite number"
+NUL_CHARACTER = "must not contain NUL characters"
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that refuses NaN and infinities (form values like "nan" parse as floats)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            raise serializers.ValidationError(NOT_FINITE)
+        return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+class JsonInputField(serializers.JSONField):
+    """A JSON value handed to a service for validation; NUL characters are refused up front.
+
+    PostgreSQL's jsonb cannot store `\\u0000`, so such a value would otherwise fail in the
+    database instead of being reported.
+    """
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if _has_nul(value):
+            raise serializers.ValidationError(NUL_CHARACTER)
+        return value
+
+
+class IgnoreAcceptNegotiation(BaseContentNegotiation):
+    """For endpoints answering raw bytes: the Accept header picks nothing, errors stay JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def validated_body(serializer_class: type[serializers.Serializer], request: Request, **kwargs):
+    """`serializer_class` bound to the request body and validated (422 listing every error)."""
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+UNKNOWN_PARAMETER = "unknown query parameter"
+EMPTY_PARAMETER = "must not be empty"
+
+
+def query_errors(form_errors: dict[str, list[str]]) -> list[tuple[Loc, str]]:
+    return [(("query", name), msg) for name, messages in form_errors.items() for msg in messages]
+
+
+def query_shape_errors(
+    request: Request, *, allowed: Iterable[str], free_text: Iterable[str] = ()
+) -> list[tuple[Loc, str]]:
+    """Parameters an endpoint does not know, and empty values of typed parameters.
+
+    A misspelt filter would otherwise be ignored silently and answer with unfiltered rows;
+    `free_text` names the string parameters for which an empty value is a value.
+    """
+    allowed, free_text = set(allowed), set(free_text)
+    errors = []
+    for name, values in request.query_params.lists():
+        if name not in allowed:
+            errors.append((("query", name), UNKNOWN_PARAMETER))
+        elif name not in free_text and "" in values:
+            errors.append((("query", name), EMPTY_PARAMETER))
+    return errors
+
+
+def validated_query(serializer_class: type[serializers.Serializer], request: Request) -> dict:
+    """Query parameters validated by a serializer; errors carry `loc: ["query", name]`."""
+    serializer = serializer_class(data=request.query_params)
+    errors = query_shape_errors(request, allowed=serializer.fields)
+    if not serializer.is_valid():
+        errors += flatten_errors(serializer.errors, ("query",))
+    if errors:
+        raise RequestInvalid(errors)
+    return serializer.validated_data
+
+
+# --- Pagination ------------------------------------------------------------------------------
+
+
+class PageQuerySerializer(serializers.Serializer):
+    page = serializers.IntegerField(required=False, default=1, min_value=1, max_value=INT_MAX)
+    size = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=settings.API_MAX_PAGE_SIZE,
+        help_text=f"1..{settings.API_MAX_PAGE_SIZE}, default {settings.API_DEFAULT_PAGE_SIZE}",
+    )
+
+
+def _page_params(request: Request) -> tuple[tuple[int, int] | None, list[tuple[Loc, str]]]:
+    serializer = PageQuerySerializer(data=request.query_params)
+    if not serializer.is_valid():
+        return None, flatten_errors(serializer.errors, ("query",))
+    data = serializer.validated_data
+    return (data["page"], data.get("size") or settings.API_DEFAULT_PAGE_SIZE), []
+
+
+def paginated_response(
+    *,
+    request: Request,
+    queryset: QuerySet | list,
+    serialize: Callable[[list, dict], Any],
+    filterset_class=None,
+) -> Response:
+    """One page of `queryset` (filtered by `filterset_class` on the query string), enveloped.
+
+    The filterset (or the queryset, without one) must order with `id` as the last key, so
+    offset paging never repeats or skips a row. Paging and filter errors are reported together
+    as one 422. `serialize(rows, query)` gets the filterset's cleaned parameters.
+    """
+    filters = filterset_class.base_filters if filterset_class is not None else {}
+    paging, errors = _page_params(request)
+    errors = (
+        query_shape_errors(
+            request,
+            allowed=[*PageQuerySerializer().fields, *filters],
+            free_text=[
+                name for name, filter_ in filters.items() if isinstance(filter_, CharFilter)
+            ],
+        )
+        + errors
+    )
+    query: dict = {}
+    if filterset_class is not None:
+        filterset = filterset_class(request.query_params, queryset=queryset, request=request)
+        if not filterset.is_valid():
+            errors += query_errors(filterset.errors)
+        else:
+            queryset = filterset.qs
+            query = filterset.form.cleaned_data
+    if errors:
+        raise RequestInvalid(errors)
+    page, size = paging
+    total = queryset.count() if isinstance(queryset, QuerySet) else len(queryset)
+    offset = (page - 1) * size
+    rows = list(queryset[offset : offset + size]) if offset < total else []
+    return Response(
+        {
+            "items": serialize(rows, query),
+            "total": total,
+            "page": page,
+            "size": size,
+            "pages": math.ceil(total / size),
+        }
+    )
+
+
+# --- Documentation ---------------------------------------------------------------------------
+
+# Integer path parameters match at most 18 digits (annotation_site.api_urls), so they always fit
+# a 64-bit key; longer ones fall through to the JSON 404 of the URLconf.
+PATH_ID_MAX = 10**18 - 1
+
+
+def path_id(name: str, description: str) -> OpenApiParameter:
+    """A documented integer path parameter."""
+    return OpenApiParameter(
+        name,
+        {"type": "integer", "minimum": 0, "maximum": PATH_ID_MAX},
+        OpenApiParameter.PATH,
+        description=description,
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    loc = serializers.ListField(
+        child=serializers.JSONField(), help_text='e.g. ["body", "annotation", "sequences_bbox", 0]'
+    )
+    msg = serializers.CharField()
+    type = serializers.CharField()
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    detail = FieldErrorSerializer(many=True)
+
+
+ERROR_DESCRIPTIONS = {
+    400: "The request contradicts the current state",
+    401: "Missing or invalid credentials",
+    403: "Not allowed (staff only, or a session request without a CSRF token)",
+    404: "Not found",
+    409: "Conflict with existing data",
+    422: "Invalid input: every problem with its location",
+}
+
+
+_page_serializers: dict[str, type[serializers.Serializer]] = {}
+
+
+def page_of(item_serializer: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The documented envelope of a page of `item_serializer` (one component per item type)."""
+    name = item_serializer.__name__.removesuffix("Serializer")
+    if name not in _page_serializers:
+        _page_serializers[name] = inline_serializer(
+            name=f"Page{name}",
+            fields={
+                "items": item_serializer(many=True),
+                "total": serializers.IntegerField(),
+                "page": serializers.IntegerField(),
+                "size": serializers.IntegerField(),
+                "pages": serializers.IntegerField(),
+            },
+        )
+    return _page_serializers[name]
+
+
+def api_schema(
+    *,
+    summary: str,
+    responses: dict,
+    errors: Iterable[int] = (),
+    public: bool = False,
+    paged: bool = False,
+    **kwargs,
+):
+    """`extend_schema` with the documented error responses of an endpoint.
+
+    Every authenticated endpoint documents 401; `errors` adds the others, each with its
+    `{"detail": ...}` shape (422 with the field list). `paged` documents `page` and `size`
+    (the filters of a list come from its view's `filterset_class`).
+    """
+    if paged:
+        kwargs["parameters"] = [*kwargs.get("parameters", []), PageQuerySerializer]
+    documented = dict(responses)
+    codes = set(errors) | (set() if public else {401})
+    for code in sorted(codes):
+        body = ValidationErrorSerializer if code == 422 else ErrorSerializer
+        documented[code] = OpenApiResponse(body, description=ERROR_DESCRIPTIONS[code])
+    return extend_schema(summary=summary, responses=documented, **kwargs)

@@ -230,6 +230,11 @@ PLATFORM_LOGIN = os.environ.get("PLATFORM_LOGIN", "")
 PLATFORM_PASSWORD = os.environ.get("PLATFORM_PASSWORD", "")
 PLATFORM_ADMIN_LOGIN = os.environ.get("PLATFORM_ADMIN_LOGIN", "")
 PLATFORM_ADMIN_PASSWORD = os.environ.get("PLATFORM_ADMIN_PASSWORD", "")
+# Retries: 3 attempts after the first, backing off 1, 2, 4 s times this base.
+PLATFORM_RETRY_BACKOFF = env_number("PLATFORM_RETRY_BACKOFF", 1.0)
+PLATFORM_CONNECT_TIMEOUT = env_number("PLATFORM_CONNECT_TIMEOUT", 5.0)
+PLATFORM_READ_TIMEOUT = env_number("PLATFORM_READ_TIMEOUT", 60.0)
+PLATFORM_IMAGE_READ_TIMEOUT = env_number("PLATFORM_IMAGE_READ_TIMEOUT", 30.0)
 
 # --- Logging ------------------------------------------------------------------------------------
 

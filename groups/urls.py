@@ -7,6 +7,13 @@ app_name = "groups"
 urlpatterns = [
     path("", views.group_list, name="list"),
     path("check/", views.check_queue, name="check"),
+    path("check/confirm/", views.check_confirm_view, name="check_confirm"),
+    path("check/reject/", views.check_reject_view, name="check_reject"),
+    path(
+        "operations/<int:operation_id>/undo/",
+        views.group_operation_undo_view,
+        name="operation_undo",
+    ),
     path("<int:group_id>/", views.group_detail, name="detail"),
     path("<int:group_id>/validate/", views.group_validate_view, name="validate"),
     path("<int:group_id>/unvalidate/", views.group_unvalidate_view, name="unvalidate"),

@@ -7,21 +7,29 @@ flags and record provenance and the check state, so no other code saves an annot
 
 from __future__ import annotations
 
+import hashlib
+import io
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sequences import boxes, payloads
 from sequences.models import (
     MACHINE_SOURCES,
     WRITABLE_STAGES,
+    Camera,
     Detection,
     LabelSource,
+    Organization,
     ProcessingStage,
     Sequence,
     SequenceAnnotation,
@@ -204,7 +212,9 @@ def annotation_write(
     The returned instance carries `group_propagation_warning` / `group_propagation_updated`
     when the groups app acted on a human save.
     """
-    sequence = Sequence.objects.select_for_update().get(pk=sequence.pk)
+    # NO KEY UPDATE: a fan-out holding this sequence's group may insert rows that reference
+    # this sequence (they take KEY SHARE); a full FOR UPDATE would deadlock with it.
+    sequence = Sequence.objects.select_for_update(no_key=True).get(pk=sequence.pk)
     row = SequenceAnnotation.objects.filter(sequence=sequence).first()
     detections = _ordered_predictions([sequence.pk])[sequence.pk]
 
@@ -329,7 +339,11 @@ def annotation_write_many(
         )
         outcomes.append(StampOutcome(sequence_id, True, None, row.pk, before))
     SequenceAnnotation.objects.bulk_create(to_create)
-    SequenceAnnotation.objects.bulk_update(to_update, fields=STAMPED_FIELDS)
+    # An upsert on the locked rows rather than bulk_update: bulk_update builds one CASE WHEN per
+    # row and field, which costs seconds for a thousand rows; this is one plain INSERT.
+    SequenceAnnotation.objects.bulk_create(
+        to_update, update_conflicts=True, unique_fields=["sequence"], update_fields=STAMPED_FIELDS
+    )
     rows = {row.sequence_id: row for row in [*to_create, *to_update]}
     for outcome in outcomes:
         if outcome.applied:
@@ -354,3 +368,346 @@ STAMPED_FIELDS = [
     "checked_at",
     "checked_by",
 ]
+
+
+# --- Creation: organisations, cameras, sequences, detections (importers and the API) -----------
+
+IMAGE_INVALID = "image cannot be opened as JPEG, PNG or WebP"
+IMAGE_EXTENSION_INVALID = "must be one of .jpg, .png, .webp"
+SEQUENCE_EXISTS = "Sequence ({source_api}, {alert_api_id}) already exists"
+DETECTION_EXISTS = "Detection {alert_api_id} already exists in sequence {sequence_id}"
+AZIMUTH_INVALID = "azimuth must be a finite number or null"
+SOURCE_API_MISMATCH = "{what} belongs to {other}, not {source_api}"
+
+# Pillow format name -> the extension the stored file gets.
+IMAGE_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+
+
+class DetectionInvalid(AnnotationInvalid):
+    """A detection payload that cannot be written; `errors` lists `(loc, message)`."""
+
+
+class AlreadyExists(Exception):
+    """A row with the same natural key exists; the message names it."""
+
+
+class SequenceExists(AlreadyExists):
+    pass
+
+
+class DetectionExists(AlreadyExists):
+    pass
+
+
+def image_check(data: bytes) -> str:
+    """The extension (".jpg", ".png", ".webp") of image bytes Pillow can open and verify.
+
+    Raises ValueError(IMAGE_INVALID) for anything else (other formats, truncated headers, text).
+    """
+    # Imported here so that modules importing services do not pay for Pillow's start-up.
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            extension = IMAGE_FORMATS.get(image.format or "")
+            image.verify()
+    except Exception as exc:  # Pillow raises many kinds (OSError, SyntaxError, struct.error...)
+        raise ValueError(IMAGE_INVALID) from exc
+    if extension is None:
+        raise ValueError(IMAGE_INVALID)
+    return extension
+
+
+def azimuth_normalise(value: float | int | None) -> int | None:
+    """Whole degrees 0..359: round half to even, then wrap (359.6 -> 0, 90.5 -> 90, -1 -> 359).
+
+    None stays None (unknown azimuth, never grouped). Raises ValueError for a non-finite number
+    or a non-number (a bool is not an azimuth).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError(AZIMUTH_INVALID)
+    if not math.isfinite(value):
+        raise ValueError(AZIMUTH_INVALID)
+    # Python's round() is half-to-even, the rule the platform's original importer used.
+    return int(round(value)) % 360
+
+
+@transaction.atomic
+def organization_upsert(*, source_api: str, platform_id: int, name: str) -> Organization:
+    """The organisation `(source_api, platform_id)`, created or with its name refreshed."""
+    organization, created = Organization.objects.select_for_update().get_or_create(
+        source_api=source_api, platform_id=platform_id, defaults={"name": name}
+    )
+    if not created and organization.name != name:
+        organization.name = name
+        organization.save(update_fields=["name", "updated_at"])
+    return organization
+
+
+@transaction.atomic
+def camera_upsert(
+    *, source_api: str, platform_id: int, name: str, organization: Organization
+) -> Camera:
+    """The camera `(source_api, platform_id)`, created or with its name and owner refreshed.
+
+    The organisation must come from the same source API (ValueError otherwise).
+    """
+    if organization.source_api != source_api:
+        raise ValueError(
+            SOURCE_API_MISMATCH.format(
+                what="organisation", other=organization.source_api, source_api=source_api
+            )
+        )
+    camera, created = Camera.objects.select_for_update().get_or_create(
+        source_api=source_api,
+        platform_id=platform_id,
+        defaults={"name": name, "organization": organization},
+    )
+    if not created and (camera.name, camera.organization_id) != (name, organization.pk):
+        camera.name = name
+        camera.organization = organization
+        camera.save(update_fields=["name", "organization", "updated_at"])
+    return camera
+
+
+@transaction.atomic
+def sequence_create(
+    *,
+    source_api: str,
+    alert_api_id: int,
+    camera: Camera,
+    organization: Organization,
+    lat: float,
+    lon: float,
+    azimuth: float | int | None,
+    is_wildfire_alertapi: str | None,
+    recorded_at: datetime,
+    last_seen_at: datetime | None,
+) -> Sequence:
+    """Create a sequence; azimuth is normalised with `azimuth_normalise`.
+
+    Raises SequenceExists (SEQUENCE_EXISTS) when `(source_api, alert_api_id)` is taken, also
+    when a concurrent writer wins the unique constraint; ValueError for a bad azimuth or a
+    camera of another source API. Enum columns are guarded by the database's CHECKs.
+    """
+    if camera.source_api != source_api:
+        raise ValueError(
+            SOURCE_API_MISMATCH.format(
+                what="camera", other=camera.source_api, source_api=source_api
+            )
+        )
+    sequence = Sequence(
+        source_api=source_api,
+        alert_api_id=alert_api_id,
+        camera=camera,
+        organization=organization,
+        lat=lat,
+        lon=lon,
+        azimuth=azimuth_normalise(azimuth),
+        is_wildfire_alertapi=is_wildfire_alertapi,
+        recorded_at=recorded_at,
+        last_seen_at=last_seen_at,
+    )
+    exists = SEQUENCE_EXISTS.format(source_api=source_api, alert_api_id=alert_api_id)
+    if Sequence.objects.filter(source_api=source_api, alert_api_id=alert_api_id).exists():
+        raise SequenceExists(exists)
+    try:
+        with transaction.atomic():
+            sequence.save(force_insert=True)
+    except IntegrityError as exc:
+        if Sequence.objects.filter(source_api=source_api, alert_api_id=alert_api_id).exists():
+            raise SequenceExists(exists) from exc
+        raise
+    return sequence
+
+
+def detection_image_name(
+    *, sequence_id: int, alert_api_id: int, recorded_at: datetime, data: bytes, extension: str
+) -> str:
+    """`detections/sequence_<sid>/<YYYYMMDD_HHMMSS>_det<alert_api_id>_<8 hex sha256><ext>`."""
+    stamp = recorded_at.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
+    digest = hashlib.sha256(data).hexdigest()[:8]
+    return f"detections/sequence_{sequence_id}/{stamp}_det{alert_api_id}_{digest}{extension}"
+
+
+def detection_payload_errors(
+    *, algo_predictions: Any, others_bboxes: Any
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[tuple[Loc, str]]]:
+    """Clean a detection's two box payloads (SPEC §3.2): `(predictions, others, errors)`."""
+    cleaned, errors = payloads.clean_predictions(algo_predictions)
+    others, other_errors = payloads.clean_predictions(others_bboxes, nullable=True)
+    return (
+        cleaned,
+        others,
+        [(("algo_predictions", *loc), msg) for loc, msg in errors]
+        + [(("others_bboxes", *loc), msg) for loc, msg in other_errors],
+    )
+
+
+@transaction.atomic
+def detection_create(
+    *,
+    sequence: Sequence,
+    alert_api_id: int,
+    recorded_at: datetime,
+    image_bytes: bytes,
+    extension: str,
+    algo_predictions: Any,
+    others_bboxes: Any = None,
+) -> Detection:
+    """Store the image and create the detection row.
+
+    - `extension` comes from `image_check` (the caller has checked the bytes).
+    - Predictions are validated (SPEC §3.2): DetectionInvalid lists every problem.
+    - DetectionExists (DETECTION_EXISTS) when the sequence already has `alert_api_id`.
+    - The file is named as SPEC §2.2 (storage may suffix the name if an orphan file occupies
+      it). If the row cannot be inserted the file is deleted again; if the caller's transaction
+      rolls back later, deleting the file (`detection.image.name`) is the caller's job.
+    """
+    cleaned, others, errors = detection_payload_errors(
+        algo_predictions=algo_predictions, others_bboxes=others_bboxes
+    )
+    if extension not in IMAGE_FORMATS.values():
+        errors.append((("extension",), IMAGE_EXTENSION_INVALID))
+    if errors:
+        raise DetectionInvalid(errors)
+    exists = DETECTION_EXISTS.format(alert_api_id=alert_api_id, sequence_id=sequence.pk)
+    if Detection.objects.filter(sequence=sequence, alert_api_id=alert_api_id).exists():
+        raise DetectionExists(exists)
+
+    storage = Detection._meta.get_field("image").storage
+    name = detection_image_name(
+        sequence_id=sequence.pk,
+        alert_api_id=alert_api_id,
+        recorded_at=recorded_at,
+        data=image_bytes,
+        extension=extension,
+    )
+    stored = storage.save(name, ContentFile(image_bytes))
+    try:
+        with transaction.atomic():
+            return Detection.objects.create(
+                sequence=sequence,
+                alert_api_id=alert_api_id,
+                recorded_at=recorded_at,
+                image=stored,
+                algo_predictions=cleaned,
+                others_bboxes=others,
+            )
+    except Exception as exc:
+        storage.delete(stored)
+        duplicate = Detection.objects.filter(sequence=sequence, alert_api_id=alert_api_id)
+        if isinstance(exc, IntegrityError) and duplicate.exists():
+            raise DetectionExists(exists) from exc
+        raise
+
+
+# --- Checks and restores (the check queue and undo, SPEC §5.8, §5.9) ---------------------------
+
+CHECK_SKIP_ALREADY = "already checked"
+CHECK_SKIP_NOT_MACHINE = "not a machine label"
+
+# References a snapshot may hold; the row they point to may have been deleted since.
+SNAPSHOT_REFERENCES = ("label_source_group", "label_source_operation", "checked_by")
+RESTORED_FIELDS = [*STAMPED_FIELDS, "has_missed_smoke"]
+
+
+def annotation_check_many(*, annotation_ids: list[int], actor) -> list[StampOutcome]:
+    """Mark unchecked machine labels as checked by `actor`, in the caller's transaction.
+
+    One outcome per annotation id that exists, in the given order (an unknown id simply has no
+    outcome, so callers find unknown ids by their absence): applied, with before/after
+    snapshots; or skipped, "not a machine label" or "already checked". Rows are locked in
+    ascending sequence order and written with one bulk update; the label itself is not touched.
+    """
+    rows = {
+        row.pk: row
+        for row in SequenceAnnotation.objects.select_for_update()
+        .filter(pk__in=annotation_ids)
+        .order_by("sequence_id")
+    }
+    now = timezone.now()
+    outcomes, checked = [], []
+    for annotation_id in annotation_ids:
+        row = rows.get(annotation_id)
+        if row is None:
+            continue
+        if row.label_source not in MACHINE_SOURCES:
+            reason = CHECK_SKIP_NOT_MACHINE
+        elif row.checked_at is not None:
+            reason = CHECK_SKIP_ALREADY
+        else:
+            before = annotation_snapshot(row)
+            row.checked_at, row.checked_by = now, actor
+            row.updated_at, row.updated_by = now, actor
+            checked.append(row)
+            outcome = StampOutcome(row.sequence_id, True, None, row.pk, before)
+            outcome.after = annotation_snapshot(row)
+            outcomes.append(outcome)
+            continue
+        outcomes.append(StampOutcome(row.sequence_id, False, reason, row.pk))
+    SequenceAnnotation.objects.bulk_update(
+        checked, fields=["checked_at", "checked_by", "updated_at", "updated_by"]
+    )
+    return outcomes
+
+
+def _surviving_references(snapshots: Iterable[dict[str, Any]]) -> dict[str, set[int]]:
+    """For each reference a snapshot may hold, the ids that still exist (one query each)."""
+    snapshots = list(snapshots)
+    surviving = {}
+    for name in SNAPSHOT_REFERENCES:
+        ids = {snapshot[f"{name}_id"] for snapshot in snapshots if snapshot.get(f"{name}_id")}
+        model = SequenceAnnotation._meta.get_field(name).related_model
+        found = model.objects.filter(pk__in=ids).values_list("pk", flat=True) if ids else []
+        surviving[name] = set(found)
+    return surviving
+
+
+def annotation_restore_many(*, snapshots: dict[int, dict[str, Any] | None], actor=None) -> None:
+    """Put annotations back as `annotation_snapshot` recorded them, in the caller's transaction.
+
+    `snapshots` maps sequence ids to a snapshot, or to None to delete that sequence's row. The
+    caller decides which rows may be restored (undo restores a row only while it still equals
+    what the operation wrote) and holds the locks it needs. Derived flags are recomputed,
+    `updated_by` / `updated_at` record the restore, and a reference to a row deleted since
+    (a group, an operation, a user) is restored as NULL. A restore is not a human save: it never
+    propagates. Queries: one locked read, at most three reference reads, one delete, one bulk
+    create and one bulk update, whatever the number of rows.
+    """
+    rows = {
+        row.sequence_id: row
+        for row in SequenceAnnotation.objects.select_for_update()
+        .filter(sequence_id__in=list(snapshots))
+        .order_by("sequence_id")
+    }
+    surviving = _surviving_references(s for s in snapshots.values() if s is not None)
+    now = timezone.now()
+    to_create, to_update, to_delete = [], [], []
+    for sequence_id, snapshot in sorted(snapshots.items()):
+        row = rows.get(sequence_id)
+        if snapshot is None:
+            if row is not None:
+                to_delete.append(row.pk)
+            continue
+        if row is None:
+            row = SequenceAnnotation(sequence_id=sequence_id)
+            to_create.append(row)
+        else:
+            to_update.append(row)
+        _set_content(row, snapshot["annotation"])
+        row.processing_stage = snapshot["processing_stage"]
+        row.is_unsure = snapshot["is_unsure"]
+        row.has_missed_smoke = snapshot["has_missed_smoke"]
+        row.label_source = snapshot["label_source"]
+        for name in SNAPSHOT_REFERENCES:
+            value = snapshot[f"{name}_id"]
+            setattr(row, f"{name}_id", value if value in surviving[name] else None)
+        checked_at = snapshot["checked_at"]
+        row.checked_at = datetime.fromisoformat(checked_at) if checked_at else None
+        row.updated_at, row.updated_by = now, actor
+    SequenceAnnotation.objects.filter(pk__in=to_delete).delete()
+    SequenceAnnotation.objects.bulk_create(to_create)
+    SequenceAnnotation.objects.bulk_update(to_update, fields=RESTORED_FIELDS)

@@ -1,23 +1,340 @@
 """HTML views of the sequence domain: the annotation queue, the annotation page, images."""
 
-from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.forms.forms import NON_FIELD_ERRORS
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.http import http_date
+from django.views.decorators.http import require_GET, require_http_methods
+
+from sequences import selectors
+from sequences.boxes import is_valid_box
+from sequences.forms import (
+    CLUSTERS_CHANGED,
+    FALSE_POSITIVE_KEYS,
+    UNSURE_KEY,
+    AnnotationForm,
+    DoneFilterForm,
+    SequenceFilterForm,
+    cluster_colour,
+)
+from sequences.models import Detection, LabelSource, ProcessingStage, Sequence, SequenceAnnotation
+from sequences.payloads import FALSE_POSITIVE_LABELS, Label, annotation_label
+from sequences.services import AnnotationInvalid, annotation_write
+from sequences.thumbnails import thumbnail_name, thumbnail_open
+
+# --- sequence lists and the annotation page (SPEC §6.4, §6.5) ---------------------------------
+
+LIST_PAGE_SIZE = 50
+SAVED_MESSAGE = "Sequence #{sequence_id} saved"
+PROPAGATED_MESSAGE = "group #{group_id} labeled {label}, {count} other member{plural} updated"
+SEQUENCE_NOT_FOUND = "Sequence not found."
 
 
 @require_GET
 def sequence_queue(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("To annotate")
+    """The To-annotate list: writable sequences, ready ones first, 50 per page."""
+    form = SequenceFilterForm(request.GET)
+    rows = selectors.sequence_queue(filters=form.filters())
+    # Rows link with the filters, so that "next" after a save stays in the filtered queue.
+    return _render_list(
+        request, "sequences/sequence_queue.html", form, rows, section="annotate", link_filters=True
+    )
 
 
 @require_GET
 def sequence_done(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("Done")
+    """The Done list: locked sequences, last annotated first, 50 per page."""
+    form = DoneFilterForm(request.GET)
+    rows = selectors.sequence_done_list(filters=form.filters())
+    return _render_list(
+        request, "sequences/sequence_done.html", form, rows, section="done", link_filters=False
+    )
 
 
+@require_http_methods(["GET", "POST"])
 def sequence_annotate(request: HttpRequest, sequence_id: int) -> HttpResponse:
-    return HttpResponse("Annotate")
+    """GET shows the annotation page; POST saves it as a human save (SPEC §5.1, §6.4).
+
+    An incomplete form is re-rendered (status 200) with the message on the card or question
+    that needs attention, and nothing is saved. A save moves on to the next sequence, unless
+    group propagation returned a warning: then the page stays, with the banner.
+    """
+    page = _annotation_page(sequence_id)
+    route = _Route.from_request(request)
+    if request.method == "GET":
+        return _render_annotate(request, page, AnnotationForm.for_page(page), route)
+
+    form = AnnotationForm.for_page(page, request.POST)
+    if form.has_error(NON_FIELD_ERRORS, "stale"):
+        messages.warning(request, CLUSTERS_CHANGED)
+        return _render_annotate(request, page, AnnotationForm.for_page(page), route)
+    if not form.is_valid():
+        return _render_annotate(request, page, form, route)
+    # Saved at seq_annotation_done; a sequence already `annotated` (final) stays there.
+    stage = (
+        ProcessingStage.ANNOTATED
+        if page.stage == ProcessingStage.ANNOTATED
+        else ProcessingStage.SEQ_ANNOTATION_DONE
+    )
+    try:
+        # annotation_write is atomic: the groups app's receivers lock the group before the
+        # row is written and propagate after, in the same transaction.
+        saved = annotation_write(
+            sequence=page.sequence,
+            annotation=form.annotation(),
+            processing_stage=stage,
+            has_missed_smoke=form.has_missed_smoke,
+            is_unsure=form.is_unsure,
+            source=LabelSource.HUMAN,
+            actor=request.user,
+        )
+    except AnnotationInvalid as exc:
+        for loc, message in exc.errors:
+            form.add_error(None, f"{'.'.join(map(str, loc))}: {message}")
+        return _render_annotate(request, page, form, route)
+
+    return _after_save(request, page, route, saved)
+
+
+def _after_save(
+    request: HttpRequest, page: selectors.AnnotationPage, route: "_Route", saved: SequenceAnnotation
+) -> HttpResponse:
+    """Move on with the save's messages, or stay with the banner when propagation warned."""
+    sequence = page.sequence
+    messages.success(request, SAVED_MESSAGE.format(sequence_id=sequence.pk))
+    next_url = _next_url(route, page)
+    if saved.group_propagation_warning:
+        # Stay: the annotator must see that the group was not changed.
+        page = _annotation_page(sequence.pk)
+        return _render_annotate(
+            request,
+            page,
+            AnnotationForm.for_page(page),
+            route,
+            warning=saved.group_propagation_warning,
+            next_url=next_url,
+        )
+    if count := saved.group_propagation_updated:
+        messages.info(
+            request,
+            PROPAGATED_MESSAGE.format(
+                group_id=sequence.group_id,
+                label=annotation_label(saved.annotation),
+                count=count,
+                plural="" if count == 1 else "s",
+            ),
+        )
+    return redirect(next_url)
+
+
+def _render_list(
+    request: HttpRequest,
+    template: str,
+    form: SequenceFilterForm,
+    rows,
+    *,
+    section: str,
+    link_filters: bool,
+) -> HttpResponse:
+    page_obj = Paginator(rows, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    for sequence in page_obj:
+        annotation = getattr(sequence, "annotation", None)
+        sequence.label = annotation_label(annotation.annotation) if annotation else None
+    return render(
+        request,
+        template,
+        {
+            "form": form,
+            "page_obj": page_obj,
+            "filter_query": form.querystring(),
+            "link_query": form.querystring() if link_filters else "",
+            "nav_section": section,
+        },
+    )
+
+
+def _annotation_page(sequence_id: int) -> selectors.AnnotationPage:
+    try:
+        return selectors.sequence_annotation_page(sequence_id=sequence_id)
+    except Sequence.DoesNotExist as exc:
+        raise Http404(SEQUENCE_NOT_FOUND) from exc
+
+
+@dataclass
+class _Route:
+    """Where the annotator came from: a group page (`?group=<id>`) or the To-annotate list
+    with its filters; it decides the back link and the next sequence after a save."""
+
+    group_id: int | None
+    filters: SequenceFilterForm
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> "_Route":
+        group = request.GET.get("group", "")
+        return cls(
+            group_id=int(group) if group.isdigit() else None,
+            filters=SequenceFilterForm(request.GET),
+        )
+
+    @property
+    def query(self) -> str:
+        if self.group_id is not None:
+            return urlencode({"group": self.group_id})
+        return self.filters.querystring()
+
+    @property
+    def back_url(self) -> str:
+        if self.group_id is not None:
+            return reverse("groups:detail", args=[self.group_id])
+        return _with_query(reverse("sequences:list"), self.query)
+
+
+def _with_query(url: str, query: str) -> str:
+    return f"{url}?{query}" if query else url
+
+
+def _next_url(route: _Route, page: selectors.AnnotationPage) -> str:
+    """SPEC §6.4 "Next": from a group, its first later member still writable, else the group
+    page; otherwise the next writable sequence of the list (same filters), else the list."""
+    if route.group_id is not None:
+        upcoming = selectors.sequence_next_in_group(group_id=route.group_id, after=page.sequence)
+    else:
+        upcoming = selectors.sequence_next_in_queue(
+            after=page.sequence, after_stage=page.stage, filters=route.filters.filters()
+        )
+    if upcoming is None:
+        return route.back_url
+    return _with_query(reverse("sequences:annotate", args=[upcoming.pk]), route.query)
+
+
+def _percent_rect(box: list[float]) -> dict[str, str]:
+    """An xyxyn box as SVG rect attributes in a 100 x 100 viewBox."""
+    x1, y1, x2, y2 = (value * 100 for value in box)
+    return {"x": f"{x1:.3f}", "y": f"{y1:.3f}", "w": f"{x2 - x1:.3f}", "h": f"{y2 - y1:.3f}"}
+
+
+def _frames(page: selectors.AnnotationPage) -> list[dict[str, Any]]:
+    """The player's frames: each detection with its clusters' boxes (in the clusters' colours)
+    and its read-only `others_bboxes`; boxes that fail SPEC §3.1 are not drawn."""
+    cluster_boxes: dict[int, list[dict[str, Any]]] = {}
+    for index, cluster in enumerate(page.clusters):
+        for bbox in cluster.get("bboxes") or []:
+            if isinstance(bbox, dict) and is_valid_box(bbox.get("xyxyn")):
+                cluster_boxes.setdefault(bbox.get("detection_id"), []).append(
+                    {
+                        "cluster": index,
+                        "colour": cluster_colour(index),
+                        **_percent_rect(bbox["xyxyn"]),
+                    }
+                )
+    return [
+        {
+            "number": number,
+            "detection": detection,
+            "cluster_boxes": cluster_boxes.get(detection.pk, []),
+            "other_boxes": [
+                _percent_rect(box) for box in selectors.valid_boxes(detection.others_bboxes)
+            ],
+        }
+        for number, detection in enumerate(page.detections, start=1)
+    ]
+
+
+def _group_line(sequence: Sequence) -> str | None:
+    """ "validated · smoke/wildfire" for a grouped sequence, None otherwise."""
+    group = sequence.group
+    if group is None:
+        return None
+    label = Label.from_columns(group.smoke_type, group.false_positive_type)
+    parts = ["validated" if group.is_validated else "not validated", str(label or "unlabeled")]
+    if group.is_unsure:
+        parts.append("unsure")
+    return " · ".join(parts)
+
+
+def _render_annotate(
+    request: HttpRequest,
+    page: selectors.AnnotationPage,
+    form: AnnotationForm,
+    route: _Route,
+    *,
+    warning: str | None = None,
+    next_url: str | None = None,
+) -> HttpResponse:
+    frames = _frames(page)
+    frame_numbers = {frame["detection"].pk: frame["number"] for frame in frames}
+    return render(
+        request,
+        "sequences/sequence_annotate.html",
+        {
+            "page": page,
+            "sequence": page.sequence,
+            "annotation": page.annotation,
+            "form": form,
+            "cards": form.cluster_cards(frame_numbers),
+            "frames": frames,
+            "group_line": _group_line(page.sequence),
+            "back_url": route.back_url,
+            "from_group": route.group_id is not None,
+            "warning": warning,
+            "next_url": next_url,
+            "fp_keys": [
+                (FALSE_POSITIVE_KEYS[value], label)
+                for value, label in FALSE_POSITIVE_LABELS.items()
+            ],
+            "unsure_key": UNSURE_KEY,
+            "nav_section": "annotate",
+        },
+    )
+
+
+# --- images (SPEC §7.2 image endpoint, §6.3 thumbnails) ---------------------------------------
+
+IMAGE_CACHE_SECONDS = 86400
+IMAGE_CONTENT_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
 
 
 @require_GET
 def detection_image(request: HttpRequest, detection_id: int) -> HttpResponse:
-    return HttpResponse(status=404)
+    """A detection's image, or its `?variant=thumb|preview` JPEG; 404 for an unknown one.
+
+    Login is required (the global middleware). Stored names carry a hash of the bytes, so the
+    ETag derived from the name is stable and browsers may keep the image for a day (private
+    cache); a conditional GET answers 304 without touching storage.
+    """
+    detection = get_object_or_404(Detection, pk=detection_id)
+    variant = request.GET.get("variant") or None
+    try:
+        name = thumbnail_name(detection.image.name, variant) if variant else detection.image.name
+    except ValueError as exc:
+        raise Http404(str(exc)) from exc
+    etag = f'"{hashlib.sha256(name.encode()).hexdigest()[:32]}"'
+    last_modified = int(detection.created_at.timestamp())
+    response = get_conditional_response(request, etag=etag, last_modified=last_modified)
+    if response is None:
+        try:
+            file = thumbnail_open(detection, variant) if variant else detection.image.open("rb")
+        except FileNotFoundError as exc:
+            raise Http404("Image not found.") from exc
+        suffix = Path(name).suffix.lower()
+        content_type = IMAGE_CONTENT_TYPES.get(suffix, "application/octet-stream")
+        response = FileResponse(file, content_type=content_type)
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(last_modified)
+    patch_cache_control(response, private=True, max_age=IMAGE_CACHE_SECONDS)
+    return response

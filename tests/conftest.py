@@ -152,3 +152,12 @@ def human_save():
 
 def annotation_of(sequence) -> SequenceAnnotation | None:
     return SequenceAnnotation.objects.filter(sequence=sequence).first()
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    """Pages render `{% static %}` without a collectstatic manifest (DEBUG is off in tests)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

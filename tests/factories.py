@@ -91,3 +91,46 @@ class SequenceGroupFactory(factory.django.DjangoModelFactory):
     representative_bbox = factory.LazyFunction(
         lambda: {"xyxyn": [0.1, 0.1, 0.4, 0.4], "confidence": 0.9}
     )
+
+
+def group_with_members(
+    n: int,
+    *,
+    detections: bool = True,
+    recorded_at=None,
+    member_step: timedelta = timedelta(hours=1),
+    **group_fields,
+) -> SequenceGroup:
+    """A SequenceGroup (any SequenceGroupFactory field may be given) holding `n` sequences on its
+    camera, recorded `member_step` apart from `recorded_at` (default: now - n steps); each
+    sequence gets one detection with the factory's box unless `detections=False`."""
+    group = SequenceGroupFactory(**group_fields)
+    start = recorded_at or timezone.now() - n * member_step
+    for index in range(n):
+        sequence = SequenceFactory(
+            camera=group.camera,
+            azimuth=group.azimuth,
+            recorded_at=start + index * member_step,
+            group=group,
+        )
+        if detections:
+            DetectionFactory(sequence=sequence)
+    return group
+
+
+def sequence_with_boxes(*boxes, confidence: float = 0.9, **sequence_fields):
+    """A sequence with one detection per box, 30 s apart, in creation order (no image files).
+
+    `sequence_with_boxes([0.1, 0.1, 0.4, 0.4], camera=cam, azimuth=90)`; a box may also be a
+    list of boxes for a detection with several predictions, or None for an empty detection.
+    """
+    sequence = SequenceFactory(**sequence_fields)
+    for index, box in enumerate(boxes):
+        frame = [] if box is None else box if isinstance(box[0], list) else [box]
+        DetectionFactory(
+            sequence=sequence,
+            recorded_at=sequence.recorded_at + timedelta(seconds=30 * index),
+            image="detections/dummy.jpg",
+            algo_predictions=predictions(*((b, confidence) for b in frame)),
+        )
+    return sequence

@@ -1,0 +1,314 @@
+"""Benchmark of the group assignment run at scale (see bench/README.md).
+
+Builds a synthetic history directly in the configured database -- N sequences of 10 detections
+over hundreds of cameras, mostly recurring spots plus one-off sightings -- then times
+
+  (a) the first run over all of it, and
+  (b) an incremental run of --new-sequences new sequences against the existing groups (some
+      of them labeled, so inheritance is exercised),
+
+printing one JSON line per run: sequences, groups, seconds, sequences_per_second, queries,
+peak_memory_mb, floor_seconds (a bare SQL read of the same detection rows: the run's window
+query through a raw cursor, each JSON document decoded as psycopg does by default) and
+ratio_to_floor, plus the same against the read with the JSON left undecoded.
+
+    DATABASE_URL=postgres://USER@HOST:5432/SCRATCH .venv/bin/python bench/assign_groups.py
+
+EVERYTHING IN THE DATABASE IS DELETED: point DATABASE_URL at a scratch database (the script
+migrates it, then flushes it). Without DATABASE_URL it uses a throw-away SQLite file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_site.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
+os.environ.setdefault("DEBUG", "false")  # DEBUG would keep every query in memory
+if not os.environ.get("DATABASE_URL"):
+    scratch = Path(tempfile.mkdtemp(prefix="assign-bench-")) / "bench.sqlite3"
+    os.environ["DATABASE_URL"] = f"sqlite:///{scratch}"
+
+import django
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.db.models import Count, Max  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from groups import assignment  # noqa: E402
+from groups.models import AssignmentRun, GroupOperation, SequenceGroup  # noqa: E402
+from sequences.models import (  # noqa: E402
+    Camera,
+    Detection,
+    Organization,
+    Sequence,
+    SequenceAnnotation,
+)
+
+DETECTIONS_PER_SEQUENCE = 10
+SPOTS_PER_CAMERA = 12
+AZIMUTHS_PER_CAMERA = 4
+ONE_OFF_SHARE = 0.2  # sightings that happen once: fires, birds, passing trucks
+CHUNK_SEQUENCES = 5000
+DUMMY_IMAGE = "detections/bench/dummy.jpg"
+HISTORY_START = datetime(2024, 1, 1, tzinfo=UTC)
+HISTORY_SPAN = timedelta(days=365)
+
+
+# --- Synthetic history --------------------------------------------------------------------------
+
+
+class World:
+    """Cameras, their azimuths and their recurring spots (a box each), from one seed."""
+
+    def __init__(self, rng: random.Random, cameras: int, *, existing: bool = False):
+        """Create the cameras, or with `existing` reuse those a previous build created."""
+        self.rng = rng
+        if existing:
+            self.cameras = list(Camera.objects.order_by("platform_id"))
+        else:
+            organizations = Organization.objects.bulk_create(
+                Organization(source_api="pyronear_french", platform_id=i, name=f"org-{i}")
+                for i in range(max(1, cameras // 10))
+            )
+            self.cameras = Camera.objects.bulk_create(
+                Camera(
+                    source_api="pyronear_french",
+                    platform_id=i,
+                    name=f"camera-{i}",
+                    organization=organizations[i % len(organizations)],
+                )
+                for i in range(cameras)
+            )
+        self.azimuths = {
+            camera.pk: rng.sample(range(360), AZIMUTHS_PER_CAMERA) for camera in self.cameras
+        }
+        self.spots = {
+            camera.pk: [
+                (rng.choice(self.azimuths[camera.pk]), self.random_box())
+                for _ in range(SPOTS_PER_CAMERA)
+            ]
+            for camera in self.cameras
+        }
+        self.next_alert_id = (Sequence.objects.aggregate(top=Max("alert_api_id"))["top"] or 0) + 1
+
+    def random_box(self) -> list[float]:
+        width, height = self.rng.uniform(0.03, 0.25), self.rng.uniform(0.03, 0.2)
+        x1, y1 = self.rng.uniform(0, 1 - width), self.rng.uniform(0, 1 - height)
+        return [x1, y1, x1 + width, y1 + height]
+
+    def jitter(self, box: list[float], amount: float) -> list[float]:
+        """`box` moved by Gaussian noise of `amount` times its size, kept valid."""
+        scale = amount * max(box[2] - box[0], box[3] - box[1])
+        x1, y1, x2, y2 = (v + self.rng.gauss(0, scale) for v in box)
+        x1, y1 = min(max(x1, 0.0), 0.98), min(max(y1, 0.0), 0.98)
+        return [
+            round(v, 4)
+            for v in (x1, y1, min(max(x2, x1 + 0.01), 1.0), min(max(y2, y1 + 0.01), 1.0))
+        ]
+
+    def sequences(self, count: int, start: datetime, span: timedelta) -> None:
+        """Insert `count` sequences with their detections, in chunks (bulk_create)."""
+        for offset in range(0, count, CHUNK_SEQUENCES):
+            size = min(CHUNK_SEQUENCES, count - offset)
+            rows, boxes = [], []
+            for _ in range(size):
+                camera = self.rng.choice(self.cameras)
+                if self.rng.random() < ONE_OFF_SHARE:
+                    azimuth, box = self.rng.choice(self.azimuths[camera.pk]), self.random_box()
+                else:
+                    azimuth, spot = self.rng.choice(self.spots[camera.pk])
+                    box = self.jitter(spot, 0.08)
+                recorded_at = start + span * self.rng.random()
+                rows.append(
+                    Sequence(
+                        source_api="pyronear_french",
+                        alert_api_id=self.next_alert_id,
+                        camera=camera,
+                        organization_id=camera.organization_id,
+                        lat=44.5,
+                        lon=4.2,
+                        azimuth=azimuth,
+                        recorded_at=recorded_at,
+                    )
+                )
+                boxes.append(box)
+                self.next_alert_id += 1
+            Sequence.objects.bulk_create(rows, batch_size=2000)
+            Detection.objects.bulk_create(
+                (
+                    Detection(
+                        sequence=sequence,
+                        alert_api_id=frame,
+                        recorded_at=sequence.recorded_at + timedelta(seconds=30 * frame),
+                        image=DUMMY_IMAGE,
+                        algo_predictions={
+                            "predictions": [
+                                {
+                                    "xyxyn": self.jitter(box, 0.05),
+                                    "confidence": round(self.rng.uniform(0.3, 0.95), 3),
+                                    "class_name": "smoke",
+                                }
+                            ]
+                        },
+                    )
+                    for sequence, box in zip(rows, boxes, strict=True)
+                    for frame in range(DETECTIONS_PER_SEQUENCE)
+                ),
+                batch_size=5000,
+            )
+
+
+def label_some_groups() -> int:
+    """Label the groups of 3+ members (FP/antenna), so that the next run inherits."""
+    busy = SequenceGroup.objects.annotate(size=Count("members")).filter(size__gte=3).values("pk")
+    return SequenceGroup.objects.filter(pk__in=busy).update(
+        false_positive_type="antenna", labeled_at=timezone.now()
+    )
+
+
+def reset_history(count: int) -> None:
+    """Back to the state right after a build: the first `count` sequences, none grouped."""
+    Sequence.objects.filter(alert_api_id__gt=count).delete()
+    Sequence.objects.update(group=None)
+    GroupOperation.objects.all().delete()
+    SequenceAnnotation.objects.all().delete()
+    SequenceGroup.objects.all().delete()
+    AssignmentRun.objects.all().delete()
+
+
+def analyze() -> None:
+    """Fresh planner statistics, as autovacuum would give a production database."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+# --- Measurements -------------------------------------------------------------------------------
+
+
+def floor_seconds() -> tuple[float, float]:
+    """A bare read of the rows the run reads: the same window query, through a raw cursor.
+
+    Returns ``(decoded, undecoded)``: the time to get the rows as Python objects, each JSON
+    document decoded with ``json.loads`` as psycopg does by default, and the time to fetch
+    them with the JSON left as text (what Django's connection hands over).
+    """
+    query = assignment._first_detections(
+        assignment._candidates().filter(azimuth__isnull=False)
+    ).query
+    sql, params = query.sql_with_params()
+    times = []
+    for decode in (True, False):
+        started = time.perf_counter()
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(assignment.READ_CHUNK_ROWS):
+                if decode:
+                    for _, predictions in rows:
+                        json.loads(predictions)
+        times.append(time.perf_counter() - started)
+    return times[0], times[1]
+
+
+def reset_peak_memory() -> None:
+    # Linux: writing 5 resets the peak resident set size (VmHWM) of this process.
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_memory_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def measure(name: str) -> dict:
+    candidates = assignment._candidates().count()
+    floor, undecoded = floor_seconds()
+    queries = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal queries
+        queries += 1
+        return execute(sql, params, many, context)
+
+    reset_peak_memory()
+    started = time.perf_counter()
+    with connection.execute_wrapper(count):
+        outcome = assignment.assignment_run(trigger="command")
+    seconds = time.perf_counter() - started
+    return {
+        "run": name,
+        "database": connection.vendor,
+        "sequences": candidates,
+        "groups": SequenceGroup.objects.count(),
+        "seconds": round(seconds, 3),
+        "sequences_per_second": round(candidates / seconds),
+        "queries": queries,
+        "peak_memory_mb": peak_memory_mb(),
+        "floor_seconds": round(floor, 3),
+        "ratio_to_floor": round(seconds / floor, 2),
+        "floor_undecoded_seconds": round(undecoded, 3),
+        "ratio_to_undecoded_floor": round(seconds / undecoded, 2),
+        "counters": {k: v for k, v in outcome.as_dict().items() if k != "run_id"},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sequences", type=int, default=100_000, help="history size")
+    parser.add_argument("--new-sequences", type=int, default=1_000, help="incremental run")
+    parser.add_argument("--cameras", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the history a previous build of the same size left (ungroup it) instead of "
+        "rebuilding it",
+    )
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    if args.reuse:
+        reset_history(args.sequences)
+        world = World(random.Random(args.seed), args.cameras, existing=True)
+    else:
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("flush", interactive=False, verbosity=0)
+        world = World(random.Random(args.seed), args.cameras)
+        world.sequences(args.sequences, HISTORY_START, HISTORY_SPAN)
+    analyze()
+    print(
+        f"{'reset' if args.reuse else 'built'} {args.sequences} sequences in "
+        f"{time.perf_counter() - started:.1f} s ({connection.vendor})",
+        file=sys.stderr,
+    )
+    print(json.dumps(measure("first")), flush=True)
+
+    labeled = label_some_groups()
+    world.sequences(args.new_sequences, HISTORY_START + HISTORY_SPAN, timedelta(days=1))
+    analyze()
+    print(f"labeled {labeled} groups; added {args.new_sequences} sequences", file=sys.stderr)
+    print(json.dumps(measure("incremental")), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""Django admin of the groups app (SPEC §6.5).
+
+A group's label and validation fields are read-only: the actions "Validate" / "Unvalidate"
+call the audited services, so every change lands in the audit log. Operations and assignment
+runs are a log: read-only, with the action "Undo" on operations.
+"""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from groups import services
+from groups.assignment import COUNTER_NAMES
+from groups.models import AssignmentRun, GroupOperation, GroupOperationMember, SequenceGroup
+from sequences.admin import NONE, admin_link, json_column
+from sequences.models import Sequence
+from sequences.payloads import Label
+
+
+class ReadOnlyAdminMixin:
+    """A log: visible to staff, never added or edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MemberInline(admin.TabularInline):
+    model = Sequence
+    fk_name = "group"
+    verbose_name = "member"
+    verbose_name_plural = "members"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("recorded_at", "id")
+    fields = ("alert_api_id", "camera", "azimuth", "recorded_at", "stage")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("camera", "annotation")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="stage")
+    def stage(self, obj: Sequence) -> str:
+        annotation = getattr(obj, "annotation", None)
+        return annotation.processing_stage if annotation else "no annotation"
+
+
+def _report_outcomes(modeladmin, request, outcomes: list[str], warnings: list[str]) -> None:
+    if outcomes:
+        modeladmin.message_user(request, "; ".join(outcomes), messages.SUCCESS)
+    for warning in warnings:
+        modeladmin.message_user(request, warning, messages.WARNING)
+
+
+@admin.register(SequenceGroup)
+class SequenceGroupAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "camera",
+        "azimuth",
+        "label",
+        "is_unsure",
+        "is_validated",
+        "validated_by",
+        "member_count",
+        "created_at",
+    )
+    list_filter = (
+        "is_validated",
+        "is_unsure",
+        "smoke_type",
+        "false_positive_type",
+        "camera__organization",
+        "camera",
+    )
+    list_select_related = ("camera", "validated_by")
+    search_fields = ("=id", "camera__name", "camera__organization__name")
+    date_hierarchy = "created_at"
+    fields = (
+        "camera",
+        "azimuth",
+        "representative",
+        "smoke_type",
+        "false_positive_type",
+        "is_unsure",
+        "labeled_at",
+        "labeled_by",
+        "is_validated",
+        "validated_at",
+        "validated_by",
+        "created_by_run",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    inlines = (MemberInline,)
+    actions = ("validate", "unvalidate")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # groups are built by the assignment run
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, obj: SequenceGroup) -> int:
+        return obj.member_count
+
+    @admin.display(description="label")
+    def label(self, obj: SequenceGroup) -> str:
+        label = Label.from_columns(obj.smoke_type, obj.false_positive_type)
+        return str(label) if label else "unlabeled"
+
+    representative = json_column("representative_bbox", "representative bbox")
+
+    @admin.action(description="Validate selected groups")
+    def validate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._toggle(request, queryset, services.group_validate, "validated")
+
+    @admin.action(description="Unvalidate selected groups")
+    def unvalidate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._toggle(request, queryset, services.group_unvalidate, "unvalidated")
+
+    def _toggle(self, request: HttpRequest, queryset: QuerySet, service, verb: str) -> None:
+        changed, unchanged, warnings = [], [], []
+        for group_id in queryset.order_by("id").values_list("id", flat=True):
+            try:
+                outcome = service(group_id=group_id, actor=request.user)
+            except services.GroupServiceError as exc:
+                self.message_user(request, f"Group {group_id}: {exc.detail}", messages.ERROR)
+                continue
+            (changed if outcome.changed else unchanged).append(group_id)
+            if outcome.validation_warning:
+                warnings.append(outcome.validation_warning)
+            elif outcome.propagated_count:
+                warnings.append(
+                    f"Group {group_id} labeled {self.label(outcome.group)}, "
+                    f"{outcome.propagated_count} member(s) updated."
+                )
+        summary = []
+        if changed:
+            summary.append(f"{verb.capitalize()} group(s) {', '.join(map(str, changed))}")
+        if unchanged:
+            summary.append(f"Group(s) {', '.join(map(str, unchanged))} already {verb}")
+        _report_outcomes(self, request, summary, warnings)
+
+
+@admin.register(AssignmentRun)
+class AssignmentRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "status",
+        "trigger",
+        "triggered_by",
+        "started_at",
+        "finished_at",
+        *COUNTER_NAMES,
+    )
+    list_filter = ("status", "trigger")
+    list_select_related = ("triggered_by",)
+    search_fields = ("=id",)
+    date_hierarchy = "started_at"
+
+
+class SnapshotColumnsMixin:
+    """The before/after annotation snapshots of an operation member, readable."""
+
+    before_json = json_column("before", "before")
+    after_json = json_column("after", "after")
+
+
+class OperationMemberInline(SnapshotColumnsMixin, ReadOnlyAdminMixin, admin.TabularInline):
+    model = GroupOperationMember
+    extra = 0
+    fields = ("sequence", "before_json", "after_json")
+    readonly_fields = fields
+
+
+@admin.register(GroupOperation)
+class GroupOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "group",
+        "sequence",
+        "actor",
+        "run",
+        "created_at",
+        "member_count",
+        "undone_by_link",
+    )
+    list_filter = ("kind", "created_at")
+    list_select_related = ("group", "sequence", "actor", "run", "undone_by")
+    search_fields = ("=id", "=group__id", "=sequence__id", "actor__username")
+    date_hierarchy = "created_at"
+    fields = (
+        "kind",
+        "group",
+        "sequence",
+        "actor",
+        "run",
+        "created_at",
+        "undo_of",
+        "undone_by_link",
+        "group_before_json",
+        "group_after_json",
+        "details_json",
+    )
+    readonly_fields = fields
+    inlines = (OperationMemberInline,)
+    actions = ("undo",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, obj: GroupOperation) -> int:
+        return obj.member_count
+
+    @admin.display(description="undone by")
+    def undone_by_link(self, obj: GroupOperation) -> str:
+        undo = getattr(obj, "undone_by", None)
+        return admin_link(undo) if undo else NONE
+
+    group_before_json = json_column("group_before", "group before")
+    group_after_json = json_column("group_after", "group after")
+    details_json = json_column("details", "details")
+
+    @admin.action(description="Undo selected operations")
+    def undo(self, request: HttpRequest, queryset: QuerySet) -> None:
+        summary, warnings = [], []
+        for operation_id in queryset.order_by("id").values_list("id", flat=True):
+            try:
+                outcome = services.group_operation_undo(
+                    operation_id=operation_id, actor=request.user
+                )
+            except services.GroupServiceError as exc:
+                self.message_user(request, str(exc.detail), messages.ERROR)
+                continue
+            summary.append(
+                f"Undid operation {operation_id} (undo operation {outcome.undo_operation_id}): "
+                f"{len(outcome.restored)} member(s) restored"
+                + (", group restored" if outcome.group_restored else "")
+            )
+            for item in outcome.left_alone:
+                warnings.append(
+                    f"Operation {operation_id}: sequence {item['sequence_id']} left alone "
+                    f"({item['reason']})."
+                )
+        _report_outcomes(self, request, summary, warnings)
+
+
+@admin.register(GroupOperationMember)
+class GroupOperationMemberAdmin(SnapshotColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "operation", "sequence")
+    list_select_related = ("operation", "sequence")
+    search_fields = ("=operation__id", "=sequence__id")
+    fields = ("operation", "sequence", "before_json", "after_json")
+    readonly_fields = fields

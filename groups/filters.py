@@ -1,0 +1,43 @@
+"""Query-string parameters of the group list API, validated strictly (422 naming the parameter)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from groups.models import SequenceGroup
+from groups.selectors import group_list
+from sequences.filters import (
+    ApiFilterSet,
+    StrictBooleanFilter,
+    order_by_filter,
+    order_direction_filter,
+)
+
+GROUP_ORDERINGS = ["member_count", "created_at", "camera", "azimuth"]
+
+
+class SequenceGroupFilter(ApiFilterSet):
+    """`GET /sequence_groups/`: the listed groups (SPEC §7.2) through `groups.selectors.group_list`.
+
+    `labeled` omitted lists every tab; the ordering (with the id tie-break) is the selector's.
+    """
+
+    labeled = StrictBooleanFilter(method="keep", help_text="true: labeled; false: unlabeled")
+    is_validated = StrictBooleanFilter(method="keep")
+    order_by = order_by_filter(GROUP_ORDERINGS, default="member_count")
+    order_direction = order_direction_filter()
+
+    class Meta:
+        model = SequenceGroup
+        fields: list[str] = []
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        data = self.form.cleaned_data
+        labeled = data.get("labeled")
+        tab = "all" if labeled is None else ("labeled" if labeled else "unlabeled")
+        return group_list(
+            tab=tab,
+            is_validated=data.get("is_validated"),
+            order_by=data.get("order_by") or "member_count",
+            direction=data.get("order_direction") or "desc",
+        )

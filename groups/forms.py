@@ -1,0 +1,129 @@
+"""Input of the group pages: the list's query string and the check queue's two actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from urllib.parse import urlencode
+
+from django import forms
+from django.http import QueryDict
+
+from groups.selectors import ORDER_KEYS, TABS
+
+# The direction a column sorts in when its header is first clicked: biggest and newest first,
+# names and angles in reading order.
+DEFAULT_DIRECTIONS = {
+    "member_count": "desc",
+    "created_at": "desc",
+    "camera": "asc",
+    "azimuth": "asc",
+}
+
+
+@dataclass(frozen=True)
+class ListParams:
+    """The state of the groups list, carried in its query string (SPEC §6.2)."""
+
+    tab: str = "unlabeled"
+    sort: str = "member_count"
+    dir: str = "desc"
+    camera: int | None = None
+    organization: int | None = None
+    page: int = 1
+
+    @property
+    def filtered(self) -> bool:
+        return self.camera is not None or self.organization is not None
+
+    def selector_kwargs(self) -> dict:
+        """Arguments of `selectors.group_list` / `group_neighbors` for this state."""
+        return {
+            "tab": self.tab,
+            "camera_id": self.camera,
+            "organization_id": self.organization,
+            "order_by": self.sort,
+            "direction": self.dir,
+        }
+
+    def query(self, **changes) -> str:
+        """The query string of this state with `changes` applied; defaults are left out so
+        bookmarks stay short."""
+        state = replace(self, **changes)
+        defaults = ListParams()
+        pairs = [
+            (name, getattr(state, name))
+            for name in ("tab", "sort", "dir", "camera", "organization", "page")
+            if getattr(state, name) is not None and getattr(state, name) != getattr(defaults, name)
+        ]
+        return urlencode(pairs)
+
+    def sort_query(self, key: str) -> str:
+        """The query of a click on column `key`: toggles the direction of the current sort
+        column, starts another column in its natural direction; back to page 1."""
+        if key == self.sort:
+            direction = "asc" if self.dir == "desc" else "desc"
+        else:
+            direction = DEFAULT_DIRECTIONS[key]
+        return self.query(sort=key, dir=direction, page=1)
+
+
+class GroupListForm(forms.Form):
+    """Parses the list's query string. A bad value never fails the page: the field falls back
+    to its default and `ignored` names it, so the page can say so."""
+
+    tab = forms.ChoiceField(choices=[(t, t) for t in TABS], required=False)
+    sort = forms.ChoiceField(choices=[(k, k) for k in ORDER_KEYS], required=False)
+    dir = forms.ChoiceField(choices=[("asc", "asc"), ("desc", "desc")], required=False)
+    camera = forms.IntegerField(min_value=1, required=False)
+    organization = forms.IntegerField(min_value=1, required=False)
+    page = forms.IntegerField(min_value=1, required=False)
+
+    def params(self) -> ListParams:
+        self.is_valid()
+        data = self.cleaned_data
+        defaults = ListParams()
+        return ListParams(
+            tab=data.get("tab") or defaults.tab,
+            sort=data.get("sort") or defaults.sort,
+            dir=data.get("dir") or defaults.dir,
+            camera=data.get("camera"),
+            organization=data.get("organization"),
+            page=data.get("page") or 1,
+        )
+
+    @property
+    def ignored(self) -> list[str]:
+        return sorted(self.errors)
+
+
+def list_params(query: QueryDict) -> tuple[ListParams, list[str]]:
+    """`(params, names of ignored fields)` of a list query string."""
+    form = GroupListForm(query)
+    return form.params(), form.ignored
+
+
+class IntegerListField(forms.Field):
+    """A repeated query or form key whose values are all integers (e.g. `?ids=4&ids=7`)."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"invalid": "must be a list of integer ids"}
+
+    def to_python(self, value) -> list[int]:
+        if not value:
+            return []
+        try:
+            return [int(item) for item in value]
+        except (TypeError, ValueError) as exc:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from exc
+
+
+class CheckConfirmForm(forms.Form):
+    """ "Confirm these N": the annotation ids shown on the page."""
+
+    annotation_ids = IntegerListField()
+
+
+class CheckRejectForm(forms.Form):
+    """ "Not this" on one card."""
+
+    sequence_id = forms.IntegerField(min_value=1)

@@ -1,0 +1,166 @@
+"""`manage.py pull_sequences`: pull alerts from the Pyronear platform (SPEC §8.3, §8.4).
+
+Credentials and the URL come from the settings, which read them from the environment
+(`PLATFORM_API_URL`, `PLATFORM_LOGIN`, `PLATFORM_PASSWORD`, `PLATFORM_ADMIN_LOGIN`,
+`PLATFORM_ADMIN_PASSWORD`); they are never printed. The pull itself is
+`sequences.platform.platform_pull` on the shared import pipeline; this command parses options,
+reports and chains the group assignment.
+"""
+
+import json
+from argparse import ArgumentTypeError
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from sequences.imports import (
+    EXIT_FATAL,
+    EXIT_OK,
+    ImportReport,
+    ProgressLine,
+    add_pipeline_arguments,
+    assignment_chained,
+    autogen_from_options,
+    chain_assignment,
+)
+from sequences.models import SourceApi
+from sequences.platform import (
+    Account,
+    PlatformClient,
+    PlatformError,
+    PullOptions,
+    RetryPolicy,
+    platform_pull,
+    source_api_for,
+)
+
+CREDENTIAL_SETTINGS = (
+    "PLATFORM_API_URL",
+    "PLATFORM_LOGIN",
+    "PLATFORM_PASSWORD",
+    "PLATFORM_ADMIN_LOGIN",
+    "PLATFORM_ADMIN_PASSWORD",
+)
+SETTINGS_MISSING = "set {names} in the environment"
+DATE_INVALID = "must be a date YYYY-MM-DD"
+DATES_REVERSED = "--date-to ({to}) is before --date-from ({start})"
+SEQUENCE_LIST_INVALID = "--sequence-list must be platform sequence ids separated by commas"
+MAX_SEQUENCES_INVALID = "--max-sequences must be at least 1"
+RECORDS_FAILED = "{count} sequence(s) or listing(s) could not be pulled; see the errors above"
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ArgumentTypeError(DATE_INVALID) from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Pull the alerts of the given days from the Pyronear platform: organisations, cameras, "
+        "sequences, detections with their images, and ready_to_annotate placeholders; then run "
+        "the group assignment. Exit 0 on success, 1 on a fatal error (settings, credentials, "
+        "platform unreachable), 3 when some sequences or days failed."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--date-from", type=_date, required=True, help="first day (UTC)")
+        parser.add_argument("--date-to", type=_date, help="last day, inclusive (default: from)")
+        parser.add_argument(
+            "--source-api",
+            choices=SourceApi.values,
+            help="required when PLATFORM_API_URL is neither Pyronear France's nor CENIA's",
+        )
+        parser.add_argument(
+            "--max-sequences", type=int, help="consider at most N listed sequences in all"
+        )
+        parser.add_argument(
+            "--sequence-list", help="only these platform sequence ids, e.g. 48213,48214"
+        )
+        parser.add_argument(
+            "--detections-limit",
+            type=int,
+            default=settings.IMPORT_DETECTIONS_LIMIT,
+            help="images per sequence (<= 0: up to 100)",
+        )
+        add_pipeline_arguments(parser)
+
+    def handle(self, *args, **options) -> None:
+        pull_options = self._pull_options(options)
+        client = PlatformClient(
+            base_url=settings.PLATFORM_API_URL,
+            user=Account(settings.PLATFORM_LOGIN, settings.PLATFORM_PASSWORD),
+            admin=Account(settings.PLATFORM_ADMIN_LOGIN, settings.PLATFORM_ADMIN_PASSWORD),
+            policy=RetryPolicy.from_settings(),
+        )
+        report = ImportReport()
+        progress = ProgressLine(self.stderr, label="sequences")
+        fatal = None
+        try:
+            platform_pull(client=client, options=pull_options, report=report, progress=progress)
+        except PlatformError as exc:
+            fatal = str(exc)
+        progress.done()
+        # A pull stopped half-way still gets its new sequences grouped.
+        if assignment_chained(options["no_assign"]) and (fatal is None or report.created):
+            chain_assignment(report, stderr=self.stderr)
+        self._print(report, fatal=fatal, as_json=options["json"])
+
+        if fatal is not None:
+            raise CommandError(fatal, returncode=EXIT_FATAL)
+        if report.exit_code == EXIT_FATAL:
+            raise CommandError(report.assignment_line(), returncode=EXIT_FATAL)
+        if report.exit_code != EXIT_OK:
+            count = report.failed + report.listings_failed
+            raise CommandError(RECORDS_FAILED.format(count=count), returncode=report.exit_code)
+
+    def _pull_options(self, options) -> PullOptions:
+        """Validated options and settings, or CommandError naming what is wrong."""
+        missing = [name for name in CREDENTIAL_SETTINGS if not getattr(settings, name, "")]
+        if missing:
+            raise CommandError(SETTINGS_MISSING.format(names=", ".join(missing)))
+        try:
+            source_api = source_api_for(
+                settings.PLATFORM_API_URL, options["source_api"], choices=SourceApi.values
+            )
+            autogen = autogen_from_options(options)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        start, end = options["date_from"], options["date_to"] or options["date_from"]
+        if end < start:
+            raise CommandError(DATES_REVERSED.format(to=end, start=start))
+        if options["max_sequences"] is not None and options["max_sequences"] < 1:
+            raise CommandError(MAX_SEQUENCES_INVALID)
+        return PullOptions(
+            source_api=source_api,
+            days=[start + timedelta(days=n) for n in range((end - start).days + 1)],
+            autogen=autogen,
+            sequence_ids=self._sequence_ids(options["sequence_list"]),
+            max_sequences=options["max_sequences"],
+            detections_limit=options["detections_limit"],
+        )
+
+    @staticmethod
+    def _sequence_ids(value: str | None) -> frozenset[int] | None:
+        if value is None:
+            return None
+        try:
+            ids = frozenset(int(part) for part in value.split(",") if part.strip())
+        except ValueError:
+            raise CommandError(SEQUENCE_LIST_INVALID) from None
+        if not ids:
+            raise CommandError(SEQUENCE_LIST_INVALID)
+        return ids
+
+    def _print(self, report: ImportReport, *, fatal: str | None, as_json: bool) -> None:
+        if as_json:
+            data = report.as_dict()
+            data["fatal_error"] = fatal
+            if fatal is not None:
+                data["exit_code"] = EXIT_FATAL
+            self.stdout.write(json.dumps(data))
+            return
+        # A fatal error is the CommandError's message (stderr), not a line of the report.
+        self.stdout.write(report.render())

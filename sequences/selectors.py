@@ -1,0 +1,217 @@
+"""Reads of the sequence domain: the annotation queue, the done list, the annotation page.
+
+Every function returns pre-joined rows, so a page costs the same number of queries whatever the
+number of rows it shows. The group of a sequence is read through the `Sequence.group` relation
+only: this module never imports the groups app (ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.db.models import Case, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+
+from sequences.boxes import is_valid_box
+from sequences.models import (
+    LOCKED_STAGES,
+    WRITABLE_STAGES,
+    Detection,
+    ProcessingStage,
+    Sequence,
+    SequenceAnnotation,
+)
+from sequences.services import annotation_generate
+
+# The queue's pseudo-stage of a sequence that has no annotation row yet.
+NO_ANNOTATION = "no_annotation"
+
+
+@dataclass(frozen=True)
+class SequenceFilters:
+    """The filters shared by the sequence lists (all optional; ids are local primary keys)."""
+
+    camera_id: int | None = None
+    organization_id: int | None = None
+    source_api: str | None = None
+    stage: str | None = None  # a ProcessingStage value or NO_ANNOTATION
+    recorded_from: date | None = None  # inclusive, by recording day
+    recorded_to: date | None = None  # inclusive
+
+
+def _filtered(queryset: QuerySet[Sequence], filters: SequenceFilters) -> QuerySet[Sequence]:
+    if filters.camera_id is not None:
+        queryset = queryset.filter(camera_id=filters.camera_id)
+    if filters.organization_id is not None:
+        queryset = queryset.filter(organization_id=filters.organization_id)
+    if filters.source_api:
+        queryset = queryset.filter(source_api=filters.source_api)
+    if filters.stage == NO_ANNOTATION:
+        queryset = queryset.filter(annotation__isnull=True)
+    elif filters.stage:
+        queryset = queryset.filter(annotation__processing_stage=filters.stage)
+    if filters.recorded_from is not None:
+        queryset = queryset.filter(recorded_at__date__gte=filters.recorded_from)
+    if filters.recorded_to is not None:
+        queryset = queryset.filter(recorded_at__date__lte=filters.recorded_to)
+    return queryset
+
+
+def _list_rows(queryset: QuerySet[Sequence]) -> QuerySet[Sequence]:
+    """Join what a list row shows: camera, organisation, annotation, its author, the group,
+    and the id of the first detection (for the thumbnail), in the page's one query."""
+    first_detection = (
+        Detection.objects.filter(sequence=OuterRef("pk")).order_by("recorded_at", "id").values("id")
+    )
+    return queryset.select_related(
+        "camera", "organization", "annotation", "annotation__updated_by", "group"
+    ).annotate(first_detection_id=Subquery(first_detection[:1]))
+
+
+def _writable() -> Q:
+    return Q(annotation__isnull=True) | Q(annotation__processing_stage__in=WRITABLE_STAGES)
+
+
+def _with_queue_rank(queryset: QuerySet[Sequence]) -> QuerySet[Sequence]:
+    # ready_to_annotate first (rank 0): those already carry their auto-generated clusters.
+    return queryset.annotate(
+        queue_rank=Case(
+            When(annotation__processing_stage=ProcessingStage.READY_TO_ANNOTATE, then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        )
+    )
+
+
+QUEUE_ORDER = ("queue_rank", "recorded_at", "id")
+
+
+def _queue(filters: SequenceFilters | None) -> QuerySet[Sequence]:
+    queryset = _with_queue_rank(Sequence.objects.filter(_writable()))
+    return _filtered(queryset, filters or SequenceFilters()).order_by(*QUEUE_ORDER)
+
+
+def sequence_queue(*, filters: SequenceFilters | None = None) -> QuerySet[Sequence]:
+    """The To-annotate list (SPEC §6.5): writable sequences (no annotation, `imported`,
+    `ready_to_annotate`), `ready_to_annotate` first, then by (recorded_at, id).
+
+    The order is total (id breaks every tie), so offset paging never repeats or skips a row.
+    """
+    return _list_rows(_queue(filters))
+
+
+def sequence_done_list(*, filters: SequenceFilters | None = None) -> QuerySet[Sequence]:
+    """The Done list (SPEC §6.5): LOCKED sequences, last annotated first (annotation
+    `updated_at` desc, then id desc)."""
+    queryset = Sequence.objects.filter(annotation__processing_stage__in=LOCKED_STAGES)
+    queryset = _filtered(queryset, filters or SequenceFilters())
+    return _list_rows(queryset).order_by("-annotation__updated_at", "-id")
+
+
+def sequence_next_in_queue(
+    *, after: Sequence, after_stage: str | None, filters: SequenceFilters | None = None
+) -> Sequence | None:
+    """The first sequence of the To-annotate list placed after `after`, or None.
+
+    `after_stage` is the stage `after` had when the annotator opened it (None: no annotation),
+    which fixes its place in the queue's order even once the save has taken it out.
+    """
+    rank = 0 if after_stage == ProcessingStage.READY_TO_ANNOTATE else 1
+    later = (
+        Q(queue_rank__gt=rank)
+        | Q(queue_rank=rank, recorded_at__gt=after.recorded_at)
+        | Q(queue_rank=rank, recorded_at=after.recorded_at, id__gt=after.pk)
+    )
+    return _queue(filters).filter(later).exclude(pk=after.pk).only("id").first()
+
+
+def sequence_next_in_group(*, group_id: int, after: Sequence) -> Sequence | None:
+    """The first member of group `group_id` after `after` by (recorded_at, id) that is still
+    writable, or None (the caller then goes back to the group page)."""
+    later = Q(recorded_at__gt=after.recorded_at) | Q(recorded_at=after.recorded_at, id__gt=after.pk)
+    return (
+        Sequence.objects.filter(_writable(), later, group_id=group_id)
+        .order_by("recorded_at", "id")
+        .only("id")
+        .first()
+    )
+
+
+# --- the annotation page ----------------------------------------------------------------------
+
+
+@dataclass
+class AnnotationPage:
+    """What the annotation page of one sequence shows.
+
+    `clusters` are the cluster dicts of SPEC §3.3 the annotator labels: the saved ones with
+    their labels, the saved ones blanked at `ready_to_annotate` (auto clusters carry no decision
+    yet), or clusters generated in memory when there is no annotation row (nothing is written).
+    """
+
+    sequence: Sequence
+    annotation: SequenceAnnotation | None
+    detections: list[Detection]
+    clusters: list[dict[str, Any]]
+
+    @property
+    def stage(self) -> str | None:
+        return self.annotation.processing_stage if self.annotation else None
+
+
+def _blank(cluster: dict[str, Any]) -> dict[str, Any]:
+    blank = copy.deepcopy(cluster)
+    blank.update(is_smoke=None, smoke_type=None, false_positive_types=[])
+    return blank
+
+
+def _page_clusters(
+    annotation: SequenceAnnotation | None, detections: list[Detection]
+) -> list[dict[str, Any]]:
+    if annotation is None:
+        generated = annotation_generate(
+            detections=[(detection.pk, detection.algo_predictions) for detection in detections]
+        )
+        return [_blank(cluster) for cluster in generated["sequences_bbox"]]
+    clusters = [
+        cluster
+        for cluster in (annotation.annotation or {}).get("sequences_bbox") or []
+        if isinstance(cluster, dict)
+    ]
+    if annotation.processing_stage == ProcessingStage.READY_TO_ANNOTATE:
+        return [_blank(cluster) for cluster in clusters]
+    return clusters
+
+
+def sequence_annotation_page(*, sequence_id: int) -> AnnotationPage:
+    """The sequence (with camera, organisation, group and annotation), its detections by
+    (recorded_at, id) and the clusters to label, in two queries.
+
+    Raises Sequence.DoesNotExist for an unknown id.
+    """
+    sequence = Sequence.objects.select_related("camera", "organization", "group", "annotation").get(
+        pk=sequence_id
+    )
+    detections = list(sequence.detections.order_by("recorded_at", "id"))
+    annotation = getattr(sequence, "annotation", None)
+    return AnnotationPage(
+        sequence=sequence,
+        annotation=annotation,
+        detections=detections,
+        clusters=_page_clusters(annotation, detections),
+    )
+
+
+def valid_boxes(predictions: Any) -> list[list[float]]:
+    """The §3.1-valid boxes of an `algo_predictions` / `others_bboxes` value (None allowed);
+    anything malformed is skipped, because stored rows may predate validation."""
+    items = predictions.get("predictions") if isinstance(predictions, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [
+        [float(value) for value in item["xyxyn"]]
+        for item in items
+        if isinstance(item, dict) and is_valid_box(item.get("xyxyn"))
+    ]

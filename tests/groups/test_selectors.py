@@ -1,0 +1,337 @@
+"""Reads of the groups app: list, counts, neighbours, previews, detail, history, check queue."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from groups import selectors
+from groups.models import GroupOperation, GroupOperationMember, OperationKind, SequenceGroup
+from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation
+from tests.factories import (
+    CameraFactory,
+    DetectionFactory,
+    OrganizationFactory,
+    SequenceFactory,
+    UserFactory,
+    group_with_members,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def smoke(value="wildfire"):
+    return {"smoke_type": value, "labeled_at": timezone.now()}
+
+
+def fp(value="antenna"):
+    return {"false_positive_type": value, "labeled_at": timezone.now()}
+
+
+def ids(queryset):
+    return [group.pk for group in queryset]
+
+
+# --- group_list and group_stats --------------------------------------------------------------
+
+
+def test_singletons_are_hidden_from_list_and_stats():
+    listed = group_with_members(2, detections=False)
+    group_with_members(1, detections=False)
+    group_with_members(0, detections=False)
+    assert ids(selectors.group_list(tab="all")) == [listed.pk]
+    assert selectors.group_stats()["total"] == 1
+
+
+def test_min_listed_members_setting_is_honoured(settings):
+    settings.GROUPS_MIN_LISTED_MEMBERS = 3
+    group_with_members(2, detections=False)
+    big = group_with_members(3, detections=False)
+    assert ids(selectors.group_list(tab="all")) == [big.pk]
+
+
+def test_tabs_split_labeled_from_unlabeled():
+    unlabeled = group_with_members(2, detections=False)
+    smoky = group_with_members(2, detections=False, **smoke())
+    antenna = group_with_members(2, detections=False, **fp())
+    assert set(ids(selectors.group_list(tab="unlabeled"))) == {unlabeled.pk}
+    assert set(ids(selectors.group_list(tab="labeled"))) == {smoky.pk, antenna.pk}
+    assert set(ids(selectors.group_list(tab="all"))) == {unlabeled.pk, smoky.pk, antenna.pk}
+
+
+def test_list_rows_carry_member_count_and_camera():
+    group = group_with_members(3, detections=False)
+    (row,) = selectors.group_list(tab="all")
+    assert row.member_count == 3
+    assert row.camera.organization.name == group.camera.organization.name
+
+
+def test_camera_and_organization_filters():
+    org = OrganizationFactory()
+    camera_a = CameraFactory(organization=org)
+    camera_b = CameraFactory(organization=org)
+    a = group_with_members(2, detections=False, camera=camera_a)
+    b = group_with_members(2, detections=False, camera=camera_b)
+    other = group_with_members(2, detections=False)
+    assert ids(selectors.group_list(tab="all", camera_id=camera_a.pk)) == [a.pk]
+    assert set(ids(selectors.group_list(tab="all", organization_id=org.pk))) == {a.pk, b.pk}
+    assert other.pk not in ids(selectors.group_list(tab="all", organization_id=org.pk))
+    assert selectors.group_stats(organization_id=org.pk)["total"] == 2
+
+
+def test_validated_filter():
+    validated = group_with_members(
+        2, detections=False, is_validated=True, validated_at=timezone.now()
+    )
+    group_with_members(2, detections=False)
+    assert ids(selectors.group_list(tab="all", is_validated=True)) == [validated.pk]
+
+
+@pytest.mark.parametrize(
+    ("order_by", "make_key"),
+    [
+        ("member_count", lambda g: g.members.count()),
+        ("created_at", lambda g: g.created_at),
+        ("camera", lambda g: g.camera.name.lower()),
+        ("azimuth", lambda g: g.azimuth),
+    ],
+)
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_every_order_key_sorts_with_id_as_last_tie_break(order_by, make_key, direction):
+    cameras = [CameraFactory(name=name) for name in ("Brison", "alpha", "brison-2")]
+    groups = []
+    for index in range(6):
+        groups.append(
+            group_with_members(
+                2 + index % 2, detections=False, camera=cameras[index % 3], azimuth=index % 2 * 90
+            )
+        )
+    # Two groups share one created_at, so that key needs the tie-break too.
+    same_time = timezone.now() - timedelta(days=1)
+    SequenceGroup.objects.filter(pk__in=[groups[0].pk, groups[1].pk]).update(created_at=same_time)
+    for group in groups:
+        group.refresh_from_db()
+    reverse = direction == "desc"
+    expected = sorted(groups, key=lambda g: (make_key(g), g.pk), reverse=reverse)
+    got = ids(selectors.group_list(tab="all", order_by=order_by, direction=direction))
+    assert got == [g.pk for g in expected]
+
+
+def test_default_order_is_biggest_first():
+    small = group_with_members(2, detections=False)
+    big = group_with_members(4, detections=False)
+    assert ids(selectors.group_list(tab="all")) == [big.pk, small.pk]
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ({"tab": "done"}, selectors.UNKNOWN_TAB),
+        ({"order_by": "label"}, selectors.UNKNOWN_ORDER),
+        ({"direction": "up"}, selectors.UNKNOWN_DIRECTION),
+    ],
+)
+def test_unknown_list_arguments_are_refused_by_name(argument, message):
+    with pytest.raises(ValueError, match=message):
+        selectors.group_list(**argument)
+
+
+def test_stats_counts_the_listed_population(django_assert_num_queries):
+    group_with_members(2, detections=False)
+    group_with_members(3, detections=False, **smoke())
+    group_with_members(2, detections=False, is_validated=True, validated_at=timezone.now())
+    group_with_members(1, detections=False, **fp())  # a singleton: not counted
+    with django_assert_num_queries(1):
+        stats = selectors.group_stats()
+    assert stats == {"total": 3, "labeled": 1, "unlabeled": 2, "validated": 1, "unvalidated": 2}
+
+
+def test_stats_of_an_empty_site():
+    assert selectors.group_stats() == {
+        "total": 0,
+        "labeled": 0,
+        "unlabeled": 0,
+        "validated": 0,
+        "unvalidated": 0,
+    }
+
+
+# --- neighbours --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+@pytest.mark.parametrize("order_by", selectors.ORDER_KEYS)
+def test_neighbors_follow_the_list_order(order_by, direction):
+    groups = [group_with_members(2 + i % 3, detections=False, azimuth=i * 10) for i in range(5)]
+    SequenceGroup.objects.filter(pk__in=[g.pk for g in groups[:3]]).update(
+        created_at=timezone.now() - timedelta(days=2)
+    )
+    ordered = ids(selectors.group_list(tab="all", order_by=order_by, direction=direction))
+    for index, group_id in enumerate(ordered):
+        group = SequenceGroup.objects.select_related("camera").get(pk=group_id)
+        previous_id, next_id = selectors.group_neighbors(
+            group=group,
+            member_count=group.members.count(),
+            tab="all",
+            order_by=order_by,
+            direction=direction,
+        )
+        assert previous_id == (ordered[index - 1] if index > 0 else None)
+        assert next_id == (ordered[index + 1] if index + 1 < len(ordered) else None)
+
+
+def test_neighbors_of_a_group_that_left_the_tab():
+    first = group_with_members(4, detections=False)
+    labeled = group_with_members(3, detections=False, **smoke())
+    last = group_with_members(2, detections=False)
+    previous_id, next_id = selectors.group_neighbors(group=labeled, member_count=3, tab="unlabeled")
+    assert (previous_id, next_id) == (first.pk, last.pk)
+
+
+# --- previews ----------------------------------------------------------------------------------
+
+
+def test_previews_pick_first_middle_and_last_member(django_assert_num_queries):
+    group = group_with_members(5)
+    two = group_with_members(2)
+    empty = group_with_members(3, detections=False)
+    members = list(group.members.order_by("recorded_at", "id"))
+    firsts = [m.detections.order_by("recorded_at", "id").first().pk for m in members]
+    with django_assert_num_queries(1):
+        previews = selectors.group_previews(group_ids=[group.pk, two.pk, empty.pk])
+    assert previews[group.pk] == [firsts[0], firsts[2], firsts[4]]
+    assert len(previews[two.pk]) == 2
+    assert previews[empty.pk] == []
+
+
+def test_preview_uses_the_lower_id_when_detections_share_recorded_at():
+    group = group_with_members(2, detections=False)
+    first_member = group.members.order_by("recorded_at", "id").first()
+    moment = first_member.recorded_at
+    lower = DetectionFactory(sequence=first_member, recorded_at=moment)
+    DetectionFactory(sequence=first_member, recorded_at=moment)
+    assert selectors.group_previews(group_ids=[group.pk])[group.pk][0] == lower.pk
+
+
+# --- one group ---------------------------------------------------------------------------------
+
+
+def test_group_detail_orders_members_and_finds_first_detections():
+    group = group_with_members(0)
+    now = timezone.now()
+    late = SequenceFactory(camera=group.camera, group=group, recorded_at=now)
+    early = SequenceFactory(camera=group.camera, group=group, recorded_at=now - timedelta(hours=1))
+    tie = SequenceFactory(camera=group.camera, group=group, recorded_at=now)
+    lower = DetectionFactory(sequence=early, recorded_at=now - timedelta(minutes=5))
+    DetectionFactory(sequence=early, recorded_at=now - timedelta(minutes=5))
+    detail = selectors.group_detail(group_id=group.pk)
+    assert [m.pk for m in detail.members_ordered] == [early.pk, late.pk, tie.pk]
+    assert detail.members_ordered[0].first_detection.pk == lower.pk
+    assert detail.members_ordered[1].first_detection is None
+    assert all(m.annotation_row is None for m in detail.members_ordered)
+
+
+def test_group_detail_exposes_a_placeholder_annotation():
+    group = group_with_members(2)
+    member = group.members.first()
+    SequenceAnnotation.objects.create(
+        sequence=member, processing_stage=ProcessingStage.READY_TO_ANNOTATE
+    )
+    detail = selectors.group_detail(group_id=group.pk)
+    rows = {m.pk: m.annotation_row for m in detail.members_ordered}
+    assert rows[member.pk].processing_stage == ProcessingStage.READY_TO_ANNOTATE
+    assert not rows[member.pk].is_locked
+
+
+def test_group_detail_unknown_id():
+    with pytest.raises(SequenceGroup.DoesNotExist):
+        selectors.group_detail(group_id=404)
+
+
+@pytest.mark.parametrize("size", [3, 30])
+def test_group_detail_query_count_does_not_grow(size, django_assert_num_queries):
+    group = group_with_members(size)
+    for member in group.members.all()[: size // 2]:
+        SequenceAnnotation.objects.create(
+            sequence=member, processing_stage=ProcessingStage.READY_TO_ANNOTATE
+        )
+    with django_assert_num_queries(3):
+        detail = selectors.group_detail(group_id=group.pk)
+        for member in detail.members_ordered:
+            assert member.first_detection.sequence_id == member.pk
+            if member.annotation_row is not None:
+                str(member.annotation_row.label_source_operation)
+
+
+def test_removed_members_are_the_still_excluded_ones_last_removed_from_this_group():
+    group = group_with_members(2, detections=False)
+    other = group_with_members(2, detections=False)
+    still_out = SequenceFactory(is_group_excluded=True)
+    back_in = SequenceFactory()
+    moved_on = SequenceFactory(is_group_excluded=True)
+    for sequence in (still_out, back_in, moved_on):
+        GroupOperation.objects.create(
+            kind=OperationKind.REMOVE_MEMBER, group=group, sequence=sequence
+        )
+    GroupOperation.objects.create(kind=OperationKind.REMOVE_MEMBER, group=other, sequence=moved_on)
+    removed = selectors.group_removed_members(group_id=group.pk)
+    assert [s.pk for s in removed] == [still_out.pk]
+    assert [s.pk for s in selectors.group_removed_members(group_id=other.pk)] == [moved_on.pk]
+
+
+def test_history_lists_operations_of_the_group_and_of_its_members():
+    group = group_with_members(2, detections=False)
+    member = group.members.first()
+    user = UserFactory()
+    validate = GroupOperation.objects.create(kind=OperationKind.VALIDATE, group=group, actor=user)
+    check = GroupOperation.objects.create(kind=OperationKind.CHECK, actor=user)
+    GroupOperationMember.objects.create(operation=check, sequence=member)
+    undo = GroupOperation.objects.create(kind=OperationKind.UNDO, undo_of=validate, actor=user)
+    GroupOperation.objects.create(kind=OperationKind.VALIDATE, group=group_with_members(2))
+    history = selectors.group_history(group_id=group.pk)
+    assert [op.pk for op in history] == [undo.pk, check.pk, validate.pk]
+    by_id = {op.pk: op for op in history}
+    assert by_id[check.pk].member_count == 1
+    assert by_id[validate.pk].undone_by.pk == undo.pk
+
+
+# --- the check queue ---------------------------------------------------------------------------
+
+
+def _machine_label(sequence, *, group=None, source=LabelSource.INHERITED, checked=False):
+    return SequenceAnnotation.objects.create(
+        sequence=sequence,
+        processing_stage=ProcessingStage.SEQ_ANNOTATION_DONE,
+        label_source=source,
+        label_source_group=group,
+        checked_at=timezone.now() if checked else None,
+    )
+
+
+def test_unchecked_machine_labels_by_group_then_recorded_at():
+    later_group = group_with_members(2)
+    first_group = group_with_members(2)
+    first_group, later_group = sorted([first_group, later_group], key=lambda g: g.pk)
+    now = timezone.now()
+    a, b = first_group.members.order_by("recorded_at", "id")
+    Sequence.objects.filter(pk=a.pk).update(recorded_at=now)
+    Sequence.objects.filter(pk=b.pk).update(recorded_at=now - timedelta(days=1))
+    c, d = later_group.members.order_by("recorded_at", "id")
+    loose = SequenceFactory()
+    rows = [
+        _machine_label(loose, source=LabelSource.BULK),
+        _machine_label(c, group=later_group, source=LabelSource.PROPAGATED),
+        _machine_label(a, group=first_group),
+        _machine_label(b, group=first_group, source=LabelSource.BULK),
+        _machine_label(d, group=later_group, checked=True),
+    ]
+    human = SequenceFactory()
+    SequenceAnnotation.objects.create(
+        sequence=human,
+        processing_stage=ProcessingStage.SEQ_ANNOTATION_DONE,
+        label_source=LabelSource.HUMAN,
+    )
+    queue = list(selectors.unchecked_machine_labels())
+    assert [row.pk for row in queue] == [rows[3].pk, rows[2].pk, rows[1].pk, rows[0].pk]
+    assert selectors.unchecked_count() == 4
+    assert queue[0].first_detection_id == b.detections.get().pk
