@@ -3,7 +3,8 @@
 Builds a validated, unlabeled group of N + 1 members (each with one detection and, by default,
 its import placeholder), then times one human save of the first member at
 `seq_annotation_done`: the save, the group label and the seed-and-stamp of the N others
-(SPEC §5.7, §4.8). Prints one JSON line: members, members_written, seconds, cpu_seconds, queries, database.
+(SPEC §5.7, §4.8). Prints one JSON line: members, members_written, seconds, cpu_seconds
+(this process only), queries, database.
 
     DATABASE_URL=postgres://USER@HOST:5432/NAME .venv/bin/python bench/propagation.py
 

@@ -838,9 +838,16 @@ def _undo_group(operation: GroupOperation, group: SequenceGroup | None):
     return True, current, group_snapshot(group)
 
 
+MEMBERSHIP_KINDS = (
+    OperationKind.REMOVE_MEMBER,
+    OperationKind.REINCLUDE_MEMBER,
+    OperationKind.REJECT,
+)
+
+
 def _undo_membership(operation: GroupOperation, sequence: Sequence | None) -> str | None:
     """Undo the membership change of remove / reinclude / reject; a left-alone reason or None."""
-    if sequence is None:
+    if sequence is None or operation.kind not in MEMBERSHIP_KINDS:
         return None
     if operation.kind == OperationKind.REINCLUDE_MEMBER:
         if sequence.group_id is not None or sequence.is_group_excluded:
@@ -931,7 +938,7 @@ def group_operation_undo(*, operation_id: int, actor) -> UndoOutcome:
     membership = _undo_membership(operation, sequence)
     if membership is not None:
         left_alone.append({"sequence_id": sequence.pk, "reason": membership})
-    elif sequence is not None:
+    elif sequence is not None and operation.kind in MEMBERSHIP_KINDS:
         restored.append(sequence.pk)
     group_restored, group_before, group_after = _undo_group(operation, group)
     logged, annotations_restored, annotations_left = _undo_members(operation, actor=actor)

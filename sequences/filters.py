@@ -41,10 +41,14 @@ ORDER_DIRECTIONS = (("asc", "asc"), ("desc", "desc"))
 
 
 class StrictBooleanField(forms.Field):
-    """`true`/`false` (also `1`/`0`, any case); empty means "no filter"; anything else fails."""
+    """`true` / `false` in any case (Python clients send `True`); anything else fails.
+
+    An absent parameter means "no filter" (an empty value is refused before, see
+    `annotation_site.api.query_shape_errors`).
+    """
 
     widget = forms.TextInput
-    values = {"true": True, "1": True, "false": False, "0": False}
+    values = {"true": True, "false": False}
 
     def to_python(self, value):
         if value in (None, ""):

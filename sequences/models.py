@@ -306,12 +306,12 @@ class SequenceAnnotation(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(label_source_group__isnull=True)
-                | Q(label_source__in=sorted(MACHINE_SOURCES)),
+                | Q(label_source__isnull=False, label_source__in=sorted(MACHINE_SOURCES)),
                 name="sequences_sequenceannotation_source_group_machine_only",
             ),
             models.CheckConstraint(
                 condition=Q(label_source_operation__isnull=True)
-                | Q(label_source__in=sorted(MACHINE_SOURCES)),
+                | Q(label_source__isnull=False, label_source__in=sorted(MACHINE_SOURCES)),
                 name="sequences_sequenceannotation_source_operation_machine_only",
             ),
         ]

@@ -105,6 +105,7 @@ def test_a_page_past_the_end_is_empty(api, world):
         ({"size": 101}, "size"),
         ({"has_smoke": "banana"}, "has_smoke"),
         ({"has_smoke": ""}, "has_smoke"),
+        ({"has_smoke": "1"}, "has_smoke"),
         ({"smoke_types": "smoke"}, "smoke_types"),
         ({"processing_stage": "done"}, "processing_stage"),
         ({"camera_id": "2" * 30}, "camera_id"),
@@ -159,6 +160,7 @@ def catalogue(world):
         ({"has_false_positives": "true"}, ["flare", "excluded"]),
         ({"has_missed_smoke": "true"}, ["flare"]),
         ({"is_unsure": "true"}, ["wildfire"]),
+        ({"is_unsure": "True"}, ["wildfire"]),  # what Python clients send
         ({"smoke_types": "wildfire"}, ["wildfire"]),
         ({"smoke_types": ["wildfire", "other"]}, ["wildfire", "flare"]),
         ({"smoke_types": "industrial"}, []),

@@ -285,12 +285,6 @@ def test_the_database_rejects_the_bad_row(rows, name):
     assert case.model.objects.count() == count
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema hole: `label_source IN (...)` is NULL when label_source is NULL, and a CHECK "
-    "accepts NULL, so a placeholder (label_source NULL) may point at a group or operation; "
-    "the conditions need `label_source IS NOT NULL AND ...` (a migration for the lead)",
-)
 @pytest.mark.parametrize("provenance", ["label_source_group", "label_source_operation"])
 def test_a_placeholder_cannot_carry_machine_provenance(rows, provenance):
     target = rows.group if provenance == "label_source_group" else rows.operation
