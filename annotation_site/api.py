@@ -21,10 +21,11 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
-from django_filters import CharFilter
+from django_filters import CharFilter, MultipleChoiceFilter
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -236,6 +237,7 @@ def validated_body(serializer_class: type[serializers.Serializer], request: Requ
 
 UNKNOWN_PARAMETER = "unknown query parameter"
 EMPTY_PARAMETER = "must not be empty"
+REPEATED_PARAMETER = "must be given once"
 
 
 def query_errors(form_errors: dict[str, list[str]]) -> list[tuple[Loc, str]]:
@@ -243,20 +245,28 @@ def query_errors(form_errors: dict[str, list[str]]) -> list[tuple[Loc, str]]:
 
 
 def query_shape_errors(
-    request: Request, *, allowed: Iterable[str], free_text: Iterable[str] = ()
+    request: Request,
+    *,
+    allowed: Iterable[str],
+    free_text: Iterable[str] = (),
+    repeatable: Iterable[str] = (),
 ) -> list[tuple[Loc, str]]:
-    """Parameters an endpoint does not know, and empty values of typed parameters.
+    """Parameters an endpoint does not know, empty values of typed parameters, and repeats of
+    single-valued ones.
 
-    A misspelt filter would otherwise be ignored silently and answer with unfiltered rows;
-    `free_text` names the string parameters for which an empty value is a value.
+    A misspelt filter would otherwise be ignored silently and answer with unfiltered rows, and
+    `?a=1&a=2` would silently mean `a=2`. `free_text` names the string parameters for which an
+    empty value is a value; `repeatable` the list parameters.
     """
-    allowed, free_text = set(allowed), set(free_text)
+    allowed, free_text, repeatable = set(allowed), set(free_text), set(repeatable)
     errors = []
     for name, values in request.query_params.lists():
         if name not in allowed:
             errors.append((("query", name), UNKNOWN_PARAMETER))
         elif name not in free_text and "" in values:
             errors.append((("query", name), EMPTY_PARAMETER))
+        elif name not in repeatable and len(values) > 1:
+            errors.append((("query", name), REPEATED_PARAMETER))
     return errors
 
 
@@ -306,17 +316,16 @@ def paginated_response(
     as one 422. `serialize(rows, query)` gets the filterset's cleaned parameters.
     """
     filters = filterset_class.base_filters if filterset_class is not None else {}
-    paging, errors = _page_params(request)
-    errors = (
-        query_shape_errors(
-            request,
-            allowed=[*PageQuerySerializer().fields, *filters],
-            free_text=[
-                name for name, filter_ in filters.items() if isinstance(filter_, CharFilter)
-            ],
-        )
-        + errors
+    errors = query_shape_errors(
+        request,
+        allowed=[*PageQuerySerializer().fields, *filters],
+        free_text=[name for name, kind in filters.items() if isinstance(kind, CharFilter)],
+        repeatable=[
+            name for name, kind in filters.items() if isinstance(kind, MultipleChoiceFilter)
+        ],
     )
+    paging, page_errors = _page_params(request)
+    errors += page_errors
     query: dict = {}
     if filterset_class is not None:
         filterset = filterset_class(request.query_params, queryset=queryset, request=request)
@@ -356,6 +365,7 @@ def path_id(name: str, description: str) -> OpenApiParameter:
         {"type": "integer", "minimum": 0, "maximum": PATH_ID_MAX},
         OpenApiParameter.PATH,
         description=description,
+        examples=[OpenApiExample("the first one", value=1)],
     )
 
 

@@ -188,6 +188,23 @@ def _set_content(row: SequenceAnnotation, annotation: dict[str, Any]) -> None:
 # --- One row ----------------------------------------------------------------------------------
 
 
+def _lock_sequence_and_group(sequence_id: int) -> Sequence:
+    """Lock the sequence, then its group row, in the lock order of SPEC §5.1.
+
+    Holding the group before reading the annotation means a concurrent fan-out (which holds
+    the group while it writes members) cannot create this annotation between our read and our
+    write. The group model is reached through the foreign key so `sequences` never imports
+    `groups`. NO KEY UPDATE: the fan-out inserts rows referencing these rows (KEY SHARE locks),
+    which a full FOR UPDATE would block, deadlocking the two.
+    """
+    sequence = Sequence.objects.select_for_update(no_key=True).get(pk=sequence_id)
+    if sequence.group_id is not None:
+        group_model = Sequence._meta.get_field("group").related_model
+        locked = group_model.objects.select_for_update(no_key=True).filter(pk=sequence.group_id)
+        list(locked.values_list("pk", flat=True))
+    return sequence
+
+
 @transaction.atomic
 def annotation_write(
     *,
@@ -212,9 +229,7 @@ def annotation_write(
     The returned instance carries `group_propagation_warning` / `group_propagation_updated`
     when the groups app acted on a human save.
     """
-    # NO KEY UPDATE: a fan-out holding this sequence's group may insert rows that reference
-    # this sequence (they take KEY SHARE); a full FOR UPDATE would deadlock with it.
-    sequence = Sequence.objects.select_for_update(no_key=True).get(pk=sequence.pk)
+    sequence = _lock_sequence_and_group(sequence.pk)
     row = SequenceAnnotation.objects.filter(sequence=sequence).first()
     detections = _ordered_predictions([sequence.pk])[sequence.pk]
 

@@ -112,6 +112,7 @@ def test_a_page_past_the_end_is_empty(api, world):
         ({"recorded_at_gte": "yesterday"}, "recorded_at_gte"),
         ({"order_by": "id"}, "order_by"),
         ({"has_smok": "true"}, "has_smok"),
+        ({"is_unsure": ["true", "false"]}, "is_unsure"),
     ],
 )
 def test_bad_query_parameters_are_422_naming_them(api, world, params, bad):
