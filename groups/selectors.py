@@ -266,10 +266,11 @@ def group_removed_members(*, group_id: int) -> list[Sequence]:
     )
 
 
-def group_history(*, group_id: int, limit: int = HISTORY_LIMIT) -> list[GroupOperation]:
+def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[GroupOperation]:
     """The audit log of a group, newest first, in one query: operations naming the group,
     operations that wrote one of its current members (e.g. a check spanning several groups),
-    and undos of either. Each carries `member_count` (member rows) and `undone_by` (or None)."""
+    and undos of either. Each carries `member_count` (member rows) and `undone_by` (or None).
+    `limit=None` returns all of them."""
     touching = GroupOperationMember.objects.filter(sequence__group_id=group_id).values(
         "operation_id"
     )

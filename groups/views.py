@@ -377,7 +377,6 @@ def _group_context(
         "next_id": next_id,
         "notice": notice,
         "notice_level": notice_level,
-        "page_path": request.get_full_path(),
     }
 
 
@@ -421,7 +420,7 @@ def _group_action(
     try:
         notice, level = action()
     except services.GroupServiceError as exc:
-        if exc.status == 404 and not isinstance(exc, services.NotAMember):
+        if exc.status == 404:
             raise Http404(_error_text(exc)) from exc
         if not request.htmx:
             messages.error(request, _error_text(exc))

@@ -7,7 +7,7 @@ import itertools
 import re
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -52,17 +52,19 @@ def stamp(
         OperationKind.PROPAGATE: LabelSource.PROPAGATED,
         OperationKind.BULK: LabelSource.BULK,
     }[kind]
-    operation = GroupOperation.objects.create(
-        kind=kind, group=group, actor=actor, details={"label": str(label), **(details or {})}
-    )
-    group_stamp_members(
-        operation=operation,
-        sequence_ids=sequence_ids,
-        label=label,
-        is_unsure=False,
-        source=source,
-        group_id=group.pk,
-    )
+    # The services run this in their own transaction (its row locks need one).
+    with transaction.atomic():
+        operation = GroupOperation.objects.create(
+            kind=kind, group=group, actor=actor, details={"label": str(label), **(details or {})}
+        )
+        group_stamp_members(
+            operation=operation,
+            sequence_ids=sequence_ids,
+            label=label,
+            is_unsure=False,
+            source=source,
+            group_id=group.pk,
+        )
     return operation
 
 

@@ -2,11 +2,15 @@
 
 import threading
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from groups import assignment
 from groups.assignment import (
@@ -25,6 +29,7 @@ from groups.models import (
     RunStatus,
     SequenceGroup,
 )
+from sequences.boxes import iou
 from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation, SourceApi
 from sequences.services import annotation_write
 from tests.conftest import annotation_of, smoke_annotation
@@ -638,6 +643,47 @@ def test_bucket_walk_matches_like_the_spec():
         0.3,
     )
     assert walk == [(2, None), (1, 1.0), (3, None), (3, 1.0), (2, 1.0)]
+
+
+def spec_walk(groups, candidates, threshold):
+    """SPEC §4.5 word for word: best = threshold; a group wins only if its IoU is > best."""
+    references, placements = list(groups), []
+    for candidate in candidates:
+        best, match = threshold, None
+        for index, reference in enumerate(references):
+            score = iou(candidate, reference)
+            if score > best:
+                best, match = score, index
+        if match is None:
+            references.append(candidate)
+            placements.append((len(references) - 1, None))
+        else:
+            placements.append((match, best))
+    return placements
+
+
+# Coarse grid coordinates, so that ties and IoUs of exactly 0.3 or 0.5 come up often.
+spans = (
+    st.tuples(st.integers(0, 4), st.integers(1, 5))
+    .map(lambda p: (p[0], max(p)))
+    .filter(lambda p: p[0] < p[1])
+)
+boxes = st.tuples(spans, spans).map(lambda s: (s[0][0] / 5, s[1][0] / 5, s[0][1] / 5, s[1][1] / 5))
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(
+    groups=st.lists(boxes, max_size=4),
+    candidates=st.lists(boxes, max_size=12),
+    threshold=st.sampled_from([0.0, 0.3, 0.5]),
+    block=st.sampled_from([1, 3, 256]),
+)
+def test_bucket_walk_is_the_spec_walk(groups, candidates, threshold, block):
+    """Blocks of any size give the spec's result, ties and exact thresholds included."""
+    with mock.patch.object(assignment, "WALK_BLOCK", block):
+        assert bucket_walk(groups, candidates, threshold) == spec_walk(
+            groups, candidates, threshold
+        )
 
 
 def test_the_replay_groups_like_a_run(world):
