@@ -31,7 +31,7 @@ from drf_spectacular.utils import (
     extend_schema,
     inline_serializer,
 )
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions, parsers, serializers
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
 from rest_framework.negotiation import BaseContentNegotiation
@@ -50,8 +50,6 @@ INT_MAX = 2**31 - 1
 
 VALUE_ERROR = "value_error"
 INVALID_TOKEN = "Invalid token."
-PAGE_INVALID = "must be an integer of at least 1"
-SIZE_INVALID = "must be an integer between 1 and {maximum}"
 
 
 # --- Authentication --------------------------------------------------------------------------
@@ -184,6 +182,11 @@ NOT_FINITE = "must be a finite number"
 NUL_CHARACTER = "must not contain NUL characters"
 
 
+def id_field(**kwargs) -> serializers.IntegerField:
+    """An id in a request body; one beyond a 64-bit key is refused instead of overflowing."""
+    return serializers.IntegerField(min_value=0, max_value=BIGINT_MAX, **kwargs)
+
+
 class FiniteFloatField(serializers.FloatField):
     """A float that refuses NaN and infinities (form values like "nan" parse as floats)."""
 
@@ -194,27 +197,64 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+JSON_TOO_DEEP = "is nested more than {depth} levels deep"
+# The site's JSON documents are a few levels deep; a limit far above that keeps pathological
+# nesting away from Python's recursion limit (decoding, re-encoding, validating).
+MAX_JSON_DEPTH = 32
+
+
+def json_problem(value: Any) -> str | None:
+    """Why a decoded JSON value cannot be accepted as such, or None.
+
+    Too deep, or a string holding NUL (PostgreSQL's jsonb cannot store `\\u0000`, so it would
+    fail in the database instead of being reported). Iterative, so depth costs no stack.
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return JSON_TOO_DEEP.format(depth=MAX_JSON_DEPTH)
+        if isinstance(item, str) and "\x00" in item:
+            return NUL_CHARACTER
+        if isinstance(item, dict):
+            stack += [(key, depth + 1) for key in item]
+            stack += [(child, depth + 1) for child in item.values()]
+        elif isinstance(item, list):
+            stack += [(child, depth + 1) for child in item]
+    return None
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser; a body too deep to decode safely is refused like malformed JSON."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise exceptions.ParseError(JSON_TOO_DEEP.format(depth=MAX_JSON_DEPTH)) from exc
+        problem = json_problem(data)
+        if problem:
+            raise exceptions.ParseError(f"JSON body {problem}")
+        return data
+
+
+API_PARSERS = [JSONParser, parsers.FormParser, parsers.MultiPartParser]
 
 
 class JsonInputField(serializers.JSONField):
-    """A JSON value handed to a service for validation; NUL characters are refused up front.
+    """A JSON value handed to a service for validation (also JSON text in a form field).
 
-    PostgreSQL's jsonb cannot store `\\u0000`, so such a value would otherwise fail in the
-    database instead of being reported.
+    Refused up front: NUL characters and pathological nesting (see `json_problem`).
     """
 
     def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if _has_nul(value):
-            raise serializers.ValidationError(NUL_CHARACTER)
+        try:
+            value = super().to_internal_value(data)
+        except RecursionError as exc:
+            raise serializers.ValidationError(JSON_TOO_DEEP.format(depth=MAX_JSON_DEPTH)) from exc
+        problem = json_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
 

@@ -12,13 +12,14 @@ from django.db.models import prefetch_related_objects
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation_site.api import (
-    BIGINT_MAX,
+    API_PARSERS,
     api_schema,
+    id_field,
     page_of,
     paginated_response,
     path_id,
@@ -44,19 +45,14 @@ from sequences.payloads import FALSE_POSITIVE_TYPES, SMOKE_TYPES, annotation_lab
 from sequences.serializers import PredictionsField, RepresentativeBboxDoc
 
 
-class IsStaff(IsAuthenticated):
-    """Staff only (assign, undo); anonymous requests still get the 401 of authentication."""
+class IsStaff(IsAdminUser):
+    """Staff only (assign, undo): 403 for annotators; anonymous requests still get the 401."""
 
     message = "Only staff members can do this."
 
-    def has_permission(self, request, view) -> bool:
-        return IsAdminUser().has_permission(request, view)
-
 
 def _id_list(**kwargs) -> serializers.ListField:
-    return serializers.ListField(
-        child=serializers.IntegerField(min_value=0, max_value=BIGINT_MAX), **kwargs
-    )
+    return serializers.ListField(child=id_field(), **kwargs)
 
 
 # --- Read shapes (SPEC §7.3) -------------------------------------------------------------------
@@ -184,6 +180,8 @@ class SequenceGroupStatsApi(APIView):
 
 
 class SequenceGroupDetailApi(APIView):
+    parser_classes = API_PARSERS
+
     class PatchInputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "SequenceGroupPatchInput"
@@ -375,14 +373,14 @@ class GroupOperationUndoApi(APIView):
 
 
 class SequenceAnnotationBulkApi(APIView):
+    parser_classes = API_PARSERS
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "SequenceAnnotationBulkInput"
 
         sequence_ids = _id_list(min_length=1)
-        group_id = serializers.IntegerField(
-            min_value=0, max_value=BIGINT_MAX, required=False, allow_null=True, default=None
-        )
+        group_id = id_field(required=False, allow_null=True, default=None)
         smoke_type = serializers.ChoiceField(
             choices=SMOKE_TYPES, required=False, allow_null=True, default=None
         )
@@ -424,6 +422,8 @@ class SequenceAnnotationBulkApi(APIView):
 
 
 class LabelCheckApi(APIView):
+    parser_classes = API_PARSERS
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "LabelCheckInput"
@@ -459,11 +459,13 @@ class LabelCheckApi(APIView):
 
 
 class LabelCheckRejectApi(APIView):
+    parser_classes = API_PARSERS
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "LabelCheckRejectInput"
 
-        sequence_id = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
+        sequence_id = id_field()
 
     class OutputSerializer(serializers.Serializer):
         class Meta:

@@ -8,10 +8,11 @@ importers. A run
    ``running`` row, which the partial unique constraint refuses while another run is alive;
 2. snapshots the candidates (no group, not excluded) in ``(recorded_at, id)`` order and reads the
    first ``GROUPS_REPRESENTATIVE_DETECTIONS`` detections of all of them in ONE streamed query;
-3. walks every (camera, azimuth) bucket in memory (one numpy IoU of a candidate against all of
-   the bucket's boxes) and writes whole buckets in batches of about ``BATCH_MAX_SEQUENCES``
-   sequences or ``BATCH_MAX_SECONDS``, each batch in its own transaction: lock the candidates,
-   bulk-create the groups, one statement for the memberships, inheritance set-wise, heartbeat.
+3. walks every (camera, azimuth) bucket in memory (numpy IoUs of the candidates against all of
+   the bucket's boxes, in a sequential walk) and writes whole buckets in batches of about
+   ``BATCH_MAX_SEQUENCES`` sequences or ``BATCH_MAX_SECONDS``, each batch in its own
+   transaction: lock the candidates, bulk-create the groups, one statement for the
+   memberships, inheritance set-wise, heartbeat.
 
 The number of queries grows with the number of batches (and of labeled groups receiving
 inheritors), never with the number of sequences. :func:`assignment_replay` runs the same walk
@@ -36,7 +37,8 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet, Window
+from django.db.models import F, QuerySet, Window
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -67,6 +69,9 @@ logger = logging.getLogger(__name__)
 BATCH_MAX_SEQUENCES = 500
 BATCH_MAX_SECONDS = 0.2
 WAIT_POLL_SECONDS = 1.0
+# Inserts of the running row refused although no running row could be found afterwards (the
+# holder finished in between) before the error is passed on.
+LOCK_ATTEMPTS = 3
 # Candidates whose IoUs the walk computes in one matrix (rows x known groups + rows).
 WALK_BLOCK = 256
 # Rows fetched per round trip by the streamed read of the candidates' detections.
@@ -214,6 +219,17 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _id_set(ids: list[int]) -> list[int] | RawSQL:
+    """The right side of an ``__in`` lookup over a batch of ids.
+
+    On PostgreSQL one array parameter (``IN (SELECT unnest(%s))``) instead of one placeholder
+    per id, which the driver would otherwise splice into the statement one by one.
+    """
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", [ids])
+    return ids
+
+
 def _first_detections(sequences: QuerySet[Sequence]) -> QuerySet:
     """``(sequence_id, algo_predictions)`` of the first N detections of each sequence.
 
@@ -244,9 +260,12 @@ def _decode_all(texts: list[Any]) -> list[Any]:
     malformed document counting as no predictions.
     """
     try:
-        return json.loads("[" + ",".join(texts) + "]")
+        decoded = json.loads("[" + ",".join(texts) + "]")
     except (TypeError, ValueError):
-        return [_decode_one(text) for text in texts]
+        decoded = None
+    if isinstance(decoded, list) and len(decoded) == len(texts):
+        return decoded
+    return [_decode_one(text) for text in texts]
 
 
 def _decode_one(text: Any) -> Any:
@@ -324,7 +343,7 @@ def _plan() -> _Plan:
     """Snapshot the candidates, read their representative boxes and their buckets' groups.
 
     Three queries whatever the backlog: the ordered candidate ids, the streamed detections,
-    and the groups of every bucket that holds a candidate (an EXISTS subquery). Candidates
+    and the groups of the cameras and azimuths that hold a candidate. Candidates
     arriving after the snapshot are ignored until the next run.
     """
     snapshot = list(
@@ -343,9 +362,13 @@ def _plan() -> _Plan:
             bucket = buckets[camera_id, azimuth] = _Bucket(camera_id, azimuth)
         bucket.sequence_ids.append(sequence_id)
         bucket.boxes.append(box)
-    waiting = _candidates().filter(camera_id=OuterRef("camera_id"), azimuth=OuterRef("azimuth"))
+    # The buckets' cameras and azimuths come from the snapshot in memory: an index lookup per
+    # camera whatever the planner's statistics say (an EXISTS over the candidates degrades
+    # badly right after a big run, before statistics catch up). Other azimuths are dropped below.
+    cameras = sorted({camera_id for camera_id, _ in buckets})
+    azimuths = sorted({azimuth for _, azimuth in buckets})
     rows = (
-        SequenceGroup.objects.filter(Exists(waiting))
+        SequenceGroup.objects.filter(camera_id__in=_id_set(cameras), azimuth__in=azimuths)
         .order_by("id")
         .values_list(
             "id",
@@ -441,24 +464,33 @@ def _inheritors(
 
 
 def _memberships_write(pairs: list[tuple[int, int]]) -> None:
-    """Set ``group_id`` of many sequences in one statement (``UPDATE ... FROM (VALUES ...)``).
+    """Set ``group_id`` of many sequences ``(sequence_id, group_id)`` in one statement.
 
-    Portable across SQLite and PostgreSQL (both name VALUES columns column1, column2); split
-    only where the backend caps the number of parameters (SQLite).
+    PostgreSQL: ``UPDATE ... FROM unnest(ids, group_ids)``, two array parameters whatever the
+    number of rows. SQLite: ``UPDATE ... FROM (VALUES ...)`` (SQLite >= 3.33), split where the
+    backend caps the number of parameters.
     """
     if not pairs:
         return
     quote = connection.ops.quote_name
-    table = quote(Sequence._meta.db_table)
-    limit = connection.features.max_query_params
-    size = limit // 2 if limit else len(pairs)
+    table, group_id, id_ = quote(Sequence._meta.db_table), quote("group_id"), quote("id")
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            sequence_ids, group_ids = (list(column) for column in zip(*pairs, strict=True))
+            cursor.execute(
+                f"UPDATE {table} SET {group_id} = v.group_id "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, group_id) "
+                f"WHERE {table}.{id_} = v.id",
+                [sequence_ids, group_ids],
+            )
+            return
+        size = (connection.features.max_query_params or 2 * len(pairs)) // 2
         for start in range(0, len(pairs), size):
             chunk = pairs[start : start + size]
             values = ", ".join(["(%s, %s)"] * len(chunk))
             cursor.execute(
-                f"UPDATE {table} SET {quote('group_id')} = v.column2 "
-                f"FROM (VALUES {values}) AS v WHERE {table}.{quote('id')} = v.column1",
+                f"UPDATE {table} SET {group_id} = v.column2 "
+                f"FROM (VALUES {values}) AS v WHERE {table}.{id_} = v.column1",
                 [value for pair in chunk for value in pair],
             )
 
@@ -523,7 +555,7 @@ def _batch_commit(
         live = set(
             _candidates()
             .select_for_update()
-            .filter(pk__in=ids)
+            .filter(pk__in=_id_set(ids))
             .order_by("pk")
             .values_list("pk", flat=True)
         )
@@ -589,7 +621,7 @@ def _locked_labels(result: _BatchResult) -> dict[int, tuple[Label | None, bool]]
         return {}
     rows = (
         SequenceGroup.objects.select_for_update()
-        .filter(pk__in=group_ids)
+        .filter(pk__in=_id_set(group_ids))
         .order_by("pk")
         .values_list("pk", "smoke_type", "false_positive_type", "is_unsure")
     )
@@ -631,7 +663,7 @@ def _batches(buckets: Iterable[_Bucket]) -> Iterator[tuple[list[_Bucket], deque[
 def _run_start(*, trigger: str, actor) -> AssignmentRun:
     """Take the lock: abandon a stale run, then insert this run's ``running`` row."""
     stale_after = settings.GROUPS_ASSIGN_STALE_AFTER_SECONDS
-    for _ in range(3):
+    for attempt in itertools.count(1):
         now = timezone.now()
         AssignmentRun.objects.filter(
             status=RunStatus.RUNNING, heartbeat_at__lt=now - timedelta(seconds=stale_after)
@@ -653,8 +685,9 @@ def _run_start(*, trigger: str, actor) -> AssignmentRun:
             holder = AssignmentRun.objects.filter(status=RunStatus.RUNNING).first()
             if holder is not None:
                 raise AssignmentAlreadyRunning(holder) from None
+            if attempt == LOCK_ATTEMPTS:
+                raise
             # The holder finished between our insert and our look-up: try again.
-    raise AssignmentAlreadyRunning(AssignmentRun.objects.get(status=RunStatus.RUNNING))
 
 
 def _run_finish(run: AssignmentRun, *, status: str, counters: Counters, error: str = "") -> None:

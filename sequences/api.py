@@ -8,9 +8,7 @@ through the groups app's receivers) and the views only translate HTTP to service
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
 from django.db import transaction
@@ -20,13 +18,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation_site.api import (
-    BIGINT_MAX,
+    API_PARSERS,
     INT_MAX,
     FiniteFloatField,
     IgnoreAcceptNegotiation,
@@ -34,6 +32,7 @@ from annotation_site.api import (
     RequestInvalid,
     api_schema,
     auth_token_for,
+    id_field,
     page_of,
     paginated_response,
     path_id,
@@ -70,6 +69,7 @@ from sequences.services import (
     annotation_write,
     camera_upsert,
     detection_create,
+    detection_payload_errors,
     image_check,
     organization_upsert,
     sequence_create,
@@ -83,7 +83,6 @@ DETECTION_NOT_FOUND = "Detection not found."
 ANNOTATION_NOT_FOUND = "Sequence annotation not found."
 SEQUENCE_UNKNOWN = "sequence {sequence_id} does not exist"
 ANNOTATION_EXISTS = "Sequence {sequence_id} already has an annotation"
-INVALID_JSON = "must be a JSON document: {error}"
 IMAGE_FILE_NOT_FOUND = "Image file not found."
 
 IMAGE_MEDIA_TYPES = {
@@ -94,23 +93,13 @@ IMAGE_MEDIA_TYPES = {
 }
 
 
-def _id_field(**kwargs) -> serializers.IntegerField:
-    return serializers.IntegerField(min_value=0, max_value=BIGINT_MAX, **kwargs)
-
-
 def _conflict(message: str) -> Response:
     return Response({"detail": message}, status=status.HTTP_409_CONFLICT)
 
 
-def _sequence_for_body(sequence_id: int, queryset=None) -> Sequence:
-    """A sequence named in a request body; an unknown one is a 422 on `sequence_id`."""
-    queryset = Sequence.objects.all() if queryset is None else queryset
-    sequence = queryset.filter(pk=sequence_id).first()
-    if sequence is None:
-        raise RequestInvalid(
-            [(("body", "sequence_id"), SEQUENCE_UNKNOWN.format(sequence_id=sequence_id))]
-        )
-    return sequence
+def _unknown_sequence(sequence_id: int) -> tuple:
+    """A body naming a missing sequence is a 422 on the field (SPEC §7.1), not a 404."""
+    return (("body", "sequence_id"), SEQUENCE_UNKNOWN.format(sequence_id=sequence_id))
 
 
 # --- Auth and users ----------------------------------------------------------------------------
@@ -121,7 +110,7 @@ class AuthLoginApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = API_PARSERS
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -183,7 +172,7 @@ class UserMeApi(APIView):
 class SequenceCollectionApi(APIView):
     """`GET /sequences/` (filtered page) and `POST /sequences/` (create)."""
 
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = API_PARSERS
     # Read by drf-spectacular's django-filter extension to document the query parameters.
     schema = FilteredListSchema()
     filter_backends = [DjangoFilterBackend]
@@ -195,7 +184,7 @@ class SequenceCollectionApi(APIView):
             ref_name = "SequenceCreateInput"
 
         source_api = serializers.ChoiceField(choices=SourceApi.choices)
-        alert_api_id = _id_field()
+        alert_api_id = id_field()
         camera_id = serializers.IntegerField(min_value=0, max_value=INT_MAX)
         camera_name = serializers.CharField(max_length=255)
         organisation_id = serializers.IntegerField(min_value=0, max_value=INT_MAX)
@@ -300,16 +289,6 @@ def _detection_or_404(detection_id: int) -> Detection:
     return detection
 
 
-def _json_value(value: Any, loc: tuple) -> Any:
-    """A multipart field holding JSON text (or an already decoded JSON body value)."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError as exc:
-        raise RequestInvalid([(loc, INVALID_JSON.format(error=exc))]) from exc
-
-
 class DetectionCollectionApi(APIView):
     """`GET /detections/` (filtered page) and `POST /detections/` (multipart upload)."""
 
@@ -323,8 +302,8 @@ class DetectionCollectionApi(APIView):
         class Meta:
             ref_name = "DetectionCreateInput"
 
-        sequence_id = _id_field()
-        alert_api_id = _id_field()
+        sequence_id = id_field()
+        alert_api_id = id_field()
         recorded_at = serializers.DateTimeField()
         file = serializers.FileField(help_text="a JPEG, PNG or WebP image")
         algo_predictions = JsonInputField(
@@ -362,24 +341,20 @@ class DetectionCollectionApi(APIView):
     )
     def post(self, request):
         data = validated_body(self.CreateInputSerializer, request)
-        sequence = _sequence_for_body(data["sequence_id"])
-        image_bytes = data["file"].read()
+        # Every problem of the upload at once: the sequence, the image, the boxes.
         errors = []
+        sequence = Sequence.objects.filter(pk=data["sequence_id"]).first()
+        if sequence is None:
+            errors.append(_unknown_sequence(data["sequence_id"]))
+        image_bytes = data["file"].read()
         try:
             extension = image_check(image_bytes)
         except ValueError as exc:
             errors.append((("body", "file"), str(exc)))
-        predictions = others = None
-        for name in ("algo_predictions", "others_bboxes"):
-            try:
-                value = _json_value(data[name], ("body", name))
-            except RequestInvalid as exc:
-                errors += [(tuple(e["loc"]), e["msg"]) for e in exc.errors]
-                continue
-            if name == "algo_predictions":
-                predictions = value
-            else:
-                others = value
+        _, _, box_errors = detection_payload_errors(
+            algo_predictions=data["algo_predictions"], others_bboxes=data["others_bboxes"]
+        )
+        errors += [(("body", *loc), message) for loc, message in box_errors]
         if errors:
             raise RequestInvalid(errors)
         try:
@@ -389,8 +364,8 @@ class DetectionCollectionApi(APIView):
                 recorded_at=data["recorded_at"],
                 image_bytes=image_bytes,
                 extension=extension,
-                algo_predictions=predictions,
-                others_bboxes=others,
+                algo_predictions=data["algo_predictions"],
+                others_bboxes=data["others_bboxes"],
             )
         except AlreadyExists as exc:
             return _conflict(str(exc))
@@ -493,6 +468,7 @@ def _annotation_or_404(annotation_id: int) -> SequenceAnnotation:
 class SequenceAnnotationCollectionApi(APIView):
     """`GET /annotations/sequences/` (filtered page) and `POST` (a human save)."""
 
+    parser_classes = API_PARSERS
     schema = FilteredListSchema()
     filter_backends = [DjangoFilterBackend]
     filterset_class = SequenceAnnotationFilter
@@ -502,7 +478,7 @@ class SequenceAnnotationCollectionApi(APIView):
         class Meta:
             ref_name = "SequenceAnnotationCreateInput"
 
-        sequence_id = _id_field()
+        sequence_id = id_field()
         annotation = AnnotationPayloadField(
             required=False,
             help_text="omitted or empty at ready_to_annotate: generated from the predictions",
@@ -538,7 +514,9 @@ class SequenceAnnotationCollectionApi(APIView):
         data = validated_body(self.CreateInputSerializer, request)
         with transaction.atomic():
             # Locked so that two creates for one sequence cannot both pass the check below.
-            sequence = _sequence_for_body(data["sequence_id"], Sequence.objects.select_for_update())
+            sequence = Sequence.objects.select_for_update().filter(pk=data["sequence_id"]).first()
+            if sequence is None:
+                raise RequestInvalid([_unknown_sequence(data["sequence_id"])])
             if SequenceAnnotation.objects.filter(sequence=sequence).exists():
                 return _conflict(ANNOTATION_EXISTS.format(sequence_id=sequence.pk))
             row = annotation_write(
@@ -557,6 +535,8 @@ class SequenceAnnotationCollectionApi(APIView):
 
 class SequenceAnnotationDetailApi(APIView):
     """`GET`, `PATCH` (a human save) and `DELETE /annotations/sequences/{id}`."""
+
+    parser_classes = API_PARSERS
 
     class PatchInputSerializer(_AutogenInputSerializer):
         class Meta:

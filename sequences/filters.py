@@ -10,14 +10,17 @@ database-specific lookup (SPEC §7.2): containment on PostgreSQL, `json_each` on
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import django_filters
 from django import forms
 from django.db import NotSupportedError
 from django.db.models import F, Lookup, QuerySet
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema_field
 
+from annotation_site.api import BIGINT_MAX, INT_MAX
 from sequences.models import (
     MACHINE_SOURCES,
     AnnotationType,
@@ -30,9 +33,8 @@ from sequences.models import (
 )
 from sequences.payloads import FALSE_POSITIVE_TYPES, SMOKE_TYPES
 
-BIGINT_MAX = 2**63 - 1
-INT_MAX = 2**31 - 1
 NOT_TRUE_OR_FALSE = "must be true or false"
+DATETIME_OUT_OF_RANGE = "must be a time between years 1 and 9999 in UTC"
 NO_ANNOTATION = "no_annotation"
 ORDER_DIRECTIONS = (("asc", "asc"), ("desc", "desc"))
 
@@ -66,6 +68,24 @@ class StrictBooleanField(forms.Field):
 @extend_schema_field({"type": "boolean"})
 class StrictBooleanFilter(django_filters.Filter):
     field_class = StrictBooleanField
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time with any offset, as UTC; one that has no UTC equivalent (year 1 at
+    +01:00) is refused instead of overflowing when the database adapts it."""
+
+    def clean(self, value):
+        moment = super().clean(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError as exc:
+            raise forms.ValidationError(DATETIME_OUT_OF_RANGE) from exc
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
 
 
 class _IntegerFilter(django_filters.Filter):
@@ -205,8 +225,8 @@ class SequenceFilter(OrderedFilterSet):
     false_positive_types = json_list_filter(
         "annotation__false_positive_types", FALSE_POSITIVE_TYPES
     )
-    recorded_at_gte = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
-    recorded_at_lte = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="lte")
+    recorded_at_gte = UtcDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
+    recorded_at_lte = UtcDateTimeFilter(field_name="recorded_at", lookup_expr="lte")
     sequence_group_id = integer_filter(minimum=0, maximum=BIGINT_MAX, field_name="group_id")
     is_group_excluded = StrictBooleanFilter()
     order_by = order_by_filter(["created_at", "recorded_at"], default="created_at")

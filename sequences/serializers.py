@@ -11,6 +11,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotation_site.api import JsonInputField
 from sequences.payloads import FALSE_POSITIVE_TYPES, SMOKE_TYPES
 
 # --- Documented JSON shapes ------------------------------------------------------------------
@@ -60,7 +61,7 @@ class RepresentativeBboxDoc(serializers.Serializer):
 
 
 @extend_schema_field(AnnotationPayloadDoc)
-class AnnotationPayloadField(serializers.JSONField):
+class AnnotationPayloadField(JsonInputField):
     """An annotation payload (§3.3), passed as is to the annotation service for validation."""
 
 

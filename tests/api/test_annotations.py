@@ -1,8 +1,10 @@
 """`/annotations/sequences/`: human saves over HTTP, filters, the check state (SPEC §7.2, §5.9)."""
 
 import pytest
+from django.db.models import F
 
 from groups.services import label_check_confirm
+from sequences.filters import JsonListHasAny
 from sequences.models import LabelSource, SequenceAnnotation
 from sequences.payloads import Label
 from sequences.services import annotation_write_many
@@ -255,3 +257,39 @@ def test_order_by_sequence_recorded_at(api, world, labels):
 def test_bad_filter_is_422(api, labels):
     assert detail_locs(api.get(LIST, {"checked": "perhaps"})) == [["query", "checked"]]
     assert detail_locs(api.get(LIST, {"label_source": "robot"})) == [["query", "label_source"]]
+
+
+def test_json_list_filters_use_the_databases_own_lookup(labels, is_postgres):
+    """Containment on PostgreSQL, json_each on SQLite; whole elements either way."""
+    queryset = SequenceAnnotation.objects.filter(
+        JsonListHasAny(F("false_positive_types"), ["other"])
+    )
+
+    sql = str(queryset.query)
+
+    assert ("@>" in sql) if is_postgres else ("json_each" in sql)
+    assert sorted(queryset.values_list("id", flat=True)) == sorted(
+        [labels["unchecked"].pk, labels["confirmed"].pk]
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 5000 + "]" * 5000, '{"sequence_id": 1, "annotation": ' + "[" * 40 + "]" * 40 + "}"],
+    ids=["too-deep-to-decode", "deeper-than-any-payload"],
+)
+def test_pathologically_nested_json_is_422(api, world, body):
+    response = api.post(LIST, body, content_type="application/json")
+
+    assert detail_locs(response) == [["body"]]
+
+
+def test_nul_characters_are_refused_before_the_database(api, world):
+    annotation = smoke_annotation(world.det1.pk, "wildfire")
+    annotation["sequences_bbox"][0]["note"] = "a\x00b"
+
+    response = create(api, world.seq1, annotation=annotation)
+
+    assert detail_locs(response) == [["body"]]
+    assert "NUL" in response.json()["detail"][0]["msg"]
+    assert annotation_of(world.seq1) is None

@@ -109,6 +109,25 @@ def test_bad_upload_is_422_and_writes_nothing(api, world, fields, loc):
     assert Detection.objects.count() == before
 
 
+def test_every_problem_of_an_upload_is_listed(api, world):
+    bad_box = {"predictions": [{"xyxyn": [0, 0, 2, 1], "confidence": 0.5, "class_name": "smoke"}]}
+
+    response = upload(
+        api, world.seq1, sequence_id=999999, image=b"text", algo_predictions=json.dumps(bad_box)
+    )
+
+    assert sorted(map(str, detail_locs(response))) == sorted(
+        map(
+            str,
+            [
+                ["body", "sequence_id"],
+                ["body", "file"],
+                ["body", "algo_predictions", "predictions", 0, "xyxyn"],
+            ],
+        )
+    )
+
+
 def test_a_file_pillow_cannot_open_is_422(api, world):
     response = upload(api, world.seq1, image=b"GIF89a not really", name="x.jpg")
 
@@ -125,6 +144,12 @@ def test_list_by_sequence_and_order(api, world):
     assert newest_first["total"] == 2
     assert [item["id"] for item in newest_first["items"]] == [world.det2.pk, world.det1.pk]
     assert [item["id"] for item in by_capture["items"]] == [world.det1.pk, world.det2.pk]
+
+
+def test_list_with_a_bad_parameter_is_422(api, world):
+    response = api.get(LIST, {"sequence_id": "first", "order_direction": "up"})
+
+    assert sorted(detail_locs(response)) == [["query", "order_direction"], ["query", "sequence_id"]]
 
 
 def test_detail_and_its_404(api, world):

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from sequences.filters import SequenceFilter
 from sequences.models import Camera, Organization, Sequence
 from tests.api.conftest import annotate, detail_locs, walk_pages
 from tests.factories import (
@@ -110,6 +111,8 @@ def test_a_page_past_the_end_is_empty(api, world):
         ({"processing_stage": "done"}, "processing_stage"),
         ({"camera_id": "2" * 30}, "camera_id"),
         ({"recorded_at_gte": "yesterday"}, "recorded_at_gte"),
+        ({"recorded_at_gte": "0001-01-01T00:00:00+01:00"}, "recorded_at_gte"),
+        ({"recorded_at_lte": "9999-12-31T23:59:59-01:00"}, "recorded_at_lte"),
         ({"order_by": "id"}, "order_by"),
         ({"has_smok": "true"}, "has_smok"),
         ({"is_unsure": ["true", "false"]}, "is_unsure"),
@@ -209,6 +212,14 @@ def test_is_unsure_alone_joins_without_duplicates(api, world):
 
     assert body["total"] == 3
     assert sorted(item["id"] for item in body["items"]) == sorted(s.pk for s in unsure)
+
+
+def test_an_annotation_filter_alone_makes_one_join(world):
+    queryset = SequenceFilter({"is_unsure": "true"}, queryset=Sequence.objects.all()).qs
+
+    sql = str(queryset.query)
+
+    assert sql.count("JOIN") == 1 and "sequences_sequenceannotation" in sql
 
 
 def test_include_annotation_adds_it_or_null(api, world, catalogue):
