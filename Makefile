@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO_USER ?= demo
 DEMO_PASSWORD ?= demo-password
 # The demo runs with DEBUG on (development key, plain HTTP); production sets its own environment.
-DEMO_ENV := DEBUG=true
+DEMO_ENV := DEBUG=true SECRET_KEY=demo-only-insecure-key
 
 .PHONY: help venv demo demo-data serve test test-fast lint format migrations-check \
         assign-groups pull-sequences bench fuzz clean
@@ -62,6 +62,10 @@ pull-sequences: venv
 
 bench: venv
 	$(BIN)/python bench/assign_groups.py
+	$(BIN)/python bench/propagation.py
+
+fuzz: venv
+	.ci/fuzz
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles .pytest_cache .ruff_cache

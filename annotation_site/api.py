@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django_filters import CharFilter, MultipleChoiceFilter
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
@@ -182,19 +182,57 @@ NOT_FINITE = "must be a finite number"
 NUL_CHARACTER = "must not contain NUL characters"
 
 
-def id_field(**kwargs) -> serializers.IntegerField:
-    """An id in a request body; one beyond a 64-bit key is refused instead of overflowing."""
-    return serializers.IntegerField(min_value=0, max_value=BIGINT_MAX, **kwargs)
+# Set in the serializer context by `validated_body` when the body is JSON.
+JSON_BODY = "json_body"
+WRONG_JSON_TYPE = "must be a JSON {kind}"
 
 
-class FiniteFloatField(serializers.FloatField):
-    """A float that refuses NaN and infinities (form values like "nan" parse as floats)."""
+class JsonTypedField:
+    """A body field whose value, in a JSON body, must already have its JSON type.
+
+    DRF converts "12" to 12 and "true" to True, which a form (all text) needs; in JSON such a
+    value is the wrong type, and SPEC §5.5 asks a non-boolean `is_validated` to be a 422.
+    """
+
+    json_kind = ""
+    json_types: tuple[type, ...] = ()
+
+    def to_internal_value(self, data):
+        if self.context.get(JSON_BODY):
+            # bool is an int subclass: `true` is no number, and only booleans are booleans.
+            is_bool = isinstance(data, bool)
+            if is_bool != (bool in self.json_types) or not isinstance(data, self.json_types):
+                raise serializers.ValidationError(WRONG_JSON_TYPE.format(kind=self.json_kind))
+        return super().to_internal_value(data)
+
+
+class IntegerField(JsonTypedField, serializers.IntegerField):
+    json_kind, json_types = "integer", (int,)
+
+
+class BooleanField(JsonTypedField, serializers.BooleanField):
+    json_kind, json_types = "boolean", (bool,)
+
+
+class CharField(JsonTypedField, serializers.CharField):
+    json_kind, json_types = "string", (str,)
+
+
+class FiniteFloatField(JsonTypedField, serializers.FloatField):
+    """A number that refuses NaN and infinities (form values like "nan" parse as floats)."""
+
+    json_kind, json_types = "number", (int, float)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         if not math.isfinite(value):
             raise serializers.ValidationError(NOT_FINITE)
         return value
+
+
+def id_field(**kwargs) -> IntegerField:
+    """An id in a request body; one beyond a 64-bit key is refused instead of overflowing."""
+    return IntegerField(min_value=0, max_value=BIGINT_MAX, **kwargs)
 
 
 JSON_TOO_DEEP = "is nested more than {depth} levels deep"
@@ -268,9 +306,13 @@ class IgnoreAcceptNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-def validated_body(serializer_class: type[serializers.Serializer], request: Request, **kwargs):
-    """`serializer_class` bound to the request body and validated (422 listing every error)."""
-    serializer = serializer_class(data=request.data, **kwargs)
+def validated_body(serializer_class: type[serializers.Serializer], request: Request):
+    """`serializer_class` bound to the request body and validated (422 listing every error).
+
+    A JSON body (anything but a form's QueryDict) gets strict JSON types (`JsonTypedField`).
+    """
+    context = {"request": request, JSON_BODY: not isinstance(request.data, QueryDict)}
+    serializer = serializer_class(data=request.data, context=context)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 

@@ -243,6 +243,41 @@ def peak_memory_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+class Phases:
+    """Wall and CPU time of the run's read phase (candidates, detections, representative
+    boxes, groups), the rest being the batches; CPU time is this process only, so a loaded
+    machine or a busy database server can be told from slow Python."""
+
+    def __init__(self):
+        self.plan_seconds = self.plan_cpu_seconds = 0.0
+
+    @contextlib.contextmanager
+    def timing_plan(self):
+        plan = assignment._plan
+
+        def timed():
+            started, cpu = time.perf_counter(), time.process_time()
+            try:
+                return plan()
+            finally:
+                self.plan_seconds += time.perf_counter() - started
+                self.plan_cpu_seconds += time.process_time() - cpu
+
+        assignment._plan = timed
+        try:
+            yield
+        finally:
+            assignment._plan = plan
+
+
+def wal_bytes() -> int | None:
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        return int(cursor.fetchone()[0])
+
+
 def measure(name: str) -> dict:
     candidates = assignment._candidates().count()
     floor, undecoded = floor_seconds()
@@ -253,11 +288,13 @@ def measure(name: str) -> dict:
         queries += 1
         return execute(sql, params, many, context)
 
+    phases, wal_before = Phases(), wal_bytes()
     reset_peak_memory()
-    started = time.perf_counter()
-    with connection.execute_wrapper(count):
+    started, cpu = time.perf_counter(), time.process_time()
+    with connection.execute_wrapper(count), phases.timing_plan():
         outcome = assignment.assignment_run(trigger="command")
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    wal_after = wal_bytes()
     return {
         "run": name,
         "database": connection.vendor,
@@ -271,6 +308,11 @@ def measure(name: str) -> dict:
         "ratio_to_floor": round(seconds / floor, 2),
         "floor_undecoded_seconds": round(undecoded, 3),
         "ratio_to_undecoded_floor": round(seconds / undecoded, 2),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "read_phase_seconds": round(phases.plan_seconds, 3),
+        "read_phase_cpu_seconds": round(phases.plan_cpu_seconds, 3),
+        "wal_mb": None if wal_before is None else round((wal_after - wal_before) / 2**20, 1),
+        "load_average": round(os.getloadavg()[0], 2),
         "counters": {k: v for k, v in outcome.as_dict().items() if k != "run_id"},
     }
 

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from annotation_site.api import (
     API_PARSERS,
+    BooleanField,
     api_schema,
     id_field,
     page_of,
@@ -186,7 +187,7 @@ class SequenceGroupDetailApi(APIView):
         class Meta:
             ref_name = "SequenceGroupPatchInput"
 
-        is_validated = serializers.BooleanField()
+        is_validated = BooleanField()
 
     class PatchOutputSerializer(SequenceGroupReadSerializer):
         class Meta:
@@ -387,8 +388,8 @@ class SequenceAnnotationBulkApi(APIView):
         false_positive_type = serializers.ChoiceField(
             choices=FALSE_POSITIVE_TYPES, required=False, allow_null=True, default=None
         )
-        is_unsure = serializers.BooleanField(required=False, default=False)
-        force = serializers.BooleanField(required=False, default=False)
+        is_unsure = BooleanField(required=False, default=False)
+        force = BooleanField(required=False, default=False)
 
     class OutputSerializer(serializers.Serializer):
         class Meta:

@@ -26,8 +26,11 @@ from rest_framework.views import APIView
 from annotation_site.api import (
     API_PARSERS,
     INT_MAX,
+    BooleanField,
+    CharField,
     FiniteFloatField,
     IgnoreAcceptNegotiation,
+    IntegerField,
     JsonInputField,
     RequestInvalid,
     api_schema,
@@ -116,8 +119,8 @@ class AuthLoginApi(APIView):
         class Meta:
             ref_name = "AuthLoginInput"
 
-        username = serializers.CharField(max_length=150)
-        password = serializers.CharField(max_length=4096, trim_whitespace=False)
+        username = CharField(max_length=150)
+        password = CharField(max_length=4096, trim_whitespace=False)
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -185,10 +188,10 @@ class SequenceCollectionApi(APIView):
 
         source_api = serializers.ChoiceField(choices=SourceApi.choices)
         alert_api_id = id_field()
-        camera_id = serializers.IntegerField(min_value=0, max_value=INT_MAX)
-        camera_name = serializers.CharField(max_length=255)
-        organisation_id = serializers.IntegerField(min_value=0, max_value=INT_MAX)
-        organisation_name = serializers.CharField(max_length=255)
+        camera_id = IntegerField(min_value=0, max_value=INT_MAX)
+        camera_name = CharField(max_length=255)
+        organisation_id = IntegerField(min_value=0, max_value=INT_MAX)
+        organisation_name = CharField(max_length=255)
         lat = FiniteFloatField(min_value=-90, max_value=90)
         lon = FiniteFloatField(min_value=-180, max_value=180)
         azimuth = FiniteFloatField(
@@ -450,7 +453,7 @@ class _AutogenInputSerializer(serializers.Serializer):
 
     confidence_threshold = FiniteFloatField(required=False, min_value=0, max_value=1)
     iou_threshold = FiniteFloatField(required=False, min_value=0, max_value=1)
-    min_cluster_size = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    min_cluster_size = IntegerField(required=False, min_value=1, max_value=1000)
 
 
 def _autogen(data: dict) -> AutogenParams:
@@ -484,8 +487,8 @@ class SequenceAnnotationCollectionApi(APIView):
             help_text="omitted or empty at ready_to_annotate: generated from the predictions",
         )
         processing_stage = serializers.ChoiceField(choices=ProcessingStage.choices)
-        has_missed_smoke = serializers.BooleanField()
-        is_unsure = serializers.BooleanField(required=False)
+        has_missed_smoke = BooleanField()
+        is_unsure = BooleanField(required=False)
 
     @api_schema(
         summary="List sequence annotations",
@@ -544,8 +547,8 @@ class SequenceAnnotationDetailApi(APIView):
 
         annotation = AnnotationPayloadField(required=False)
         processing_stage = serializers.ChoiceField(choices=ProcessingStage.choices, required=False)
-        has_missed_smoke = serializers.BooleanField(required=False)
-        is_unsure = serializers.BooleanField(required=False)
+        has_missed_smoke = BooleanField(required=False)
+        is_unsure = BooleanField(required=False)
 
     parameters = [path_id("annotation_id", "sequence annotation id")]
 

@@ -257,7 +257,9 @@ def test_validate_with_disagreeing_members_warns(api, world, seed_group):
     assert f"Group {group.pk} was validated but not labeled" in body["validation_warning"]
 
 
-@pytest.mark.parametrize("body", [{"is_validated": None}, {"is_validated": "perhaps"}, {}])
+@pytest.mark.parametrize(
+    "body", [{"is_validated": None}, {"is_validated": "perhaps"}, {"is_validated": "true"}, {}]
+)
 def test_validation_needs_a_boolean(api, world, seed_group, body):
     group = seed_group()
 

@@ -313,6 +313,18 @@ def test_create_with_bad_fields_is_422_and_writes_nothing(api):
     assert not Sequence.objects.exists() and not Camera.objects.exists()
 
 
+def test_a_json_body_needs_json_types(api):
+    response = api.post(
+        LIST, sequence_body(camera_name=0, alert_api_id="123", lat="44.5"), format="json"
+    )
+
+    assert sorted(detail_locs(response)) == [
+        ["body", "alert_api_id"],
+        ["body", "camera_name"],
+        ["body", "lat"],
+    ]
+
+
 def test_create_with_an_unparsable_body_is_422(api):
     response = api.post(LIST, "{not json", content_type="application/json")
 
