@@ -74,6 +74,8 @@ WAIT_POLL_SECONDS = 1.0
 LOCK_ATTEMPTS = 3
 # Candidates whose IoUs the walk computes in one matrix (rows x known groups + rows).
 WALK_BLOCK = 256
+# Groups created by a run after which the groups table's statistics are refreshed (once).
+GROUP_STATISTICS_AFTER = 1000
 # Rows fetched per round trip by the streamed read of the candidates' detections.
 READ_CHUNK_ROWS = 5000
 
@@ -610,6 +612,21 @@ def _commit_without_waiting_for_disk() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
+def _group_statistics_refresh() -> None:
+    """Refresh PostgreSQL's statistics of the groups table once a run has grown it a lot.
+
+    Every membership written triggers a foreign-key check against the groups table at commit,
+    and the connection plans that check once and keeps the plan. A first run on a new site
+    plans it while the table is nearly empty, so the kept plan scans the whole table, and the
+    run slows down quadratically as the table grows (autovacuum's ANALYZE, when it is on,
+    comes minutes later). ANALYZE invalidates the kept plan; with real statistics it is
+    re-planned as an index lookup.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(SequenceGroup._meta.db_table)}")
+
+
 def _locked_labels(result: _BatchResult) -> dict[int, tuple[Label | None, bool]]:
     """Lock the groups this batch joins and read their current label (one query).
 
@@ -752,7 +769,10 @@ def assignment_run(
                     threshold=threshold,
                     totals=totals,
                 )
+                new_before = totals.new_groups
                 totals.add(batch_counters)
+                if new_before < GROUP_STATISTICS_AFTER <= totals.new_groups:
+                    _group_statistics_refresh()
                 if progress is not None:
                     progress(totals.processed, plan.total)
     except BaseException as exc:

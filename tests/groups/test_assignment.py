@@ -610,6 +610,23 @@ def test_a_batch_out_of_time_leaves_its_other_buckets_to_the_next_batch(monkeypa
     assert counters(outcome) == expect(processed=4, new=3, joined=1)
 
 
+def test_statistics_refresh_inside_a_big_first_run_keeps_it_going(monkeypatch):
+    """The one ANALYZE of the groups table a big run issues (PostgreSQL) runs mid-run."""
+    monkeypatch.setattr(assignment, "GROUP_STATISTICS_AFTER", 2)
+    monkeypatch.setattr(assignment, "BATCH_MAX_SEQUENCES", 1)
+    refreshed = []
+    refresh = assignment._group_statistics_refresh
+    monkeypatch.setattr(
+        assignment, "_group_statistics_refresh", lambda: refreshed.append(1) or refresh()
+    )
+    camera = CameraFactory()
+    for azimuth in (1, 2, 3):
+        sequence_with_boxes(BOX, camera=camera, azimuth=azimuth)
+
+    assert counters(assignment_run()) == expect(processed=3, new=3)
+    assert refreshed == [1]
+
+
 def test_out_of_range_threshold_is_refused_before_anything():
     with pytest.raises(AssignmentArgumentInvalid, match="threshold must be"):
         assignment_run(threshold=1.0)
