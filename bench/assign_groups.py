@@ -51,7 +51,12 @@ from django.db.models import Count, Max  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from groups import assignment  # noqa: E402
-from groups.models import AssignmentRun, GroupOperation, SequenceGroup  # noqa: E402
+from groups.models import (  # noqa: E402
+    AssignmentRun,
+    GroupOperation,
+    GroupOperationMember,
+    SequenceGroup,
+)
 from sequences.models import (  # noqa: E402
     Camera,
     Detection,
@@ -73,17 +78,24 @@ HISTORY_SPAN = timedelta(days=365)
 # --- Synthetic history --------------------------------------------------------------------------
 
 
+def seed_label(seed: int) -> str:
+    """Organisation names carry the seed, so that a kept history is reused only by its seed."""
+    return f"bench-seed-{seed}-org-"
+
+
 class World:
     """Cameras, their azimuths and their recurring spots (a box each), from one seed."""
 
-    def __init__(self, rng: random.Random, cameras: int, *, existing: bool = False):
+    def __init__(self, seed: int, cameras: int, *, existing: bool = False):
         """Create the cameras, or with `existing` reuse those a previous build created."""
-        self.rng = rng
+        self.rng = rng = random.Random(seed)
         if existing:
             self.cameras = list(Camera.objects.order_by("platform_id"))
         else:
             organizations = Organization.objects.bulk_create(
-                Organization(source_api="pyronear_french", platform_id=i, name=f"org-{i}")
+                Organization(
+                    source_api="pyronear_french", platform_id=i, name=f"{seed_label(seed)}{i}"
+                )
                 for i in range(max(1, cameras // 10))
             )
             self.cameras = Camera.objects.bulk_create(
@@ -186,10 +198,15 @@ def reset_history(count: int) -> None:
     """Back to the state right after a build: the first `count` sequences, none grouped."""
     Sequence.objects.filter(alert_api_id__gt=count).delete()
     Sequence.objects.update(group=None)
-    GroupOperation.objects.all().delete()
-    SequenceAnnotation.objects.all().delete()
-    SequenceGroup.objects.all().delete()
-    AssignmentRun.objects.all().delete()
+    with connection.cursor() as cursor:  # plain deletes: no rows loaded into memory
+        for model in (
+            GroupOperationMember,
+            SequenceAnnotation,
+            GroupOperation,
+            SequenceGroup,
+            AssignmentRun,
+        ):
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def analyze() -> None:
@@ -349,7 +366,9 @@ def main() -> None:
     args = parser.parse_args()
 
     original_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=args.keep)
+    connection.creation.create_test_db(
+        verbosity=0, autoclobber=True, keepdb=args.keep, serialize=False
+    )
     try:
         run(args)
     finally:
@@ -360,14 +379,15 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     reuse = (
         Camera.objects.count() == args.cameras
+        and Organization.objects.filter(name__startswith=seed_label(args.seed)).exists()
         and Sequence.objects.filter(alert_api_id__lte=args.sequences).count() == args.sequences
     )
     if reuse:
         reset_history(args.sequences)
-        world = World(random.Random(args.seed), args.cameras, existing=True)
+        world = World(args.seed, args.cameras, existing=True)
     else:
         call_command("flush", interactive=False, verbosity=0)
-        world = World(random.Random(args.seed), args.cameras)
+        world = World(args.seed, args.cameras)
         world.sequences(args.sequences, HISTORY_START, HISTORY_SPAN)
     analyze()
     print(
