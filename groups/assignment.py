@@ -28,6 +28,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, timedelta
@@ -50,7 +51,7 @@ from groups.models import (
     RunTrigger,
     SequenceGroup,
 )
-from groups.services import group_stamp_members
+from groups.services import group_stamps_write
 from sequences.boxes import iou_matrix, representative_box
 from sequences.models import (
     LOCKED_STAGES,
@@ -60,7 +61,7 @@ from sequences.models import (
     SequenceAnnotation,
 )
 from sequences.payloads import Label
-from sequences.services import annotation_generate
+from sequences.services import MachineStamp, annotation_generate
 
 logger = logging.getLogger(__name__)
 
@@ -289,9 +290,23 @@ def _first_detection_rows(sequences: QuerySet[Sequence]) -> Iterator[tuple[int, 
     sql, params = _first_detections(sequences).query.sql_with_params()
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
-        while rows := cursor.fetchmany(READ_CHUNK_ROWS):
+        for rows in _read_ahead(lambda: cursor.fetchmany(READ_CHUNK_ROWS)):
             decoded = _decode_all([row[1] for row in rows])
             yield from zip(map(itemgetter(0), rows), decoded, strict=True)
+
+
+def _read_ahead(fetch: Callable[[], list]) -> Iterator[list]:
+    """The chunks ``fetch()`` returns until an empty one, each fetched while the last is used.
+
+    A helper thread waits for the database's next chunk while this one decodes the current
+    chunk and computes its boxes, so the transfer hides behind the work instead of adding to
+    it. Only that thread touches the cursor meanwhile: the consumer runs no query.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assignment-read") as reader:
+        chunk = reader.submit(fetch)
+        while rows := chunk.result():
+            chunk = reader.submit(fetch)
+            yield rows
 
 
 def representative_boxes(sequences: QuerySet[Sequence]) -> dict[int, dict[str, Any]]:
@@ -562,24 +577,17 @@ def _inherit(*, run: AssignmentRun, actor, inheritors: dict[int, list[int]], lab
         )
         for group_id in inheritors
     )
-    written, empty = 0, []
+    stamps = {}
     for operation in operations:
         label, is_unsure = labels[operation.group_id]
-        outcomes = group_stamp_members(
-            operation=operation,
-            sequence_ids=sorted(inheritors[operation.group_id]),
-            label=label,
-            is_unsure=is_unsure,
-            source=LabelSource.INHERITED,
-            group_id=operation.group_id,
-        )
-        applied = sum(outcome.applied for outcome in outcomes)
-        written += applied
-        if not applied:
-            empty.append(operation.pk)
+        stamp = MachineStamp(label, is_unsure, operation.group_id, operation.pk)
+        stamps.update(dict.fromkeys(inheritors[operation.group_id], stamp))
+    outcomes = group_stamps_write(stamps=stamps, source=LabelSource.INHERITED, actor=actor)
+    written = {stamps[outcome.sequence_id].operation_id for outcome in outcomes if outcome.applied}
+    empty = [operation.pk for operation in operations if operation.pk not in written]
     if empty:
         GroupOperation.objects.filter(pk__in=empty).delete()
-    return written
+    return sum(outcome.applied for outcome in outcomes)
 
 
 def _batch_commit(

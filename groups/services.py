@@ -19,7 +19,7 @@ nothing is not stored: it is written inside a savepoint that is rolled back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,12 +39,14 @@ from sequences.models import (
 )
 from sequences.payloads import FALSE_POSITIVE_TYPES, SMOKE_TYPES, Label, annotation_label
 from sequences.services import (
+    MachineStamp,
     StampOutcome,
     annotation_check_many,
     annotation_restore_many,
     annotation_snapshot,
     annotation_write,
     annotation_write_many,
+    annotation_write_stamps,
 )
 
 logger = logging.getLogger(__name__)
@@ -302,9 +304,28 @@ def group_stamp_members(
         group_id=group_id,
         operation_id=operation.pk,
     )
+    _members_log(outcomes, lambda _: operation.pk)
+    return outcomes
+
+
+def group_stamps_write(
+    *, stamps: dict[int, MachineStamp], source: LabelSource, actor
+) -> list[StampOutcome]:
+    """`group_stamp_members` for many groups at once, each sequence with its own operation.
+
+    The assignment's inheritance stamps hundreds of groups per batch; this writes them all
+    with one annotation write and one member insert instead of a round of queries per group.
+    """
+    outcomes = annotation_write_stamps(stamps=stamps, source=source, actor=actor)
+    _members_log(outcomes, lambda sequence_id: stamps[sequence_id].operation_id)
+    return outcomes
+
+
+def _members_log(outcomes: list[StampOutcome], operation_of: Callable[[int], int]) -> None:
+    """One GroupOperationMember (before/after snapshots) per applied sequence, in one insert."""
     GroupOperationMember.objects.bulk_create(
         GroupOperationMember(
-            operation=operation,
+            operation_id=operation_of(outcome.sequence_id),
             sequence_id=outcome.sequence_id,
             before=outcome.before,
             after=outcome.after,
@@ -312,7 +333,6 @@ def group_stamp_members(
         for outcome in outcomes
         if outcome.applied
     )
-    return outcomes
 
 
 def _group_lock(group_id: int) -> SequenceGroup:

@@ -133,6 +133,8 @@ def _predictions(algo_predictions: object) -> list[Any]:
 def _confidence_or_zero(prediction: dict[str, Any]) -> float:
     """The prediction's confidence; a missing or non-finite one counts as 0.0 (§4.4)."""
     value = prediction.get("confidence")
+    if type(value) is float:  # the usual case, without the general checks
+        return value if math.isfinite(value) else 0.0
     if not is_finite_number(value):
         return 0.0
     try:
@@ -141,14 +143,28 @@ def _confidence_or_zero(prediction: dict[str, Any]) -> float:
         return 0.0
 
 
+def _usable_box(value: object) -> list[float] | None:
+    """``value`` as four floats when it passes §3.1, else None."""
+    # Fast path for what JSON decoding nearly always produces, four floats: for floats the
+    # chained comparisons are the whole of §3.1, as NaN fails every comparison and ±Infinity
+    # falls outside [0, 1]. Anything else (ints, bools, strings...) takes the full checks.
+    if type(value) is list and len(value) == 4:
+        x1, y1, x2, y2 = value
+        if type(x1) is float and type(y1) is float and type(x2) is float and type(y2) is float:
+            return [x1, y1, x2, y2] if 0.0 <= x1 < x2 <= 1.0 and 0.0 <= y1 < y2 <= 1.0 else None
+    if box_error(value) is not None:
+        return None
+    return [float(v) for v in value]  # type: ignore[union-attr]
+
+
 def _valid_boxes(algo_predictions: object) -> Iterable[tuple[list[float], dict[str, Any]]]:
     """Yield ``(box as floats, prediction)`` for every prediction whose box passes §3.1."""
     for prediction in _predictions(algo_predictions):
         if not isinstance(prediction, dict):
             continue
-        box = prediction.get("xyxyn")
-        if box_error(box) is None:
-            yield [float(v) for v in box], prediction  # type: ignore[union-attr]
+        box = _usable_box(prediction.get("xyxyn"))
+        if box is not None:
+            yield box, prediction
 
 
 # --- auto-generation of clusters (§4.2) -----------------------------------------------------
@@ -270,15 +286,21 @@ def representative_box(predictions_lists: Iterable[object]) -> dict[str, Any] | 
     decimals. Returns ``{"xyxyn": [x1, y1, x2, y2], "confidence": c}``, or None when no valid
     box exists.
     """
-    pool = [
-        (*box, _confidence_or_zero(prediction))
-        for algo_predictions in predictions_lists
-        for box, prediction in _valid_boxes(algo_predictions)
-    ]
+    # Plain loops rather than _valid_boxes: this runs for every candidate of every assignment
+    # run (100,000 at a site's first run), and the generator costs as much as the checks.
+    pool = []
+    for algo_predictions in predictions_lists:
+        for prediction in _predictions(algo_predictions):
+            if not isinstance(prediction, dict):
+                continue
+            row = _usable_box(prediction.get("xyxyn"))
+            if row is not None:
+                row.append(_confidence_or_zero(prediction))
+                pool.append(row)
     if not pool:
         return None
-    # zip(*pool) turns the (x1, y1, x2, y2, confidence) rows into five columns.
-    x1, y1, x2, y2, confidence = (_median(column) for column in zip(*pool, strict=True))
+    # zip(*pool) turns the [x1, y1, x2, y2, confidence] rows into five columns.
+    x1, y1, x2, y2, confidence = map(_median, zip(*pool, strict=True))
     return {
         "xyxyn": [round(x1, 6), round(y1, 6), round(x2, 6), round(y2, 6)],
         "confidence": round(min(max(confidence, 0.0), 1.0), 6),

@@ -1,8 +1,9 @@
 """Writes of the sequence domain.
 
 `annotation_write` is the one path that creates or updates a single annotation and
-`annotation_write_many` its set form for machine labels; both validate, recompute the derived
-flags and record provenance and the check state, so no other code saves an annotation by hand.
+`annotation_write_many` (or `annotation_write_stamps`, with a label per sequence) its set form
+for machine labels; all of them validate, recompute the derived flags and record provenance and
+the check state, so no other code saves an annotation by hand.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import io
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -299,6 +300,16 @@ class StampOutcome:
     after: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class MachineStamp:
+    """The label one sequence receives in a set-wise machine write, and where it came from."""
+
+    label: Label
+    is_unsure: bool
+    group_id: int | None = None
+    operation_id: int | None = None
+
+
 def annotation_write_many(
     *,
     sequence_ids: list[int],
@@ -317,9 +328,32 @@ def annotation_write_many(
     nothing created. Written rows are at `seq_annotation_done` with machine provenance and
     unchecked. Queries: one locked read of the annotations, one read of the detections, one bulk
     create and one bulk update, whatever the number of sequences (SQLite splits bulk statements).
+    `sequence_ids` may be a `values_list("pk", flat=True)` QuerySet, read as a subquery.
     """
+    stamp = MachineStamp(label, is_unsure, group_id, operation_id)
+    return _stamps_write(sequence_ids, lambda _: stamp, source=source, actor=actor)
+
+
+def annotation_write_stamps(
+    *, stamps: dict[int, MachineStamp], source: LabelSource, actor=None
+) -> list[StampOutcome]:
+    """`annotation_write_many` with its own label, group and operation for each sequence.
+
+    Lets a caller that labels many groups at once (the assignment's inheritance) write them all
+    with the same handful of queries as one group. Sequences are handled in ascending id order.
+    """
+    return _stamps_write(sorted(stamps), stamps.__getitem__, source=source, actor=actor)
+
+
+def _stamps_write(
+    sequence_ids: list[int] | Any,
+    stamp_for: Callable[[int], MachineStamp],
+    *,
+    source: LabelSource,
+    actor,
+) -> list[StampOutcome]:
     if source not in MACHINE_SOURCES:
-        raise ValueError(f"annotation_write_many writes machine labels, not {source!r}")
+        raise ValueError(f"set-wise writes are for machine labels, not {source!r}")
     existing = {
         row.sequence_id: row
         for row in SequenceAnnotation.objects.select_for_update()
@@ -346,11 +380,16 @@ def annotation_write_many(
             to_create.append(row)
         else:
             to_update.append(row)
-        _set_content(row, payloads.stamp_label(generated, label))
-        row.is_unsure = is_unsure
+        stamp = stamp_for(sequence_id)
+        _set_content(row, payloads.stamp_label(generated, stamp.label))
+        row.is_unsure = stamp.is_unsure
         row.processing_stage = ProcessingStage.SEQ_ANNOTATION_DONE
         _apply_provenance(
-            row, source=source, actor=actor, group_id=group_id, operation_id=operation_id
+            row,
+            source=source,
+            actor=actor,
+            group_id=stamp.group_id,
+            operation_id=stamp.operation_id,
         )
         outcomes.append(StampOutcome(sequence_id, True, None, row.pk, before))
     SequenceAnnotation.objects.bulk_create(to_create)

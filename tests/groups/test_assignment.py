@@ -29,6 +29,7 @@ from groups.models import (
     RunStatus,
     SequenceGroup,
 )
+from groups.services import group_operation_undo
 from sequences.boxes import iou
 from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation, SourceApi
 from sequences.services import annotation_write
@@ -420,7 +421,50 @@ def test_one_inherit_operation_per_run_and_group_with_its_members():
         rows = GroupOperationMember.objects.filter(operation=op).order_by("sequence_id")
         assert [row.sequence_id for row in rows] == [member.pk for member in members]
         assert all(row.before is None and row.after["label_source"] == "inherited" for row in rows)
+        for member in members:
+            annotation = annotation_of(member)
+            assert annotation.label_source_operation_id == op.pk
+            assert annotation.label_source_group_id == operation.pk
+    assert annotation_of(antenna_joiner).false_positive_types == ["antenna"]
+    assert all(annotation_of(j).smoke_types == ["wildfire"] for j in wildfire_joiners)
     assert AssignmentRun.objects.get(pk=outcome.run_id).triggered_by == staff
+
+
+def test_undoing_one_groups_inheritance_leaves_the_other_groups_of_the_run():
+    camera = CameraFactory()
+    wildfire = labeled_group(camera, azimuth=10)
+    labeled_group(camera, azimuth=20, smoke_type=None, fp="antenna")
+    wildfire_joiner = sequence_with_boxes(BOX, camera=camera, azimuth=10)
+    write_stage(wildfire_joiner, ProcessingStage.IMPORTED)
+    antenna_joiner = sequence_with_boxes(BOX, camera=camera, azimuth=20)
+    assignment_run()
+    operation = GroupOperation.objects.get(kind=OperationKind.INHERIT, group=wildfire)
+
+    outcome = group_operation_undo(operation_id=operation.pk, actor=UserFactory(is_staff=True))
+
+    assert outcome.restored == [wildfire_joiner.pk]
+    restored = annotation_of(wildfire_joiner)
+    assert restored.processing_stage == ProcessingStage.IMPORTED and restored.label_source is None
+    assert annotation_of(antenna_joiner).false_positive_types == ["antenna"]
+    assert annotation_of(antenna_joiner).label_source == LabelSource.INHERITED
+
+
+def test_a_group_whose_joiners_are_all_locked_keeps_no_operation_beside_one_that_inherits():
+    camera = CameraFactory()
+    locked_group = labeled_group(camera, azimuth=10)
+    open_group = labeled_group(camera, azimuth=20, smoke_type="other")
+    locked = sequence_with_boxes(BOX, camera=camera, azimuth=10)
+    write_stage(locked, ProcessingStage.ANNOTATED)
+    joiner = sequence_with_boxes(BOX, camera=camera, azimuth=20)
+
+    outcome = assignment_run()
+
+    assert outcome.inherited_annotations == 1
+    assert list(GroupOperation.objects.values_list("group_id", flat=True)) == [open_group.pk]
+    assert annotation_of(joiner).smoke_types == ["other"]
+    assert annotation_of(locked).smoke_types == ["industrial"]  # its human label, untouched
+    assert annotation_of(locked).label_source == LabelSource.HUMAN
+    assert Sequence.objects.get(pk=locked.pk).group_id == locked_group.pk
 
 
 # --- The lock (§9.4 #5) -------------------------------------------------------------------------
@@ -648,6 +692,22 @@ def test_queries_do_not_grow_with_the_number_of_sequences(postgres_only):
         assert outcome.inherited_annotations == 2 * size
         counts[label] = len(queries)
     assert counts["small"] == counts["large"]
+
+
+def test_queries_do_not_grow_with_the_number_of_inheriting_groups(postgres_only):
+    """Inheritance into many labeled groups costs what it costs for one (one batch)."""
+    counts = {}
+    for size in (1, 12):
+        camera = CameraFactory()
+        for azimuth in range(size):
+            labeled_group(camera, azimuth=azimuth)
+            sequence_with_boxes(BOX, camera=camera, azimuth=azimuth)
+        with CaptureQueriesContext(connection) as queries:
+            outcome = assignment_run()
+        assert outcome.inherited_annotations == size
+        assert GroupOperation.objects.filter(run_id=outcome.run_id).count() == size
+        counts[size] = len(queries)
+    assert counts[1] == counts[12]
 
 
 # --- Pure walk and replay -----------------------------------------------------------------------

@@ -392,6 +392,8 @@ def test_representative_rounds_to_six_decimals():
         [0.5, 0.2, 0.3, 0.4],  # inverted
         [0.1, 0.2, 0.1, 0.4],  # zero area
         [0, 0, 0, 0],  # all-zero
+        [-math.inf, 0.2, math.inf, 0.4],
+        [False, 0.2, True, 0.4],  # booleans are not coordinates
         None,
     ],
 )
@@ -399,6 +401,22 @@ def test_representative_skips_each_invalid_box_kind(bad_box):
     pools = [algo(prediction(bad_box, 0.1), prediction(DET1_BOX, 0.87))]
     assert representative_box(pools) == {"xyxyn": DET1_BOX, "confidence": 0.87}
     assert representative_box([algo(prediction(bad_box))]) is None
+
+
+coordinates = st.one_of(
+    st.floats(min_value=-0.5, max_value=1.5),
+    st.sampled_from([math.nan, math.inf, -math.inf, 0.0, 1.0, 0, 1, True, False, "0.5", None]),
+)
+
+
+@given(st.lists(coordinates, min_size=3, max_size=5))
+def test_representative_uses_a_box_exactly_when_it_passes_the_rules(box):
+    """The representative's fast path for float boxes agrees with the full §3.1 checks."""
+    result = representative_box([algo(prediction(box, 0.5))])
+    if box_error(box) is None:
+        assert result == {"xyxyn": [round(float(v), 6) for v in box], "confidence": 0.5}
+    else:
+        assert result is None
 
 
 def test_representative_of_no_usable_box_is_none():
