@@ -14,9 +14,9 @@ importers. A run
    transaction: lock the candidates, bulk-create the groups, one statement for the
    memberships, inheritance set-wise, heartbeat.
 
-The number of queries grows with the number of batches (and of labeled groups receiving
-inheritors), never with the number of sequences. :func:`assignment_replay` runs the same walk
-over the whole history in memory for ``manage.py group_report``.
+The number of queries grows with the number of batches, never with the number of sequences
+nor with the number of labeled groups receiving inheritors. :func:`assignment_replay` runs the
+same walk over the whole history in memory for ``manage.py group_report``.
 """
 
 from __future__ import annotations

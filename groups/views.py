@@ -43,8 +43,6 @@ from sequences.models import (
 from sequences.payloads import Label, annotation_label
 from sequences.selectors import valid_boxes
 
-# Cards per page of the check queue: one screenful to confirm at a time.
-CHECK_PAGE_SIZE = 24
 # The list preview never zooms in further than this fraction of the image (4x).
 PREVIEW_MIN_SIDE = 0.25
 
@@ -600,7 +598,9 @@ def check_cards(annotations: list[SequenceAnnotation]) -> list[CheckCard]:
 
 def _check_context(request: HttpRequest, *, notice=None, notice_level="success") -> dict:
     number = request.GET.get("page", "1")
-    page = Paginator(selectors.unchecked_machine_labels(), CHECK_PAGE_SIZE).get_page(number)
+    page = Paginator(
+        selectors.unchecked_machine_labels(), settings.GROUPS_CHECK_PAGE_SIZE
+    ).get_page(number)
     cards = check_cards(list(page.object_list))
     return {
         "nav_section": "check",

@@ -8,6 +8,7 @@ _RULES = [
     ("GROUPS_MIN_LISTED_MEMBERS", lambda v: v >= 1, "must be >= 1"),
     ("GROUPS_REPRESENTATIVE_DETECTIONS", lambda v: v >= 1, "must be >= 1"),
     ("GROUPS_LIST_PAGE_SIZE", lambda v: 1 <= v <= 100, "must be between 1 and 100"),
+    ("GROUPS_CHECK_PAGE_SIZE", lambda v: 1 <= v <= 100, "must be between 1 and 100"),
     ("GROUPS_ASSIGN_STALE_AFTER_SECONDS", lambda v: v >= 60, "must be >= 60"),
     ("ANNOTATION_AUTOGEN_CONFIDENCE_THRESHOLD", lambda v: 0 <= v <= 1, "must be between 0 and 1"),
     ("ANNOTATION_AUTOGEN_IOU_THRESHOLD", lambda v: 0 <= v <= 1, "must be between 0 and 1"),

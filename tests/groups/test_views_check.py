@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from groups import selectors
 from groups.models import GroupOperation, OperationKind
-from groups.views import CHECK_PAGE_SIZE
 from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation
 from tests.factories import group_with_members
 from tests.groups.pages_support import HX, count_queries, oob_ids, stamp, text_of
@@ -155,13 +154,14 @@ def test_not_this_twice_explains_instead_of_failing(client):
     assert message == f"sequence {member.pk} does not carry an unchecked machine label"
 
 
-def test_pages_of_the_queue(client):
-    group = group_with_members(CHECK_PAGE_SIZE + 3)
+def test_pages_of_the_queue(client, settings):
+    settings.GROUPS_CHECK_PAGE_SIZE = 5
+    group = group_with_members(8)
     stamp(group, [m.pk for m in group.members.all()])
     first = client.get(CHECK)
-    assert len(card_ids(first)) == CHECK_PAGE_SIZE
+    assert len(card_ids(first)) == 5
     text = text_of(first.content.decode())
-    assert f"Confirm these {CHECK_PAGE_SIZE}" in text
+    assert "Confirm these 5" in text
     assert "Previous · Page 1 of 2 · Next" in text
     client.post(reverse("groups:check_confirm"), {"annotation_ids": card_ids(first)})
     rest = client.get(CHECK)

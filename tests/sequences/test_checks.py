@@ -1,0 +1,35 @@
+"""The system check that refuses to start with an out-of-range knob."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from sequences.checks import check_knobs
+
+
+def test_default_settings_pass():
+    assert check_knobs() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("GROUPS_CHECK_PAGE_SIZE", 0, "GROUPS_CHECK_PAGE_SIZE=0 must be between 1 and 100."),
+        ("GROUPS_LIST_PAGE_SIZE", 101, "GROUPS_LIST_PAGE_SIZE=101 must be between 1 and 100."),
+        (
+            "GROUPS_MATCH_IOU_THRESHOLD",
+            -0.1,
+            "GROUPS_MATCH_IOU_THRESHOLD=-0.1 must be >= 0 and < 1.",
+        ),
+        (
+            "GROUPS_INHERITANCE_MIN_IOU",
+            0.2,
+            "GROUPS_INHERITANCE_MIN_IOU=0.2 must be >= GROUPS_MATCH_IOU_THRESHOLD (0.3) and < 1.",
+        ),
+    ],
+)
+def test_an_out_of_range_knob_is_named_and_stops_the_site(settings, name, value, message):
+    setattr(settings, name, value)
+    assert [error.msg for error in check_knobs()] == [message]
+    with pytest.raises(SystemCheckError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call_command("check")
