@@ -46,7 +46,7 @@ import django
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import DatabaseError, connection, transaction  # noqa: E402
 from django.db.models import Count, Max  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -217,6 +217,22 @@ def analyze() -> None:
     """
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+    if connection.vendor == "postgresql":
+        _checkpoint()
+
+
+def _checkpoint() -> None:
+    """Write out the build's dirty pages before the clock starts (PostgreSQL).
+
+    Building a history dirties about half a gigabyte that the server would otherwise flush
+    during the timed run, long after the build that wrote it; a cron run on a real site does
+    not pay for writes made minutes before. Needs superuser or pg_checkpoint; skipped without.
+    """
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+    except DatabaseError as error:
+        print(f"no CHECKPOINT before the run ({error})", file=sys.stderr)
 
 
 # --- Measurements -------------------------------------------------------------------------------

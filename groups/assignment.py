@@ -189,9 +189,10 @@ def bucket_walk(
         group_of_column = list(range(known)) + [-1] * len(block)
         for position, box in enumerate(block):
             row = scores[position]
-            best = int(np.argmax(row))
-            if row[best] > threshold:
-                placements.append((group_of_column[best], float(row[best])))
+            best = int(row.argmax())
+            score = float(row[best])
+            if score > threshold:
+                placements.append((group_of_column[best], score))
                 continue
             references[count] = box
             group_of_column[known + position] = count
@@ -230,8 +231,18 @@ def _id_set(ids: list[int]) -> list[int] | RawSQL:
     per id, which the driver would otherwise splice into the statement one by one.
     """
     if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", [ids])
+        return RawSQL("SELECT unnest(%s::bigint[])", [_int_array(ids)])
     return ids
+
+
+def _int_array(values: Iterable[int]) -> str:
+    """Integers as one PostgreSQL array literal, for a ``%s::bigint[]`` parameter.
+
+    The driver quotes a Python list element by element in Python (a regex search per value,
+    a fifth of a first run's batch time); one plain string costs a ``join``. Integers only, so
+    there is nothing to escape.
+    """
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _first_detections(sequences: QuerySet[Sequence]) -> QuerySet:
@@ -512,16 +523,17 @@ def _groups_create(
             f"INSERT INTO {quote(SequenceGroup._meta.db_table)} (camera_id, azimuth, "
             "representative_bbox, is_unsure, is_validated, created_by_run_id, created_at, "
             "updated_at) SELECT camera_id, azimuth, box, false, false, %s, %s, %s "
-            "FROM unnest(%s::bigint[], %s::smallint[], %s::jsonb[]) "
+            "FROM ROWS FROM (unnest(%s::bigint[]), unnest(%s::smallint[]), "
+            "jsonb_array_elements(%s::jsonb)) "
             "WITH ORDINALITY AS founder(camera_id, azimuth, box, position) "
             "ORDER BY position RETURNING id",
             [
                 run.pk,
                 now,
                 now,
-                [bucket.camera_id for _, bucket, _ in founders],
-                [bucket.azimuth for _, bucket, _ in founders],
-                [json.dumps(box) for _, _, box in founders],
+                _int_array(bucket.camera_id for _, bucket, _ in founders),
+                _int_array(bucket.azimuth for _, bucket, _ in founders),
+                json.dumps([box for _, _, box in founders]),
             ],
         )
         return sorted(row[0] for row in cursor.fetchall())
@@ -540,12 +552,12 @@ def _memberships_write(pairs: list[tuple[int, int]]) -> None:
     table, group_id, id_ = quote(Sequence._meta.db_table), quote("group_id"), quote("id")
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            sequence_ids, group_ids = (list(column) for column in zip(*pairs, strict=True))
+            sequence_ids, group_ids = zip(*pairs, strict=True)
             cursor.execute(
                 f"UPDATE {table} SET {group_id} = v.group_id "
                 "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, group_id) "
                 f"WHERE {table}.{id_} = v.id",
-                [sequence_ids, group_ids],
+                [_int_array(sequence_ids), _int_array(group_ids)],
             )
             return
         size = (connection.features.max_query_params or 2 * len(pairs)) // 2

@@ -9,8 +9,12 @@ from sequences.models import FalsePositiveType, SmokeType, in_choices
 
 
 class SequenceGroup(models.Model):
+    # No index of its own: group_bucket_idx (camera, azimuth, id) serves lookups by camera.
     camera = models.ForeignKey(
-        "sequences.Camera", on_delete=models.PROTECT, related_name="sequence_groups"
+        "sequences.Camera",
+        on_delete=models.PROTECT,
+        related_name="sequence_groups",
+        db_index=False,
     )
     azimuth = models.SmallIntegerField()
     representative_bbox = models.JSONField(

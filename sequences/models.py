@@ -143,7 +143,11 @@ class Camera(models.Model):
 class Sequence(models.Model):
     source_api = models.CharField(max_length=32, choices=SourceApi.choices)
     alert_api_id = models.BigIntegerField()
-    camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="sequences")
+    # No index of its own: seq_camera_recorded_idx (camera, recorded_at) serves every lookup by
+    # camera, and each extra index is one more write per import and per group assignment.
+    camera = models.ForeignKey(
+        Camera, on_delete=models.PROTECT, related_name="sequences", db_index=False
+    )
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="sequences"
     )
