@@ -29,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, timedelta
 from operator import itemgetter
@@ -327,8 +327,9 @@ def representative_boxes(sequences: QuerySet[Sequence]) -> dict[int, dict[str, A
     memory holds the results, not the detections. Sequences without a usable box are absent.
     """
     result: dict[int, dict[str, Any]] = {}
-    with _collector_paused():
-        rows = _first_detection_rows(sequences)
+    # closing(): should the loop raise, the read-ahead's pending fetch is awaited and the cursor
+    # closed right away, before the caller's error handling uses the connection again.
+    with _collector_paused(), closing(_first_detection_rows(sequences)) as rows:
         for sequence_id, group in itertools.groupby(rows, key=itemgetter(0)):
             box = representative_box(predictions for _, predictions in group)
             if box is not None:

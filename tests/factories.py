@@ -1,6 +1,8 @@
 """factory_boy factories for the models; images are tiny generated JPEGs."""
 
 import io
+import itertools
+import random
 from datetime import timedelta
 
 import factory
@@ -134,3 +136,38 @@ def sequence_with_boxes(*boxes, confidence: float = 0.9, **sequence_fields):
             algo_predictions=predictions(*((b, confidence) for b in frame)),
         )
     return sequence
+
+
+# Explicit primary keys far above the ones the database hands out in a test.
+_EXPLICIT_IDS = itertools.count(10**12, 1000)
+
+
+def scrambled_ids(count: int) -> list[int]:
+    """`count` fresh primary keys in a scrambled order.
+
+    Rows created in this order sit in the table in a different order from their ids, so a
+    query that forgets its id tie-break returns them out of id order on PostgreSQL instead of
+    passing by the luck of insertion order.
+    """
+    start = next(_EXPLICIT_IDS)
+    for _ in range(count // 1000):
+        next(_EXPLICIT_IDS)
+    ids = list(range(start, start + count))
+    random.Random(count).shuffle(ids)
+    return ids
+
+
+def tied_detections(sequence, moment, *, lower=None, higher=None) -> tuple[Detection, Detection]:
+    """Two detections of `sequence` at the same `moment`, the higher id created first.
+
+    `lower` and `higher` are extra factory fields of each. Only an id tie-break, never
+    insertion order, puts the lower one first.
+    """
+    higher_id, lower_id = sorted(scrambled_ids(2), reverse=True)
+    made_higher = DetectionFactory(
+        id=higher_id, sequence=sequence, recorded_at=moment, **(higher or {})
+    )
+    made_lower = DetectionFactory(
+        id=lower_id, sequence=sequence, recorded_at=moment, **(lower or {})
+    )
+    return made_lower, made_higher

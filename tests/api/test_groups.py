@@ -11,14 +11,15 @@ from django.utils import timezone
 
 from groups.models import AssignmentRun, GroupOperation, OperationKind, RunStatus, SequenceGroup
 from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation
+from sequences.services import annotation_write
 from tests.api.conftest import annotate, detail_locs, walk_pages
 from tests.conftest import annotation_of
 from tests.factories import (
     CameraFactory,
-    DetectionFactory,
     SequenceFactory,
     SequenceGroupFactory,
     group_with_members,
+    tied_detections,
 )
 
 pytestmark = pytest.mark.django_db
@@ -166,6 +167,20 @@ def test_detail_lists_members_in_recorded_order(api, world, seed_group):
     assert second["annotation_processing_stage"] is None and second["annotation_label"] is None
 
 
+def test_detail_shows_a_placeholder_member_as_not_annotated(api, world, seed_group):
+    """SPEC §9.4 #10: a ready_to_annotate member has no label, and its stage is exposed."""
+    group = seed_group()
+    annotation_write(
+        sequence=world.seq2, processing_stage=ProcessingStage.READY_TO_ANNOTATE, source=None
+    )
+
+    members = api.get(f"{GROUPS}{group.pk}").json()["members"]
+
+    placeholder = next(m for m in members if m["sequence_id"] == world.seq2.pk)
+    assert placeholder["annotation_processing_stage"] == "ready_to_annotate"
+    assert placeholder["annotation_label"] is None and placeholder["label_source"] is None
+
+
 def test_detail_of_a_member_without_detections(api, db):
     group = group_with_members(2, detections=False)
 
@@ -180,8 +195,7 @@ def test_equal_recorded_at_gives_the_lower_detection_id(api, db):
     group = group_with_members(2, detections=False)
     member = group.members.first()
     moment = timezone.now()
-    low = DetectionFactory(sequence=member, recorded_at=moment)
-    DetectionFactory(sequence=member, recorded_at=moment)
+    low, _ = tied_detections(member, moment)
 
     members = api.get(f"{GROUPS}{group.pk}").json()["members"]
 

@@ -13,6 +13,7 @@ from tests.factories import (
     OrganizationFactory,
     SequenceFactory,
     SequenceGroupFactory,
+    scrambled_ids,
 )
 
 pytestmark = pytest.mark.django_db
@@ -83,12 +84,14 @@ def test_pagination_ties_list_every_sequence_once(api, order_by, direction):
     """SPEC §9.4 #3: equal sort keys are broken by id, so pages never repeat or skip."""
     camera = CameraFactory()
     moment = timezone.now()
-    SequenceFactory.create_batch(120, camera=camera, recorded_at=moment)
+    for sequence_id in scrambled_ids(120):
+        SequenceFactory(id=sequence_id, camera=camera, recorded_at=moment)
     Sequence.objects.update(created_at=moment)
 
     ids = walk_pages(api, LIST, order_by=order_by, order_direction=direction)
 
     assert len(ids) == 120 and set(ids) == set(Sequence.objects.values_list("id", flat=True))
+    assert ids == sorted(ids, reverse=direction == "desc")  # ties in id order, same direction
 
 
 def test_a_page_past_the_end_is_empty(api, world):

@@ -41,6 +41,7 @@ from tests.factories import (
     UserFactory,
     predictions,
     sequence_with_boxes,
+    tied_detections,
 )
 
 pytestmark = pytest.mark.django_db
@@ -169,13 +170,12 @@ def test_eleventh_detection_is_ignored():
 def test_equal_recorded_at_is_broken_by_id(settings):
     settings.GROUPS_REPRESENTATIVE_DETECTIONS = 1
     sequence = sequence_with_boxes()
-    for box in ([0.1, 0.1, 0.2, 0.2], [0.5, 0.5, 0.6, 0.6]):
-        DetectionFactory(
-            sequence=sequence,
-            recorded_at=sequence.recorded_at,
-            image="detections/dummy.jpg",
-            algo_predictions=predictions((box, 0.9)),
-        )
+    tied_detections(
+        sequence,
+        sequence.recorded_at,
+        lower={"algo_predictions": predictions(([0.1, 0.1, 0.2, 0.2], 0.9))},
+        higher={"algo_predictions": predictions(([0.5, 0.5, 0.6, 0.6], 0.9))},
+    )
     assignment_run()
     sequence.refresh_from_db()
     assert sequence.group.representative_bbox["xyxyn"] == [0.1, 0.1, 0.2, 0.2]
@@ -336,6 +336,24 @@ def test_a_close_joiner_of_a_labeled_group_inherits(stage):
     operation = GroupOperation.objects.get()
     assert row.label_source_operation == operation
     assert (operation.kind, operation.group, operation.run_id) == ("inherit", group, outcome.run_id)
+
+
+def test_a_joiner_of_a_validated_group_inherits_and_nothing_else_changes():
+    camera = CameraFactory()
+    group = labeled_group(camera, smoke_type="industrial")
+    SequenceGroup.objects.filter(pk=group.pk).update(
+        is_validated=True, validated_at=timezone.now(), validated_by=UserFactory()
+    )
+    group_before = SequenceGroup.objects.filter(pk=group.pk).values().get()
+    joiner = sequence_with_boxes(BOX, camera=camera)
+
+    outcome = assignment_run()
+
+    assert counters(outcome) == expect(processed=1, joined=1, inherited=1)
+    assert annotation_of(joiner).smoke_types == ["industrial"]
+    assert annotation_of(joiner).label_source == LabelSource.INHERITED
+    assert SequenceGroup.objects.filter(pk=group.pk).values().get() == group_before
+    assert list(GroupOperation.objects.values_list("kind", flat=True)) == [OperationKind.INHERIT]
 
 
 def test_a_false_positive_label_and_the_unsure_flag_are_inherited():
@@ -639,6 +657,35 @@ def test_a_failure_in_the_third_batch_keeps_the_first_two(monkeypatch):
     monkeypatch.setattr(assignment, "_memberships_write", write)
     assert counters(assignment_run()) == expect(processed=2, new=2)
     assert not Sequence.objects.filter(group=None).exists()
+
+
+def test_a_failure_while_reading_boxes_stops_the_read_ahead_before_the_run_is_marked(monkeypatch):
+    """The helper thread fetching detections is done before the failure is recorded."""
+    monkeypatch.setattr(assignment, "READ_CHUNK_ROWS", 1)
+    for azimuth in range(4):
+        sequence_with_boxes(BOX, azimuth=azimuth)
+    readers_at_finish = []
+    finish = assignment._run_finish
+
+    def recording_finish(run, **kwargs):
+        readers_at_finish.append(
+            [t.name for t in threading.enumerate() if t.name.startswith("assignment-read")]
+        )
+        finish(run, **kwargs)
+
+    def failing_box(predictions_lists):
+        raise RuntimeError("injected failure in a representative box")
+
+    monkeypatch.setattr(assignment, "_run_finish", recording_finish)
+    monkeypatch.setattr(assignment, "representative_box", failing_box)
+    with pytest.raises(RuntimeError):
+        assignment_run()
+
+    assert readers_at_finish == [[]]
+    failed = AssignmentRun.objects.get()
+    assert failed.status == RunStatus.FAILED
+    assert failed.error == "RuntimeError: injected failure in a representative box"
+    assert not SequenceGroup.objects.exists()
 
 
 def test_a_batch_out_of_time_leaves_its_other_buckets_to_the_next_batch(monkeypatch):

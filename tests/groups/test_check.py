@@ -3,6 +3,7 @@
 import pytest
 from django.utils import timezone
 
+from groups.assignment import assignment_run
 from groups.models import GroupOperation, OperationKind
 from groups.services import (
     AnnotationNotFound,
@@ -62,14 +63,48 @@ def test_machine_writes_start_unchecked_even_over_a_checked_placeholder(
     assert fresh.label_source is None and not fresh.is_unchecked_machine_label
 
 
-def test_bulk_labels_start_unchecked(world):
+def bulk_smoke(sequence, smoke_type: str) -> None:
+    """Label one sequence through the bulk action, outside any group."""
     group_bulk_annotate(
-        sequence_ids=[world.seq1.pk],
+        sequence_ids=[sequence.pk],
         group_id=None,
-        smoke_type="other",
+        smoke_type=smoke_type,
         false_positive_type=None,
         actor=None,
     )
+
+
+def checked_placeholder(sequence, checker) -> None:
+    """An import placeholder that somehow carries a check (e.g. an old admin edit)."""
+    placeholder(sequence)
+    SequenceAnnotation.objects.filter(sequence=sequence).update(
+        checked_at=timezone.now(), checked_by=checker
+    )
+
+
+def test_inheritance_over_a_checked_placeholder_starts_unchecked(world, seed_group, staff_user):
+    seed_group(smoke_type="wildfire")
+    joiner = sequence_with_boxes([0.1, 0.1, 0.4, 0.4], camera=world.cam1, azimuth=0)
+    checked_placeholder(joiner, staff_user)
+
+    assert assignment_run().inherited_annotations == 1
+
+    stamped = annotation_of(joiner)
+    assert stamped.label_source == LabelSource.INHERITED and stamped.smoke_types == ["wildfire"]
+    assert stamped.checked_at is None and stamped.checked_by is None
+    assert stamped.is_unchecked_machine_label
+
+
+def test_bulk_over_a_checked_placeholder_starts_unchecked(world, staff_user):
+    checked_placeholder(world.seq1, staff_user)
+    bulk_smoke(world.seq1, "other")
+    stamped = annotation_of(world.seq1)
+    assert stamped.checked_at is None and stamped.checked_by is None
+    assert stamped.is_unchecked_machine_label
+
+
+def test_bulk_labels_start_unchecked(world):
+    bulk_smoke(world.seq1, "other")
     assert annotation_of(world.seq1).is_unchecked_machine_label
 
 
@@ -107,13 +142,7 @@ def test_confirm_marks_exactly_the_listed(fanned_out, staff_user):
 
 def test_confirm_across_groups_logs_no_group(world, fanned_out):
     _, _, (first, *_) = fanned_out
-    group_bulk_annotate(
-        sequence_ids=[world.seq1.pk],
-        group_id=None,
-        smoke_type="wildfire",
-        false_positive_type=None,
-        actor=None,
-    )
+    bulk_smoke(world.seq1, "wildfire")
     other = annotation_of(world.seq1)
     outcome = label_check_confirm(annotation_ids=[first.pk, other.pk], actor=None)
     assert GroupOperation.objects.get(pk=outcome.operation_id).group is None

@@ -99,6 +99,27 @@ def test_conflict_warns_and_changes_nothing_else(world, seed_group, human_save, 
     assert annotation_of(world.seq1).smoke_types == ["wildfire"]
 
 
+def test_a_second_member_saved_with_another_label_gets_the_conflict_warning(
+    world, seed_group, human_save, annotator
+):
+    """SPEC §9.4 #13, one save after the other: the first labels the group, the second warns."""
+    group = seed_group(validated=True)
+
+    first = human_save(world.seq1, detection=world.det1, smoke_type="wildfire", actor=annotator)
+    second = human_save(world.seq2, detection=world.det3, smoke_type="industrial", actor=annotator)
+
+    assert not first.group_propagation_warning
+    assert second.group_propagation_warning == CONFLICT_WARNING.format(
+        group_id=group.pk, group_label="smoke/wildfire", label="smoke/industrial"
+    )
+    group.refresh_from_db()
+    assert group.smoke_type == "wildfire"
+    assert annotation_of(world.seq1).smoke_types == ["wildfire"]
+    # The second saver's own label stands, as a human one.
+    second_row = annotation_of(world.seq2)
+    assert second_row.smoke_types == ["industrial"] and second_row.label_source == "human"
+
+
 def test_conflict_without_placeholder_leaves_member_without_annotation(
     world, seed_group, human_save
 ):

@@ -15,6 +15,7 @@ from tests.factories import (
     SequenceFactory,
     UserFactory,
     group_with_members,
+    tied_detections,
 )
 
 pytestmark = pytest.mark.django_db
@@ -208,8 +209,7 @@ def test_preview_uses_the_lower_id_when_detections_share_recorded_at():
     group = group_with_members(2, detections=False)
     first_member = group.members.order_by("recorded_at", "id").first()
     moment = first_member.recorded_at
-    lower = DetectionFactory(sequence=first_member, recorded_at=moment)
-    DetectionFactory(sequence=first_member, recorded_at=moment)
+    lower, _ = tied_detections(first_member, moment)
     assert selectors.group_previews(group_ids=[group.pk])[group.pk][0] == lower.pk
 
 

@@ -26,8 +26,8 @@ def detail(group, query: str = "") -> str:
     return reverse("groups:detail", args=[group.pk]) + (f"?{query}" if query else "")
 
 
-def nav_badge(html: str) -> str:
-    return re.search(r'id="nav-groups-badge"[^>]*>(\d+)<', html).group(1)
+def nav_badge(html: str, badge: str = "groups") -> str:
+    return re.search(rf'id="nav-{badge}-badge"[^>]*>(\d+)<', html).group(1)
 
 
 def flash(response) -> str:
@@ -56,7 +56,8 @@ def test_validate_with_htmx_returns_the_header_and_badges_out_of_band(
     group = seed_group()
     other = group_with_members(2, detections=False)
     human_save(world.seq1, detection=world.det1, smoke_type="wildfire", actor=annotator)
-    assert nav_badge(client.get(detail(group)).content.decode()) == "2"
+    before = client.get(detail(group)).content.decode()
+    assert nav_badge(before) == "2" and nav_badge(before, "check") == "0"
 
     response = client.post(reverse("groups:validate", args=[group.pk]), **HX)
     assert response.status_code == 200
@@ -69,6 +70,7 @@ def test_validate_with_htmx_returns_the_header_and_badges_out_of_band(
     assert "Group validated · labeled smoke/wildfire · 1 member updated." in text
     assert "smoke / wildfire" in text and "Unvalidate" in text
     assert nav_badge(html) == "1"
+    assert nav_badge(html, "check") == "1"  # the member labeled by the fan-out awaits a check
     assert other.pk  # still unlabeled, still counted
 
 

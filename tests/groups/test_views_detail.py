@@ -17,6 +17,7 @@ from tests.factories import (
     SequenceFactory,
     group_with_members,
     predictions,
+    tied_detections,
 )
 from tests.groups.pages_support import count_queries, smoke, stamp, text_of, validated
 
@@ -200,8 +201,7 @@ def test_first_detection_with_equal_recorded_at_is_the_lower_id(client):
     group = group_with_members(0)
     member = SequenceFactory(camera=group.camera, group=group)
     moment = timezone.now()
-    lower = DetectionFactory(sequence=member, recorded_at=moment)
-    higher = DetectionFactory(sequence=member, recorded_at=moment)
+    lower, higher = tied_detections(member, moment)
     html = client.get(detail(group)).content.decode()
     assert html.count(f'id="member-{member.pk}"') == 1
     assert (

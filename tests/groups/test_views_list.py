@@ -14,9 +14,9 @@ from groups.views import EMPTY_ALL_LABELED, EMPTY_NO_GROUPS, EMPTY_NO_MATCH
 from sequences.models import Detection, Sequence
 from tests.factories import (
     CameraFactory,
-    DetectionFactory,
     OrganizationFactory,
     group_with_members,
+    tied_detections,
 )
 from tests.groups.pages_support import (
     count_queries,
@@ -171,8 +171,7 @@ def test_preview_of_equal_recorded_at_detections_is_the_lower_id(client):
     group = group_with_members(2, detections=False)
     first_member = group.members.order_by("recorded_at", "id")[0]
     moment = timezone.now()
-    lower = DetectionFactory(sequence=first_member, recorded_at=moment)
-    DetectionFactory(sequence=first_member, recorded_at=moment)
+    lower, _ = tied_detections(first_member, moment)
     html = client.get(LIST).content.decode()
     assert f"/sequences/detections/{lower.pk}/image/?variant=preview" in html
 

@@ -16,6 +16,7 @@ from tests.factories import (
     DetectionFactory,
     OrganizationFactory,
     SequenceFactory,
+    scrambled_ids,
 )
 
 pytestmark = pytest.mark.django_db
@@ -136,7 +137,10 @@ def test_paging_with_ties_shows_every_sequence_once(client_in, url):
     """Regression #134 of the reference: equal sort keys must not repeat or skip rows."""
     same_time = timezone.now() - timedelta(days=1)
     camera = CameraFactory()
-    sequences = SequenceFactory.create_batch(120, camera=camera, recorded_at=same_time)
+    sequences = [
+        SequenceFactory(id=sequence_id, camera=camera, recorded_at=same_time)
+        for sequence_id in scrambled_ids(120)
+    ]
     if url == DONE:
         for sequence in sequences:
             set_stage(sequence, ProcessingStage.SEQ_ANNOTATION_DONE)
@@ -147,6 +151,7 @@ def test_paging_with_ties_shows_every_sequence_once(client_in, url):
         seen += listed_ids(response)
     assert sorted(seen) == sorted(s.pk for s in sequences)
     assert len(seen) == 120
+    assert seen == sorted(seen, reverse=url == DONE)  # the queue ascends, the done list descends
     assert "Page 3 of 3" in response.content.decode()
 
 
