@@ -14,13 +14,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.signals import got_request_exception
 from django.db.models import QuerySet
 from django.http import Http404, QueryDict
+from django.utils.log import log_response
 from django_filters import CharFilter, MultipleChoiceFilter
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
@@ -34,6 +36,7 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, parsers, serializers
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
+from rest_framework.fields import SkipField
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -146,8 +149,11 @@ def flatten_errors(detail: Any, prefix: Loc) -> list[tuple[Loc, str]]:
     return [(prefix, str(detail))]
 
 
+SERVER_ERROR = "Internal server error; it has been logged."
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """Every API error as `{"detail": ...}`; unexpected exceptions stay 500s."""
+    """Every API error as `{"detail": ...}`, unexpected exceptions included (500)."""
     # Imported here: DRF imports this module (the authentication class) while loading its views.
     from rest_framework.views import set_rollback
 
@@ -165,7 +171,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
     if not isinstance(exc, exceptions.APIException):
-        return None
+        return None if settings.DEBUG else _server_error(exc, context["request"])
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
@@ -174,6 +180,29 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     set_rollback()
     detail = exc.errors if isinstance(exc, RequestInvalid) else str(exc.detail)
     return Response({"detail": detail}, status=exc.status_code, headers=headers)
+
+
+def _server_error(exc: Exception, request: Request) -> Response:
+    """A 500 in the API's shape, reported as Django reports its own.
+
+    The `got_request_exception` signal (error trackers, the test client) and the
+    `django.request` log entry with the traceback, as Django's handler would do; with DEBUG on,
+    Django's handler itself answers, with its traceback page.
+    """
+    from rest_framework.views import set_rollback
+
+    set_rollback()
+    django_request = request._request
+    got_request_exception.send(sender=None, request=django_request)
+    response = Response({"detail": SERVER_ERROR}, status=500)
+    log_response(
+        "Internal Server Error: %s",
+        request.path,
+        response=response,
+        request=django_request,
+        exception=exc,
+    )
+    return response
 
 
 # --- Input helpers ---------------------------------------------------------------------------
@@ -306,15 +335,49 @@ class IgnoreAcceptNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-def validated_body(serializer_class: type[serializers.Serializer], request: Request):
+ExtraChecks = Callable[[dict[str, Any], Any], list[tuple[Loc, str]]]
+
+
+def validated_body(
+    serializer_class: type[serializers.Serializer],
+    request: Request,
+    *,
+    extra_checks: ExtraChecks | None = None,
+):
     """`serializer_class` bound to the request body and validated (422 listing every error).
 
     A JSON body (anything but a form's QueryDict) gets strict JSON types (`JsonTypedField`).
+    `extra_checks(values, raw)` adds the endpoint's own checks (a rule across fields, a row
+    that must exist, an image that must open) to the same 422: `values` holds the fields that
+    passed on their own, even when others failed, and the checks may add derived values to it.
     """
     context = {"request": request, JSON_BODY: not isinstance(request.data, QueryDict)}
     serializer = serializer_class(data=request.data, context=context)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    if serializer.is_valid():
+        values, errors = dict(serializer.validated_data), []
+    elif isinstance(request.data, Mapping):
+        values, errors = _fields_that_pass(serializer), flatten_errors(serializer.errors, ("body",))
+    else:  # not an object at all: nothing else to check
+        raise RequestInvalid(flatten_errors(serializer.errors, ("body",)))
+    if extra_checks is not None:
+        errors += extra_checks(values, request.data)
+    if errors:
+        raise RequestInvalid(errors)
+    return values
+
+
+def _fields_that_pass(serializer: serializers.Serializer) -> dict[str, Any]:
+    """The values of the bound serializer's fields that are valid on their own."""
+    values = {}
+    for field in serializer.fields.values():
+        if field.read_only:
+            continue
+        try:
+            primitive = field.get_value(serializer.initial_data)
+            values[field.field_name] = field.run_validation(primitive)
+        except (exceptions.ValidationError, SkipField):
+            continue
+    return values
 
 
 UNKNOWN_PARAMETER = "unknown query parameter"

@@ -32,6 +32,7 @@ from groups.models import RunTrigger, SequenceGroup
 from groups.selectors import group_detail, group_history, group_stats
 from groups.services import (
     GroupNotFound,
+    bulk_label_choice_errors,
     group_bulk_annotate,
     group_member_reinclude,
     group_member_remove,
@@ -373,6 +374,11 @@ class GroupOperationUndoApi(APIView):
 # --- Bulk annotate and the check queue ---------------------------------------------------------
 
 
+def _label_choice_errors(values, raw) -> list:
+    """Neither or both labels, judged on what was sent: reported beside a field's own error."""
+    return bulk_label_choice_errors(raw.get("smoke_type"), raw.get("false_positive_type"))
+
+
 class SequenceAnnotationBulkApi(APIView):
     parser_classes = API_PARSERS
 
@@ -417,7 +423,7 @@ class SequenceAnnotationBulkApi(APIView):
         tags=["annotations"],
     )
     def post(self, request):
-        data = validated_body(self.InputSerializer, request)
+        data = validated_body(self.InputSerializer, request, extra_checks=_label_choice_errors)
         outcome = group_bulk_annotate(actor=request.user, **data)
         return Response(self.OutputSerializer(outcome).data)
 

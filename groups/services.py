@@ -705,16 +705,22 @@ def _bulk_errors(
         errors.append((("body", "smoke_type"), SMOKE_TYPE_INVALID))
     if false_positive_type is not None and false_positive_type not in FALSE_POSITIVE_TYPES:
         errors.append((("body", "false_positive_type"), FALSE_POSITIVE_TYPE_INVALID))
-    if smoke_type is None and false_positive_type is None:
-        errors += [
-            (("body", name), LABEL_MISSING) for name in ("smoke_type", "false_positive_type")
-        ]
-    elif smoke_type is not None and false_positive_type is not None:
-        errors += [(("body", name), LABEL_BOTH) for name in ("smoke_type", "false_positive_type")]
+    errors += bulk_label_choice_errors(smoke_type, false_positive_type)
     for name, value in (("is_unsure", is_unsure), ("force", force)):
         if not isinstance(value, bool):
             errors.append((("body", name), NOT_A_BOOLEAN))
     return errors
+
+
+def bulk_label_choice_errors(smoke_type: Any, false_positive_type: Any) -> list[tuple[Loc, str]]:
+    """Exactly one of the two labels: neither, or both, names both fields."""
+    if smoke_type is None and false_positive_type is None:
+        message = LABEL_MISSING
+    elif smoke_type is not None and false_positive_type is not None:
+        message = LABEL_BOTH
+    else:
+        return []
+    return [(("body", name), message) for name in ("smoke_type", "false_positive_type")]
 
 
 def _bulk_item(outcome: StampOutcome) -> dict[str, Any]:

@@ -165,10 +165,10 @@ def member_card(member: Sequence, *, group_id: int, reference: list[float] | Non
     locked = row is not None and row.processing_stage in LOCKED_STAGES
     if not locked:
         provenance = "to annotate"
-    elif row.label_source in MACHINE_SOURCES:
+    elif row.label_source:  # human, inherited, propagated or bulk (SPEC §6.3)
         provenance = LabelSource(row.label_source).label.lower()
     else:
-        provenance = "done"
+        provenance = "done"  # a locked row without provenance: written before it was recorded
     return MemberCard(
         sequence=member,
         annotation=row,
@@ -414,16 +414,15 @@ def _group_action(
     """Run a group page action and answer it: a redirect back to the page (with a message)
     without htmx, the changed fragments with htmx. `action` returns `(notice, level)`; a refused
     request shows its message in the header, with the members and history redrawn so the page
-    matches the database again."""
+    matches the database again (without htmx: the whole page, 200, as for any invalid form)."""
     try:
         notice, level = action()
     except services.GroupServiceError as exc:
         if exc.status == 404:
             raise Http404(_error_text(exc)) from exc
-        if not request.htmx:
-            messages.error(request, _error_text(exc))
-            return redirect(_detail_url(request, group_id))
         context = _group_context(request, group_id, notice=_error_text(exc), notice_level="error")
+        if not request.htmx:
+            return render(request, "groups/group_detail.html", context)
         response = _group_fragments(
             request, context, main="header", oob=("members", "removed", "history")
         )
@@ -623,6 +622,12 @@ def _check_action(request: HttpRequest, action: Callable[[], tuple[str, str]]) -
         notice, level = action()
     except services.GroupServiceError as exc:
         notice, level = _error_text(exc), "error"
+    if not request.htmx and level == "error":  # an invalid form: the page again, 200
+        return render(
+            request,
+            "groups/check_queue.html",
+            _check_context(request, notice=notice, notice_level=level),
+        )
     if not request.htmx:
         getattr(messages, level)(request, notice)
         query = request.GET.urlencode()

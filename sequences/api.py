@@ -9,6 +9,7 @@ through the groups app's receivers) and the views only translate HTTP to service
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
 from django.db import transaction
@@ -103,6 +104,35 @@ def _conflict(message: str) -> Response:
 def _unknown_sequence(sequence_id: int) -> tuple:
     """A body naming a missing sequence is a 422 on the field (SPEC §7.1), not a 404."""
     return (("body", "sequence_id"), SEQUENCE_UNKNOWN.format(sequence_id=sequence_id))
+
+
+def _sequence_errors(values: dict[str, Any], raw=None) -> list[tuple]:
+    """The body's sequence must exist; found, it is kept as ``values["sequence"]``."""
+    if "sequence_id" not in values:
+        return []
+    values["sequence"] = Sequence.objects.filter(pk=values["sequence_id"]).first()
+    return [] if values["sequence"] else [_unknown_sequence(values["sequence_id"])]
+
+
+def _upload_errors(values: dict[str, Any], raw) -> list[tuple]:
+    """Every problem of a detection upload beyond its fields: the sequence, the image, the boxes.
+
+    Keeps the image's bytes and extension in ``values`` for the write.
+    """
+    errors = _sequence_errors(values)
+    if "file" in values:
+        values["image_bytes"] = values["file"].read()
+        try:
+            values["extension"] = image_check(values["image_bytes"])
+        except ValueError as exc:
+            errors.append((("body", "file"), str(exc)))
+    if "algo_predictions" in values:
+        _, _, box_errors = detection_payload_errors(
+            algo_predictions=values["algo_predictions"],
+            others_bboxes=values.get("others_bboxes"),
+        )
+        errors += [(("body", *loc), message) for loc, message in box_errors]
+    return errors
 
 
 # --- Auth and users ----------------------------------------------------------------------------
@@ -343,30 +373,14 @@ class DetectionCollectionApi(APIView):
         tags=["detections"],
     )
     def post(self, request):
-        data = validated_body(self.CreateInputSerializer, request)
-        # Every problem of the upload at once: the sequence, the image, the boxes.
-        errors = []
-        sequence = Sequence.objects.filter(pk=data["sequence_id"]).first()
-        if sequence is None:
-            errors.append(_unknown_sequence(data["sequence_id"]))
-        image_bytes = data["file"].read()
-        try:
-            extension = image_check(image_bytes)
-        except ValueError as exc:
-            errors.append((("body", "file"), str(exc)))
-        _, _, box_errors = detection_payload_errors(
-            algo_predictions=data["algo_predictions"], others_bboxes=data["others_bboxes"]
-        )
-        errors += [(("body", *loc), message) for loc, message in box_errors]
-        if errors:
-            raise RequestInvalid(errors)
+        data = validated_body(self.CreateInputSerializer, request, extra_checks=_upload_errors)
         try:
             detection = detection_create(
-                sequence=sequence,
+                sequence=data["sequence"],
                 alert_api_id=data["alert_api_id"],
                 recorded_at=data["recorded_at"],
-                image_bytes=image_bytes,
-                extension=extension,
+                image_bytes=data["image_bytes"],
+                extension=data["extension"],
                 algo_predictions=data["algo_predictions"],
                 others_bboxes=data["others_bboxes"],
             )
@@ -514,7 +528,7 @@ class SequenceAnnotationCollectionApi(APIView):
         tags=["annotations"],
     )
     def post(self, request):
-        data = validated_body(self.CreateInputSerializer, request)
+        data = validated_body(self.CreateInputSerializer, request, extra_checks=_sequence_errors)
         with transaction.atomic():
             # Locked so that two creates for one sequence cannot both pass the check below.
             sequence = Sequence.objects.select_for_update().filter(pk=data["sequence_id"]).first()

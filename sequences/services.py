@@ -169,15 +169,14 @@ def _apply_provenance(
         return
     row.label_source_group_id = None
     row.label_source_operation_id = None
-    if source == LabelSource.HUMAN and row.processing_stage not in WRITABLE_STAGES:
-        row.label_source = LabelSource.HUMAN
-        row.checked_at = now
-        row.checked_by = actor
-    else:
-        # A placeholder carries no label, so there is nothing to check either.
-        row.label_source = None
-        row.checked_at = None
-        row.checked_by = None
+    # A placeholder (a writable stage) carries no label, hence no label source; a human save
+    # is checked whatever its stage (SPEC §2.2), an import placeholder is not.
+    human = source == LabelSource.HUMAN
+    row.label_source = (
+        LabelSource.HUMAN if human and row.processing_stage not in WRITABLE_STAGES else None
+    )
+    row.checked_at = now if human else None
+    row.checked_by = actor if human else None
 
 
 def _set_content(row: SequenceAnnotation, annotation: dict[str, Any]) -> None:

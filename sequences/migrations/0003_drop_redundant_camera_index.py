@@ -1,8 +1,9 @@
 """Drop the camera foreign key's own index: a composite index starting with camera_id serves it.
 
 Only the index goes (the state change is the field's ``db_index=False``); Django's own
-``AlterField`` would drop and re-add the foreign key, revalidating it over the whole table
-under an exclusive lock.
+``AlterField`` would drop and re-add the foreign key, revalidating it over the whole table.
+On PostgreSQL the index is dropped CONCURRENTLY, so imports and assignment runs writing to
+the table are not held up, hence a non-atomic migration.
 """
 
 import django.db.models.deletion
@@ -12,7 +13,24 @@ INDEX = "sequences_sequence_camera_id_6d1aaa02"
 TABLE = "sequences_sequence"
 
 
+def _concurrently(schema_editor) -> str:
+    return " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
+
+
+def drop_index(apps, schema_editor):
+    schema_editor.execute(f'DROP INDEX{_concurrently(schema_editor)} IF EXISTS "{INDEX}"')
+
+
+def create_index(apps, schema_editor):
+    schema_editor.execute(
+        f'CREATE INDEX{_concurrently(schema_editor)} IF NOT EXISTS "{INDEX}" '
+        f'ON "{TABLE}" ("camera_id")'
+    )
+
+
 class Migration(migrations.Migration):
+    atomic = False
+
     dependencies = [
         ("sequences", "0002_group_links"),
     ]
@@ -31,11 +49,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            database_operations=[
-                migrations.RunSQL(
-                    f'DROP INDEX IF EXISTS "{INDEX}"',
-                    reverse_sql=f'CREATE INDEX IF NOT EXISTS "{INDEX}" ON "{TABLE}" ("camera_id")',
-                ),
-            ],
+            database_operations=[migrations.RunPython(drop_index, create_index)],
         ),
     ]

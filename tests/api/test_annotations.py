@@ -51,7 +51,10 @@ def test_create_at_ready_to_annotate_generates_clusters(api, world):
     assert response.status_code == 201
     clusters = response.json()["annotation"]["sequences_bbox"]
     assert [c["bboxes"][0]["xyxyn"] for c in clusters] == [[0.6, 0.65, 0.85, 0.9]]
-    assert response.json()["label_source"] is None
+    body = response.json()
+    # A placeholder has no label source, but a person saved it: checked (SPEC §2.2).
+    assert body["label_source"] is None
+    assert body["checked_at"] is not None and body["checked_by_user_id"] is not None
 
 
 def test_create_for_an_annotated_sequence_is_409(api, world):
@@ -220,7 +223,8 @@ def labels(world, staff_user):
     ("params", "expected"),
     [
         ({"checked": "false"}, ["unchecked"]),
-        ({"checked": "true"}, ["human", "confirmed"]),
+        # A human save is checked whatever its stage (SPEC §2.2), the placeholder saved here too.
+        ({"checked": "true"}, ["human", "confirmed", "placeholder"]),
         ({"label_source": "bulk"}, ["unchecked", "confirmed"]),
         ({"label_source": "human"}, ["human"]),
         ({"is_unsure": "true"}, ["human"]),

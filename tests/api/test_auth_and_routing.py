@@ -6,6 +6,7 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
 from groups.models import GroupOperation, OperationKind
+from sequences.models import SequenceAnnotation
 from tests.api.conftest import token_client
 from tests.factories import SequenceGroupFactory, UserFactory
 
@@ -225,6 +226,43 @@ def test_the_api_never_redirects_to_the_login_page(anonymous_api):
     response = anonymous_api.get("/api/v1/sequence_groups/")
 
     assert response.status_code == 401
+
+
+def test_an_unexpected_error_is_a_json_500_rolled_back_and_logged(
+    staff_user, world, monkeypatch, caplog
+):
+    """SPEC §7.1 (every error is `{"detail": ...}`) and §5.4 (an unexpected error rolls back)."""
+    monkeypatch.setattr("groups.services._members_log", _broken)  # after the annotations
+    client = token_client(staff_user)
+    client.raise_request_exception = False
+    body = {"sequence_ids": [world.seq1.pk], "smoke_type": "wildfire"}
+
+    with caplog.at_level("ERROR", logger="django.request"):
+        response = client.post("/api/v1/annotations/sequences/bulk", body, format="json")
+
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Internal server error; it has been logged."}
+    assert not SequenceAnnotation.objects.exists()
+    assert not GroupOperation.objects.exists()
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage() == "Internal Server Error: /api/v1/annotations/sequences/bulk"
+    assert "injected failure" in str(record.exc_info[1])
+
+
+def test_an_unexpected_error_is_signalled_to_error_trackers(staff_user, world, monkeypatch):
+    """Django's got_request_exception is sent: the test client re-raises on it."""
+    monkeypatch.setattr("groups.services._members_log", _broken)
+    with pytest.raises(RuntimeError, match="injected"):
+        token_client(staff_user).post(
+            "/api/v1/annotations/sequences/bulk",
+            {"sequence_ids": [world.seq1.pk], "smoke_type": "wildfire"},
+            format="json",
+        )
+
+
+def _broken(*args, **kwargs):
+    raise RuntimeError("injected failure")
 
 
 def test_unsupported_method_is_a_json_405(api):

@@ -128,6 +128,18 @@ def test_every_problem_of_an_upload_is_listed(api, world):
     )
 
 
+def test_field_errors_and_upload_checks_are_listed_together(api, world):
+    """A field failing its own check does not hide the upload's other problems (SPEC §3.5)."""
+    response = upload(
+        api, world.seq1, sequence_id=999999, image=b"text", algo_predictions="{not json"
+    )
+
+    assert sorted(map(str, detail_locs(response))) == sorted(
+        map(str, [["body", "sequence_id"], ["body", "file"], ["body", "algo_predictions"]])
+    )
+    assert not Detection.objects.filter(alert_api_id=77).exists()
+
+
 def test_a_file_pillow_cannot_open_is_422(api, world):
     response = upload(api, world.seq1, image=b"GIF89a not really", name="x.jpg")
 

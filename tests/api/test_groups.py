@@ -585,6 +585,48 @@ def test_bulk_status_order(api, world, seed_group):
     assert not SequenceAnnotation.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"sequence_ids": []},
+            [
+                (["body", "sequence_ids"], None),
+                (["body", "smoke_type"], "one of smoke_type or false_positive_type is required"),
+                (
+                    ["body", "false_positive_type"],
+                    "one of smoke_type or false_positive_type is required",
+                ),
+            ],
+        ),
+        (
+            {"sequence_ids": [1], "smoke_type": "x", "false_positive_type": "antenna"},
+            [
+                (["body", "smoke_type"], None),
+                (["body", "smoke_type"], "send smoke_type or false_positive_type, not both"),
+                (
+                    ["body", "false_positive_type"],
+                    "send smoke_type or false_positive_type, not both",
+                ),
+            ],
+        ),
+    ],
+)
+def test_bulk_lists_the_label_rule_beside_the_field_errors(api, db, body, expected):
+    response = api.post("/api/v1/annotations/sequences/bulk", body, format="json")
+
+    errors = [(error["loc"], error["msg"]) for error in response.json()["detail"]]
+    assert response.status_code == 422 and len(errors) == len(expected)
+    for (loc, msg), (expected_loc, expected_msg) in zip(errors, expected, strict=True):
+        assert loc == expected_loc and (expected_msg is None or msg == expected_msg)
+
+
+def test_a_bulk_body_that_is_not_an_object_is_422(api, db):
+    response = api.post("/api/v1/annotations/sequences/bulk", [1, 2], format="json")
+
+    assert detail_locs(response) == [["body"]]
+
+
 def test_bulk_without_a_group_reports_unknown_sequences(api, world):
     response = api.post(
         "/api/v1/annotations/sequences/bulk",

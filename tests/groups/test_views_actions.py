@@ -171,9 +171,11 @@ def test_removing_a_non_member_explains_and_redraws_the_page(client):
     html = response.content.decode()
     assert f"Sequence {stranger.pk} is not a member of group {group.pk}" in text_of(html)
     assert {"group-members", "removed-members", "group-history"} <= oob_ids(html)
-    plain = client.post(url)
-    assert plain.status_code == 302
-    assert flash(plain) == f"Sequence {stranger.pk} is not a member of group {group.pk}"
+    plain = client.post(url)  # without htmx: the whole page again, 200, with the reason
+    assert plain.status_code == 200
+    page = plain.content.decode()
+    assert 'id="group-notice"' in page and "notice-error" in page
+    assert f"Sequence {stranger.pk} is not a member of group {group.pk}" in text_of(page)
 
 
 # --- re-include ----------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
@@ -149,9 +148,19 @@ def test_not_this_twice_explains_instead_of_failing(client):
     stamp(group, [member.pk])
     client.post(reverse("groups:check_reject"), {"sequence_id": member.pk})
     response = client.post(reverse("groups:check_reject"), {"sequence_id": member.pk})
-    assert response.status_code == 302
-    message = [str(m) for m in get_messages(response.wsgi_request)][-1]
-    assert message == f"sequence {member.pk} does not carry an unchecked machine label"
+    # Without htmx an invalid form answers the page again, 200, with the reason on it.
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="check-notice"' in html and "notice-error" in html
+    assert f"sequence {member.pk} does not carry an unchecked machine label" in text_of(html)
+
+
+def test_confirm_without_ids_answers_the_queue_with_the_reason(client):
+    response = client.post(reverse("groups:check_confirm"), {})
+    assert response.status_code == 200
+    assert "Nothing to confirm: the page sent no valid annotation ids." in text_of(
+        response.content.decode()
+    )
 
 
 def test_pages_of_the_queue(client, settings):

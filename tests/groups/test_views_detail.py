@@ -155,7 +155,8 @@ def test_a_human_annotated_member_is_locked_and_done(client, annotator):
     assert 'class="member-card is-locked"' in card
     assert "status-done" in card
     text = text_of(card)
-    assert "Sequence annotation done" in text and "done" in text and "FP / antenna" in text
+    assert "Sequence annotation done" in text and "FP / antenna" in text
+    assert 'class="provenance provenance-human">human<' in card  # its source (SPEC §6.3)
     assert "unchecked" not in text
 
 

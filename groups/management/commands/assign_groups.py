@@ -7,7 +7,7 @@ run holds the lock (nothing was touched); 1 anything else (the run is marked fai
 import argparse
 import json
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from groups.assignment import (
     COUNTER_NAMES,
@@ -18,13 +18,14 @@ from groups.assignment import (
     iso_z,
 )
 from groups.models import RunTrigger
+from sequences.management.base import ProjectCommand
 
 # A progress line is only worth printing for a backlog this big, and only to a terminal.
 PROGRESS_MIN_BACKLOG = 5000
 EXIT_LOCKED = 2
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Assign every ungrouped, non-excluded sequence to a group of the same camera and "
         "azimuth, creating groups where nothing matches, and let joiners of labeled groups "

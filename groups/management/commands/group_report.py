@@ -10,9 +10,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from groups.assignment import Placement, assignment_replay, replay_history_read
+from sequences.management.base import ProjectCommand
 from sequences.models import DONE_STAGES, LabelSource, SequenceAnnotation
 from sequences.payloads import Label, annotation_label
 
@@ -167,7 +168,7 @@ def inheritance_rows(
     return joiners, len(candidates), rows
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = HELP
 
     def create_parser(self, prog_name, subcommand, **kwargs):

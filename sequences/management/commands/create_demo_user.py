@@ -1,10 +1,12 @@
 """`manage.py create_demo_user`: the demo's staff login, created or reset (idempotent)."""
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+
+from sequences.management.base import ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = "Create or update a staff superuser for the demo and print its login."
 
     def add_arguments(self, parser) -> None:

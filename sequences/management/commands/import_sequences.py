@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from sequences.imports import (
     EXIT_FATAL,
@@ -18,13 +18,14 @@ from sequences.imports import (
     export_import_line,
     export_lines,
 )
+from sequences.management.base import ProjectCommand
 
 FOLDER_MISSING = "{path} is not a folder"
 FILE_UNREADABLE = "cannot read {path}: {reason}"
 RECORDS_FAILED = "{count} record(s) could not be imported; see the errors above"
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Import a folder holding sequences.jsonl and its images: organisations, cameras, "
         "sequences, detections and their ready_to_annotate placeholders; then run the group "

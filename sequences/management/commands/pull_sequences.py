@@ -12,7 +12,7 @@ from argparse import ArgumentTypeError
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from sequences.imports import (
     EXIT_FATAL,
@@ -24,6 +24,7 @@ from sequences.imports import (
     autogen_from_options,
     chain_assignment,
 )
+from sequences.management.base import ProjectCommand
 from sequences.models import SourceApi
 from sequences.platform import (
     Account,
@@ -57,7 +58,7 @@ def _date(value: str) -> date:
         raise ArgumentTypeError(DATE_INVALID) from None
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Pull the alerts of the given days from the Pyronear platform: organisations, cameras, "
         "sequences, detections with their images, and ready_to_annotate placeholders; then run "

@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from sequences.imports import EXPORT_FILE
+from sequences.management.base import ProjectCommand
 
 WIDTH, HEIGHT = 1280, 720
 MONTH_START = datetime(2025, 7, 1, tzinfo=UTC)
@@ -589,7 +590,7 @@ def build_export(out: Path, *, count: int, seed: int) -> tuple[int, int]:
     return len(lines), len(images)
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Write a demo export folder (a month of alerts from four cameras, drawn with Pillow) "
         "and import it with import_sequences --no-assign. Safe to run again."
