@@ -265,6 +265,7 @@ class GroupOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class GroupOperationMemberAdmin(SnapshotColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "operation", "sequence")
     list_select_related = ("operation", "sequence")
+    list_filter = ("operation__kind", "operation__created_at")
     search_fields = ("=operation__id", "=sequence__id")
     fields = ("operation", "sequence", "before_json", "after_json")
     readonly_fields = fields
