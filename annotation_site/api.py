@@ -4,7 +4,7 @@
   `Token <key>` over rest_framework.authtoken's tokens; a missing or bad credential is a 401.
 - `exception_handler`: every error is `{"detail": ...}`; validation errors are 422 with a field
   list `{"detail": [{"loc": ["body", ...], "msg": ..., "type": "value_error"}]}` (SPEC §3.5);
-  the groups app's `GroupServiceError` carries its own status and detail.
+  a `ServiceError` (the groups app's refusals) carries its own status and detail.
 - `paginated_response`: the `{items, total, page, size, pages}` envelope (SPEC §7.1), with the
   query string (paging and a django-filter FilterSet) validated as one: every bad parameter is
   listed with `loc: ["query", name]`.
@@ -41,8 +41,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from groups.services import GroupServiceError
-from sequences.services import AnnotationInvalid
+from sequences.services import AnnotationInvalid, ServiceError
 
 Loc = tuple[Any, ...]
 
@@ -157,7 +156,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     # Imported here: DRF imports this module (the authentication class) while loading its views.
     from rest_framework.views import set_rollback
 
-    if isinstance(exc, GroupServiceError):
+    if isinstance(exc, ServiceError):
         set_rollback()
         return Response({"detail": exc.detail}, status=exc.status)
     if isinstance(exc, AnnotationInvalid):

@@ -40,6 +40,7 @@ from sequences.models import (
 from sequences.payloads import FALSE_POSITIVE_TYPES, SMOKE_TYPES, Label, annotation_label
 from sequences.services import (
     MachineStamp,
+    ServiceError,
     StampOutcome,
     annotation_check_many,
     annotation_restore_many,
@@ -105,14 +106,9 @@ LEFT_ALONE_GROUP_DELETED = "group no longer exists"
 Loc = tuple[Any, ...]
 
 
-class GroupServiceError(Exception):
-    """A refused request: `status` is its HTTP status, `detail` its message (or field list)."""
-
-    status = 400
-
-    def __init__(self, detail: str | list[dict[str, Any]]):
-        self.detail = detail
-        super().__init__(detail if isinstance(detail, str) else repr(detail))
+class GroupServiceError(ServiceError):
+    """A refused request of the groups app: `status` is its HTTP status, `detail` its message
+    (or field list)."""
 
 
 class FieldErrors(GroupServiceError):

@@ -69,8 +69,9 @@ from sequences.serializers import (
 from sequences.services import (
     AlreadyExists,
     AutogenParams,
+    annotation_create,
     annotation_delete,
-    annotation_write,
+    annotation_update,
     camera_upsert,
     detection_create,
     detection_payload_errors,
@@ -86,7 +87,6 @@ SEQUENCE_NOT_FOUND = "Sequence not found."
 DETECTION_NOT_FOUND = "Detection not found."
 ANNOTATION_NOT_FOUND = "Sequence annotation not found."
 SEQUENCE_UNKNOWN = "sequence {sequence_id} does not exist"
-ANNOTATION_EXISTS = "Sequence {sequence_id} already has an annotation"
 IMAGE_FILE_NOT_FOUND = "Image file not found."
 
 IMAGE_MEDIA_TYPES = {
@@ -529,15 +529,9 @@ class SequenceAnnotationCollectionApi(APIView):
     )
     def post(self, request):
         data = validated_body(self.CreateInputSerializer, request, extra_checks=_sequence_errors)
-        with transaction.atomic():
-            # Locked so that two creates for one sequence cannot both pass the check below.
-            sequence = Sequence.objects.select_for_update().filter(pk=data["sequence_id"]).first()
-            if sequence is None:
-                raise RequestInvalid([_unknown_sequence(data["sequence_id"])])
-            if SequenceAnnotation.objects.filter(sequence=sequence).exists():
-                return _conflict(ANNOTATION_EXISTS.format(sequence_id=sequence.pk))
-            row = annotation_write(
-                sequence=sequence,
+        try:
+            row = annotation_create(
+                sequence_id=data["sequence_id"],
                 annotation=data.get("annotation"),
                 processing_stage=data["processing_stage"],
                 has_missed_smoke=data["has_missed_smoke"],
@@ -546,6 +540,10 @@ class SequenceAnnotationCollectionApi(APIView):
                 actor=request.user,
                 autogen=_autogen(data),
             )
+        except Sequence.DoesNotExist:  # deleted since the check above
+            raise RequestInvalid([_unknown_sequence(data["sequence_id"])]) from None
+        except AlreadyExists as exc:
+            return _conflict(str(exc))
         body = SequenceAnnotationReadSerializer(row).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -589,21 +587,17 @@ class SequenceAnnotationDetailApi(APIView):
         data = validated_body(self.PatchInputSerializer, request)
         if not data:
             return Response(SequenceAnnotationReadSerializer(row).data)
-        stage = data.get("processing_stage", row.processing_stage)
-        annotation = data.get("annotation", row.annotation)
-        thresholds = set(_AutogenInputSerializer().fields) & set(data)
-        if "annotation" not in data and thresholds and stage == ProcessingStage.READY_TO_ANNOTATE:
-            annotation = None  # regenerate with the given thresholds
-        row = annotation_write(
-            sequence=row.sequence,
-            annotation=annotation,
-            processing_stage=stage,
-            has_missed_smoke=data.get("has_missed_smoke"),
-            is_unsure=data.get("is_unsure"),
-            source=LabelSource.HUMAN,
-            actor=request.user,
-            autogen=_autogen(data),
-        )
+        thresholds_sent = set(_AutogenInputSerializer().fields) & set(data)
+        try:
+            row = annotation_update(
+                annotation_id=row.pk,
+                changes=data,
+                source=LabelSource.HUMAN,
+                actor=request.user,
+                autogen=_autogen(data) if thresholds_sent else None,
+            )
+        except SequenceAnnotation.DoesNotExist:  # deleted meanwhile
+            raise NotFound(ANNOTATION_NOT_FOUND) from None
         return Response(SequenceAnnotationReadSerializer(row).data)
 
     @api_schema(

@@ -187,6 +187,8 @@ def _set_content(row: SequenceAnnotation, annotation: dict[str, Any]) -> None:
 
 # --- One row ----------------------------------------------------------------------------------
 
+ANNOTATION_EXISTS = "Sequence {sequence_id} already has an annotation"
+
 
 def _lock_sequence_and_group(sequence_id: int) -> Sequence:
     """Lock the sequence, then its group row, in the lock order of SPEC §5.1.
@@ -203,6 +205,56 @@ def _lock_sequence_and_group(sequence_id: int) -> Sequence:
         locked = group_model.objects.select_for_update(no_key=True).filter(pk=sequence.group_id)
         list(locked.values_list("pk", flat=True))
     return sequence
+
+
+@transaction.atomic
+def annotation_create(*, sequence_id: int, **fields: Any) -> SequenceAnnotation:
+    """`annotation_write` for a sequence that has no annotation yet (the API's create).
+
+    The existence check runs under `annotation_write`'s own locks, so two creates cannot both
+    pass it, and a fan-out inserting this very row is waited for, never deadlocked with.
+    Raises `Sequence.DoesNotExist`, `AlreadyExists`, `AnnotationInvalid`.
+    """
+    sequence = _lock_sequence_and_group(sequence_id)
+    if SequenceAnnotation.objects.filter(sequence=sequence).exists():
+        raise AlreadyExists(ANNOTATION_EXISTS.format(sequence_id=sequence_id))
+    return annotation_write(sequence=sequence, **fields)
+
+
+@transaction.atomic
+def annotation_update(
+    *,
+    annotation_id: int,
+    changes: dict[str, Any],
+    source: LabelSource | None,
+    actor=None,
+    autogen: AutogenParams | None = None,
+) -> SequenceAnnotation:
+    """A partial update: the fields `changes` leaves out keep their values as read under the
+    locks, so a fan-out, bulk label or check that landed meanwhile is not written back over.
+
+    `autogen` (the thresholds a client sent) without an `annotation` at `ready_to_annotate`
+    regenerates the clusters with them. Raises `SequenceAnnotation.DoesNotExist`,
+    `AnnotationInvalid`.
+    """
+    sequence_id = SequenceAnnotation.objects.values_list("sequence_id", flat=True)
+    sequence = _lock_sequence_and_group(sequence_id.get(pk=annotation_id))
+    row = SequenceAnnotation.objects.get(pk=annotation_id)
+    stage = changes.get("processing_stage", row.processing_stage)
+    annotation = changes.get("annotation", row.annotation)
+    regenerate = autogen is not None and stage == ProcessingStage.READY_TO_ANNOTATE
+    if "annotation" not in changes and regenerate:
+        annotation = None
+    return annotation_write(
+        sequence=sequence,
+        annotation=annotation,
+        processing_stage=stage,
+        has_missed_smoke=changes.get("has_missed_smoke"),
+        is_unsure=changes.get("is_unsure"),
+        source=source,
+        actor=actor,
+        autogen=autogen,
+    )
 
 
 @transaction.atomic
@@ -438,6 +490,21 @@ IMAGE_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 
 class DetectionInvalid(AnnotationInvalid):
     """A detection payload that cannot be written; `errors` lists `(loc, message)`."""
+
+
+class ServiceError(Exception):
+    """A refused request that carries its HTTP status and its detail (a message or a field
+    list), which the API answers as they are.
+
+    Here, at the bottom of the dependency order, so that the API layer both apps share knows
+    the errors of `groups` (which derive from it) without importing `groups`.
+    """
+
+    status = 400
+
+    def __init__(self, detail: str | list[dict[str, Any]]):
+        self.detail = detail
+        super().__init__(detail if isinstance(detail, str) else repr(detail))
 
 
 class AlreadyExists(Exception):

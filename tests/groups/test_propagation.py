@@ -1,9 +1,10 @@
 """Propagation of a human label through a validated group (SPEC §5.7, §9.2 #4-#7, §9.4)."""
 
 import threading
+import time
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 import sequences.services
@@ -15,7 +16,14 @@ from sequences.models import (
     ProcessingStage,
     SequenceAnnotation,
 )
-from sequences.services import annotation_write
+from sequences.payloads import Label
+from sequences.services import (
+    AlreadyExists,
+    annotation_create,
+    annotation_update,
+    annotation_write,
+    annotation_write_many,
+)
 from tests.conftest import annotation_of
 from tests.factories import UserFactory
 from tests.groups.group_services_support import (
@@ -319,3 +327,102 @@ def test_concurrent_conflicting_saves_serialise(postgres_only):
     # Every member outside the two savers carries the winning label.
     for member in members[2:]:
         assert annotation_of(member).smoke_types == [winner]
+
+
+def _wait_until_blocked(timeout: float = 10) -> None:
+    """Until another connection waits on a lock (PostgreSQL's pg_locks)."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second writer never waited for a lock")
+
+
+def _while_a_fan_out_holds_the_group(group, member, write) -> dict[str, Exception]:
+    """Run `write` while a fan-out holds `group`; once `write` waits on a lock, the fan-out
+    stamps `member` wildfire and commits. Returns the exception each side raised, if any."""
+    fan_out_may_write, errors = threading.Event(), {}
+
+    def fan_out():
+        try:
+            with transaction.atomic():
+                SequenceGroup.objects.select_for_update(no_key=True).filter(pk=group.pk).exists()
+                fan_out_may_write.wait(timeout=10)
+                annotation_write_many(
+                    sequence_ids=[member.pk],
+                    label=Label.smoke("wildfire"),
+                    is_unsure=False,
+                    source=LabelSource.PROPAGATED,
+                )
+        except Exception as exc:  # reported to the test
+            errors["fan_out"] = exc
+        finally:
+            connections.close_all()
+
+    def writer():
+        try:
+            write()
+        except Exception as exc:  # reported to the test
+            errors["write"] = exc
+        finally:
+            connections.close_all()
+
+    fan_out_thread = threading.Thread(target=fan_out)
+    fan_out_thread.start()
+    time.sleep(0.2)  # the fan-out holds the group
+    writer_thread = threading.Thread(target=writer)
+    writer_thread.start()
+    _wait_until_blocked()  # the writer holds the sequence and waits for the group
+    fan_out_may_write.set()
+    fan_out_thread.join(timeout=30)
+    writer_thread.join(timeout=30)
+    return errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_api_create_waiting_on_a_fan_out_gets_409_not_a_deadlock(postgres_only):
+    """The create locks the member, the fan-out inserts the member's annotation meanwhile."""
+    group = validated_group()
+    member = add_members(group, 1, placeholders=False)[0]
+
+    errors = _while_a_fan_out_holds_the_group(
+        group,
+        member,
+        lambda: annotation_create(
+            sequence_id=member.pk,
+            annotation={"sequences_bbox": []},
+            processing_stage=ProcessingStage.READY_TO_ANNOTATE,
+            source=LabelSource.HUMAN,
+        ),
+    )
+
+    assert "fan_out" not in errors
+    assert isinstance(errors["write"], AlreadyExists)
+    assert annotation_of(member).label_source == LabelSource.PROPAGATED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_partial_update_waiting_on_a_fan_out_keeps_the_fan_outs_label(postgres_only):
+    """PATCH of one flag on a placeholder: the other fields are read after the locks."""
+    group = validated_group()
+    member = add_members(group, 1, placeholders=True)[0]
+    annotation_id = annotation_of(member).pk
+
+    errors = _while_a_fan_out_holds_the_group(
+        group,
+        member,
+        lambda: annotation_update(
+            annotation_id=annotation_id,
+            changes={"has_missed_smoke": True},
+            source=LabelSource.HUMAN,
+        ),
+    )
+
+    assert errors == {}
+    row = annotation_of(member)
+    assert row.has_missed_smoke is True
+    assert row.processing_stage == ProcessingStage.SEQ_ANNOTATION_DONE
+    assert row.smoke_types == ["wildfire"]
