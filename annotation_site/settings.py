@@ -200,6 +200,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per label vocabulary, however many fields use it (a list or a value).
+    "ENUM_NAME_OVERRIDES": {
+        "SmokeTypeEnum": "sequences.payloads.SMOKE_TYPES",
+        "FalsePositiveTypeEnum": "sequences.payloads.FALSE_POSITIVE_TYPES",
+    },
 }
 API_DEFAULT_PAGE_SIZE = env_number("API_DEFAULT_PAGE_SIZE", 50, int)
 API_MAX_PAGE_SIZE = env_number("API_MAX_PAGE_SIZE", 100, int)

@@ -8,7 +8,7 @@ class GroupsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save, pre_save
 
-        from groups import signals
+        from groups import checks, signals  # noqa: F401  (checks registers the settings check)
         from sequences.models import SequenceAnnotation
 
         pre_save.connect(

@@ -296,7 +296,7 @@ def unchecked_machine_labels() -> QuerySet[SequenceAnnotation]:
     (labels without a group last), then the sequence's (recorded_at, id).
 
     Rows carry their sequence (camera, organisation, current group), the source group and
-    operation (with its actor) and `first_detection_id`.
+    operation (with its actor), the last writer and `first_detection_id`.
     """
     first = Detection.objects.filter(sequence=OuterRef("sequence_id")).order_by("recorded_at", "id")
     return (
@@ -309,6 +309,7 @@ def unchecked_machine_labels() -> QuerySet[SequenceAnnotation]:
             "label_source_group",
             "label_source_operation",
             "label_source_operation__actor",
+            "updated_by",  # the card's actor when the operation row is gone
         )
         .annotate(first_detection_id=Subquery(first.values("id")[:1]))
         .order_by(

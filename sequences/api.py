@@ -467,7 +467,7 @@ class _AutogenInputSerializer(serializers.Serializer):
 
     confidence_threshold = FiniteFloatField(required=False, min_value=0, max_value=1)
     iou_threshold = FiniteFloatField(required=False, min_value=0, max_value=1)
-    min_cluster_size = IntegerField(required=False, min_value=1, max_value=1000)
+    min_cluster_size = IntegerField(required=False, min_value=1, max_value=INT_MAX)
 
 
 def _autogen(data: dict) -> AutogenParams:

@@ -1,15 +1,17 @@
-"""A system check that refuses to start with an out-of-range GROUPS_*/ANNOTATION_* setting."""
+"""A system check that refuses to start with an out-of-range ANNOTATION_*/API_*/IMAGE_* setting.
+
+`knob_errors` is shared with the groups app, which checks its own GROUPS_* settings.
+"""
+
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.conf import settings
 from django.core import checks
 
-_RULES = [
-    ("GROUPS_MATCH_IOU_THRESHOLD", lambda v: 0 <= v < 1, "must be >= 0 and < 1"),
-    ("GROUPS_MIN_LISTED_MEMBERS", lambda v: v >= 1, "must be >= 1"),
-    ("GROUPS_REPRESENTATIVE_DETECTIONS", lambda v: v >= 1, "must be >= 1"),
-    ("GROUPS_LIST_PAGE_SIZE", lambda v: 1 <= v <= 100, "must be between 1 and 100"),
-    ("GROUPS_CHECK_PAGE_SIZE", lambda v: 1 <= v <= 100, "must be between 1 and 100"),
-    ("GROUPS_ASSIGN_STALE_AFTER_SECONDS", lambda v: v >= 60, "must be >= 60"),
+Rule = tuple[str, Callable[[Any], bool], str]
+
+_RULES: list[Rule] = [
     ("ANNOTATION_AUTOGEN_CONFIDENCE_THRESHOLD", lambda v: 0 <= v <= 1, "must be between 0 and 1"),
     ("ANNOTATION_AUTOGEN_IOU_THRESHOLD", lambda v: 0 <= v <= 1, "must be between 0 and 1"),
     ("ANNOTATION_AUTOGEN_MIN_CLUSTER_SIZE", lambda v: v >= 1, "must be >= 1"),
@@ -18,21 +20,16 @@ _RULES = [
 ]
 
 
-@checks.register(checks.Tags.compatibility)
-def check_knobs(app_configs=None, **kwargs) -> list[checks.Error]:
+def knob_errors(rules: Iterable[Rule]) -> list[checks.Error]:
+    """One error per setting outside its range, naming the setting, its value and the rule."""
     errors = []
-    for name, is_valid, rule in _RULES:
+    for name, is_valid, rule in rules:
         value = getattr(settings, name)
         if not is_valid(value):
             errors.append(checks.Error(f"{name}={value!r} {rule}.", id="annotation_site.E001"))
-    threshold = settings.GROUPS_MATCH_IOU_THRESHOLD
-    gate = settings.GROUPS_INHERITANCE_MIN_IOU
-    if not threshold <= gate < 1:
-        errors.append(
-            checks.Error(
-                f"GROUPS_INHERITANCE_MIN_IOU={gate!r} must be >= GROUPS_MATCH_IOU_THRESHOLD "
-                f"({threshold!r}) and < 1.",
-                id="annotation_site.E002",
-            )
-        )
     return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_knobs(app_configs=None, **kwargs) -> list[checks.Error]:
+    return knob_errors(_RULES)
