@@ -244,15 +244,21 @@ def clean_annotation(value: object) -> tuple[dict[str, Any] | None, list[Error]]
     return {"sequences_bbox": clusters}, []
 
 
-def annotation_detection_ids(cleaned: dict[str, Any]) -> list[int]:
-    """The distinct detection ids a cleaned annotation refers to, ascending."""
-    return sorted(
-        {
-            bbox["detection_id"]
-            for cluster in cleaned["sequences_bbox"]
-            for bbox in cluster["bboxes"]
-        }
-    )
+def annotation_detection_ids(annotation: Any) -> list[int]:
+    """The distinct detection ids an annotation refers to, ascending.
+
+    A malformed annotation gives the ids of its well-formed boxes, so that which sequence they
+    belong to can be reported beside its shape errors.
+    """
+    clusters = annotation.get("sequences_bbox") if isinstance(annotation, dict) else None
+    ids = set()
+    for cluster in clusters if isinstance(clusters, list) else []:
+        bboxes = cluster.get("bboxes") if isinstance(cluster, dict) else None
+        for bbox in bboxes if isinstance(bboxes, list) else []:
+            detection_id = bbox.get("detection_id") if isinstance(bbox, dict) else None
+            if type(detection_id) is int:  # not a bool, not a string
+                ids.add(detection_id)
+    return sorted(ids)
 
 
 def cluster_completeness_errors(cleaned: dict[str, Any]) -> list[Error]:

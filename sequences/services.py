@@ -133,11 +133,11 @@ def _validate_payload(
     """Clean a write's payload or raise AnnotationInvalid listing every problem."""
     cleaned, errors = payloads.clean_annotation(annotation)
     errors = [(("annotation", *loc), msg) for loc, msg in errors]
-    if cleaned is not None:
-        foreign = sorted(set(payloads.annotation_detection_ids(cleaned)) - detection_ids)
-        if foreign:
-            message = DETECTIONS_NOT_IN_SEQUENCE.format(ids=foreign, sequence_id=sequence_id)
-            errors.append((("annotation",), message))
+    referenced = payloads.annotation_detection_ids(annotation if cleaned is None else cleaned)
+    foreign = sorted(set(referenced) - detection_ids)
+    if foreign:
+        message = DETECTIONS_NOT_IN_SEQUENCE.format(ids=foreign, sequence_id=sequence_id)
+        errors.append((("annotation",), message))
     if processing_stage not in ProcessingStage.values:
         errors.append((("processing_stage",), STAGE_INVALID))
     for name, value in (("has_missed_smoke", has_missed_smoke), ("is_unsure", is_unsure)):

@@ -101,6 +101,30 @@ def test_detections_of_another_sequence_are_refused(api, world):
     )
 
 
+def test_a_foreign_detection_is_reported_beside_a_bad_box(api, world):
+    """SPEC §3.5: the ownership of the well-formed boxes is checked even when others fail."""
+    annotation = smoke_annotation(world.det3.pk, "wildfire")
+    bad = smoke_annotation(world.det1.pk, "wildfire")["sequences_bbox"][0]
+    bad["bboxes"][0]["xyxyn"] = [0.1, 0.1, 1.5, 0.4]
+    annotation["sequences_bbox"].insert(0, bad)
+
+    response = create(api, world.seq1, annotation=annotation)
+
+    errors = [(error["loc"], error["msg"]) for error in response.json()["detail"]]
+    assert response.status_code == 422
+    assert errors == [
+        (
+            ["body", "annotation", "sequences_bbox", 0, "bboxes", 0, "xyxyn"],
+            "coordinates must be between 0 and 1",
+        ),
+        (
+            ["body", "annotation"],
+            f"detections [{world.det3.pk}] do not belong to sequence {world.seq1.pk}",
+        ),
+    ]
+    assert annotation_of(world.seq1) is None
+
+
 @pytest.mark.parametrize(
     ("fields", "loc"),
     [
