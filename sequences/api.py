@@ -69,6 +69,7 @@ from sequences.serializers import (
 from sequences.services import (
     AlreadyExists,
     AutogenParams,
+    annotation_content_errors,
     annotation_create,
     annotation_delete,
     annotation_update,
@@ -112,6 +113,24 @@ def _sequence_errors(values: dict[str, Any], raw=None) -> list[tuple]:
         return []
     values["sequence"] = Sequence.objects.filter(pk=values["sequence_id"]).first()
     return [] if values["sequence"] else [_unknown_sequence(values["sequence_id"])]
+
+
+def _content_errors(values: dict[str, Any], sequence: Sequence | None) -> list[tuple]:
+    """An annotation's own problems, listed beside the body's other errors (SPEC §3.5).
+
+    Empty ones are left out: at `ready_to_annotate` they are generated.
+    """
+    annotation = values.get("annotation")
+    if sequence is None or annotation in (None, {}, {"sequences_bbox": []}):
+        return []
+    errors = annotation_content_errors(sequence=sequence, annotation=annotation)
+    return [(("body", *loc), message) for loc, message in errors]
+
+
+def _create_errors(values: dict[str, Any], raw) -> list[tuple]:
+    """A create's sequence must exist, and its annotation be sound."""
+    errors = _sequence_errors(values)
+    return errors + _content_errors(values, values.get("sequence"))
 
 
 def _upload_errors(values: dict[str, Any], raw) -> list[tuple]:
@@ -528,7 +547,7 @@ class SequenceAnnotationCollectionApi(APIView):
         tags=["annotations"],
     )
     def post(self, request):
-        data = validated_body(self.CreateInputSerializer, request, extra_checks=_sequence_errors)
+        data = validated_body(self.CreateInputSerializer, request, extra_checks=_create_errors)
         try:
             row = annotation_create(
                 sequence_id=data["sequence_id"],
@@ -584,7 +603,11 @@ class SequenceAnnotationDetailApi(APIView):
     )
     def patch(self, request, annotation_id: int):
         row = _annotation_or_404(annotation_id)
-        data = validated_body(self.PatchInputSerializer, request)
+        data = validated_body(
+            self.PatchInputSerializer,
+            request,
+            extra_checks=lambda values, raw: _content_errors(values, row.sequence),
+        )
         if not data:
             return Response(SequenceAnnotationReadSerializer(row).data)
         thresholds_sent = set(_AutogenInputSerializer().fields) & set(data)

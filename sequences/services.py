@@ -121,6 +121,27 @@ def annotation_snapshot(annotation: SequenceAnnotation | None) -> dict[str, Any]
 # --- Validation -------------------------------------------------------------------------------
 
 
+def _content_check(
+    annotation: Any, sequence_id: int, detection_ids: set[int]
+) -> tuple[dict[str, Any] | None, list[tuple[Loc, str]]]:
+    """`(cleaned or None, errors)` of an annotation payload: shape, boxes, detection ownership."""
+    cleaned, errors = payloads.clean_annotation(annotation)
+    errors = [(("annotation", *loc), msg) for loc, msg in errors]
+    referenced = payloads.annotation_detection_ids(annotation if cleaned is None else cleaned)
+    foreign = sorted(set(referenced) - detection_ids)
+    if foreign:
+        message = DETECTIONS_NOT_IN_SEQUENCE.format(ids=foreign, sequence_id=sequence_id)
+        errors.append((("annotation",), message))
+    return cleaned, errors
+
+
+def annotation_content_errors(*, sequence: Sequence, annotation: Any) -> list[tuple[Loc, str]]:
+    """The problems of an annotation payload alone, for a caller that lists them beside its
+    own (the API, whose field errors would otherwise keep `annotation_write` from running)."""
+    detection_ids = set(sequence.detections.values_list("pk", flat=True))
+    return _content_check(annotation, sequence.pk, detection_ids)[1]
+
+
 def _validate_payload(
     *,
     sequence_id: int,
@@ -131,13 +152,7 @@ def _validate_payload(
     detection_ids: set[int],
 ) -> dict[str, Any]:
     """Clean a write's payload or raise AnnotationInvalid listing every problem."""
-    cleaned, errors = payloads.clean_annotation(annotation)
-    errors = [(("annotation", *loc), msg) for loc, msg in errors]
-    referenced = payloads.annotation_detection_ids(annotation if cleaned is None else cleaned)
-    foreign = sorted(set(referenced) - detection_ids)
-    if foreign:
-        message = DETECTIONS_NOT_IN_SEQUENCE.format(ids=foreign, sequence_id=sequence_id)
-        errors.append((("annotation",), message))
+    cleaned, errors = _content_check(annotation, sequence_id, detection_ids)
     if processing_stage not in ProcessingStage.values:
         errors.append((("processing_stage",), STAGE_INVALID))
     for name, value in (("has_missed_smoke", has_missed_smoke), ("is_unsure", is_unsure)):

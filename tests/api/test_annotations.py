@@ -101,6 +101,24 @@ def test_detections_of_another_sequence_are_refused(api, world):
     )
 
 
+def test_a_bad_field_does_not_hide_the_annotations_own_errors(api, world):
+    """SPEC §3.5: a bad stage and a bad box in one request, on create and on update."""
+    annotation = smoke_annotation(world.det1.pk, "wildfire")
+    annotation["sequences_bbox"][0]["bboxes"][0]["xyxyn"] = [0.1, 0.1, 1.5, 0.4]
+    box_loc = ["body", "annotation", "sequences_bbox", 0, "bboxes", 0, "xyxyn"]
+
+    created = create(api, world.seq1, processing_stage="bogus", annotation=annotation)
+    row = annotate(world.seq2, smoke=["other"])
+    annotation["sequences_bbox"][0]["bboxes"][0]["detection_id"] = world.det3.pk
+    body = {"processing_stage": "bogus", "annotation": annotation}
+    updated = api.patch(f"{LIST}{row.pk}", body, format="json")
+
+    for response in (created, updated):
+        assert detail_locs(response) == [["body", "processing_stage"], box_loc]
+    assert annotation_of(world.seq1) is None
+    assert annotation_of(world.seq2).smoke_types == ["other"]
+
+
 def test_a_foreign_detection_is_reported_beside_a_bad_box(api, world):
     """SPEC §3.5: the ownership of the well-formed boxes is checked even when others fail."""
     annotation = smoke_annotation(world.det3.pk, "wildfire")
