@@ -1034,15 +1034,7 @@ def label_check_confirm(*, annotation_ids: list[int], actor) -> CheckOutcome:
         actor=actor,
         details={"annotation_ids": result.checked},
     )
-    GroupOperationMember.objects.bulk_create(
-        GroupOperationMember(
-            operation=operation,
-            sequence_id=outcome.sequence_id,
-            before=outcome.before,
-            after=outcome.after,
-        )
-        for outcome in checked
-    )
+    _members_log(checked, lambda _: operation.pk)
     result.operation_id = operation.pk
     return result
 

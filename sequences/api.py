@@ -67,6 +67,7 @@ from sequences.serializers import (
     detection_image_url,
 )
 from sequences.services import (
+    IMAGE_MEDIA_TYPES,
     AlreadyExists,
     AutogenParams,
     annotation_content_errors,
@@ -89,13 +90,6 @@ DETECTION_NOT_FOUND = "Detection not found."
 ANNOTATION_NOT_FOUND = "Sequence annotation not found."
 SEQUENCE_UNKNOWN = "sequence {sequence_id} does not exist"
 IMAGE_FILE_NOT_FOUND = "Image file not found."
-
-IMAGE_MEDIA_TYPES = {
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".webp": "image/webp",
-}
 
 
 def _conflict(message: str) -> Response:

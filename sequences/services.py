@@ -501,6 +501,13 @@ SOURCE_API_MISMATCH = "{what} belongs to {other}, not {source_api}"
 
 # Pillow format name -> the extension the stored file gets.
 IMAGE_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+# The media type a stored image is served with, by its file extension.
+IMAGE_MEDIA_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
 
 
 class DetectionInvalid(AnnotationInvalid):

@@ -29,7 +29,7 @@ from sequences.forms import (
 )
 from sequences.models import Detection, LabelSource, ProcessingStage, Sequence, SequenceAnnotation
 from sequences.payloads import FALSE_POSITIVE_LABELS, Label, annotation_label
-from sequences.services import AnnotationInvalid, annotation_write
+from sequences.services import IMAGE_MEDIA_TYPES, AnnotationInvalid, annotation_write
 from sequences.thumbnails import thumbnail_name, thumbnail_open
 
 # --- sequence lists and the annotation page (SPEC §6.4, §6.5) ---------------------------------
@@ -301,12 +301,6 @@ def _render_annotate(
 # --- images (SPEC §7.2 image endpoint, §6.3 thumbnails) ---------------------------------------
 
 IMAGE_CACHE_SECONDS = 86400
-IMAGE_CONTENT_TYPES = {
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".webp": "image/webp",
-}
 
 
 @require_GET
@@ -332,7 +326,7 @@ def detection_image(request: HttpRequest, detection_id: int) -> HttpResponse:
         except FileNotFoundError as exc:
             raise Http404("Image not found.") from exc
         suffix = Path(name).suffix.lower()
-        content_type = IMAGE_CONTENT_TYPES.get(suffix, "application/octet-stream")
+        content_type = IMAGE_MEDIA_TYPES.get(suffix, "application/octet-stream")
         response = FileResponse(file, content_type=content_type)
     response["ETag"] = etag
     response["Last-Modified"] = http_date(last_modified)
