@@ -335,6 +335,7 @@ class IgnoreAcceptNegotiation(BaseContentNegotiation):
 
 
 ExtraChecks = Callable[[dict[str, Any], Any], list[tuple[Loc, str]]]
+ServiceChecks = Callable[[dict[str, Any]], list[tuple[Loc, str]]]
 
 
 def validated_body(
@@ -342,6 +343,7 @@ def validated_body(
     request: Request,
     *,
     extra_checks: ExtraChecks | None = None,
+    service_checks: ServiceChecks | None = None,
 ):
     """`serializer_class` bound to the request body and validated (422 listing every error).
 
@@ -349,6 +351,9 @@ def validated_body(
     `extra_checks(values, raw)` adds the endpoint's own checks (a rule across fields, a row
     that must exist, an image that must open) to the same 422: `values` holds the fields that
     passed on their own, even when others failed, and the checks may add derived values to it.
+    `service_checks(values)` are the checks the service makes itself on a valid request (and
+    reports with its own 422): they run here only when the request fails anyway, so that its
+    422 still lists them, without doing the work twice otherwise.
     """
     context = {"request": request, JSON_BODY: not isinstance(request.data, QueryDict)}
     serializer = serializer_class(data=request.data, context=context)
@@ -360,6 +365,8 @@ def validated_body(
         raise RequestInvalid(flatten_errors(serializer.errors, ("body",)))
     if extra_checks is not None:
         errors += extra_checks(values, request.data)
+    if errors and service_checks is not None:
+        errors += service_checks(values)
     if errors:
         raise RequestInvalid(errors)
     return values

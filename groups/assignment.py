@@ -61,7 +61,7 @@ from sequences.models import (
     SequenceAnnotation,
 )
 from sequences.payloads import Label
-from sequences.services import MachineStamp, annotation_generate
+from sequences.services import MachineStamp, annotation_generate, ordered_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -891,17 +891,11 @@ def _would_seed(sequence_ids: list[int]) -> set[int]:
         ).values_list("sequence_id", flat=True)
     )
     writable = [sequence_id for sequence_id in sequence_ids if sequence_id not in locked]
-    rows = (
-        Detection.objects.filter(sequence_id__in=_id_set(writable))
-        .order_by("sequence_id", "recorded_at", "id")
-        .values_list("sequence_id", "id", "algo_predictions")
-    )
-    seeded = set()
-    for sequence_id, group in itertools.groupby(rows, key=itemgetter(0)):
-        detections = [(detection_id, predictions) for _, detection_id, predictions in group]
-        if annotation_generate(detections=detections)["sequences_bbox"]:
-            seeded.add(sequence_id)
-    return seeded
+    return {
+        sequence_id
+        for sequence_id, detections in ordered_predictions(_id_set(writable)).items()
+        if annotation_generate(detections=detections)["sequences_bbox"]
+    }
 
 
 # --- Replay over the whole history (manage.py group_report) -----------------------------------

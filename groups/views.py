@@ -622,18 +622,13 @@ def _check_action(request: HttpRequest, action: Callable[[], tuple[str, str]]) -
         notice, level = action()
     except services.GroupServiceError as exc:
         notice, level = _error_text(exc), "error"
-    if not request.htmx and level == "error":  # an invalid form: the page again, 200
-        return render(
-            request,
-            "groups/check_queue.html",
-            _check_context(request, notice=notice, notice_level=level),
-        )
-    if not request.htmx:
+    if not request.htmx and level != "error":  # done: back to the queue, the notice flashed
         getattr(messages, level)(request, notice)
         query = request.GET.urlencode()
         return redirect(reverse("groups:check") + (f"?{query}" if query else ""))
-    context = _check_context(request, notice=notice, notice_level=level)
-    return render(request, "groups/_check_update.html", context)
+    # htmx gets the changed fragments; an invalid form without htmx the page again, 200.
+    template = "groups/_check_update.html" if request.htmx else "groups/check_queue.html"
+    return render(request, template, _check_context(request, notice=notice, notice_level=level))
 
 
 @require_POST

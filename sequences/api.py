@@ -110,7 +110,7 @@ def _sequence_errors(values: dict[str, Any], raw=None) -> list[tuple]:
 
 
 def _content_errors(values: dict[str, Any], sequence: Sequence | None) -> list[tuple]:
-    """An annotation's own problems, listed beside the body's other errors (SPEC §3.5).
+    """An annotation's own problems, as `annotation_write` checks them (SPEC §3.5).
 
     Empty ones are left out: at `ready_to_annotate` they are generated.
     """
@@ -121,14 +121,8 @@ def _content_errors(values: dict[str, Any], sequence: Sequence | None) -> list[t
     return [(("body", *loc), message) for loc, message in errors]
 
 
-def _create_errors(values: dict[str, Any], raw) -> list[tuple]:
-    """A create's sequence must exist, and its annotation be sound."""
-    errors = _sequence_errors(values)
-    return errors + _content_errors(values, values.get("sequence"))
-
-
 def _upload_errors(values: dict[str, Any], raw) -> list[tuple]:
-    """Every problem of a detection upload beyond its fields: the sequence, the image, the boxes.
+    """A detection upload's sequence must exist and its image open.
 
     Keeps the image's bytes and extension in ``values`` for the write.
     """
@@ -139,13 +133,17 @@ def _upload_errors(values: dict[str, Any], raw) -> list[tuple]:
             values["extension"] = image_check(values["image_bytes"])
         except ValueError as exc:
             errors.append((("body", "file"), str(exc)))
-    if "algo_predictions" in values:
-        _, _, box_errors = detection_payload_errors(
-            algo_predictions=values["algo_predictions"],
-            others_bboxes=values.get("others_bboxes"),
-        )
-        errors += [(("body", *loc), message) for loc, message in box_errors]
     return errors
+
+
+def _box_errors(values: dict[str, Any]) -> list[tuple]:
+    """The upload's boxes, as `detection_create` checks them."""
+    if "algo_predictions" not in values:
+        return []
+    _, _, errors = detection_payload_errors(
+        algo_predictions=values["algo_predictions"], others_bboxes=values.get("others_bboxes")
+    )
+    return [(("body", *loc), message) for loc, message in errors]
 
 
 # --- Auth and users ----------------------------------------------------------------------------
@@ -386,7 +384,12 @@ class DetectionCollectionApi(APIView):
         tags=["detections"],
     )
     def post(self, request):
-        data = validated_body(self.CreateInputSerializer, request, extra_checks=_upload_errors)
+        data = validated_body(
+            self.CreateInputSerializer,
+            request,
+            extra_checks=_upload_errors,
+            service_checks=_box_errors,
+        )
         try:
             detection = detection_create(
                 sequence=data["sequence"],
@@ -541,7 +544,12 @@ class SequenceAnnotationCollectionApi(APIView):
         tags=["annotations"],
     )
     def post(self, request):
-        data = validated_body(self.CreateInputSerializer, request, extra_checks=_create_errors)
+        data = validated_body(
+            self.CreateInputSerializer,
+            request,
+            extra_checks=_sequence_errors,
+            service_checks=lambda values: _content_errors(values, values.get("sequence")),
+        )
         try:
             row = annotation_create(
                 sequence_id=data["sequence_id"],
@@ -600,7 +608,7 @@ class SequenceAnnotationDetailApi(APIView):
         data = validated_body(
             self.PatchInputSerializer,
             request,
-            extra_checks=lambda values, raw: _content_errors(values, row.sequence),
+            service_checks=lambda values: _content_errors(values, row.sequence),
         )
         if not data:
             return Response(SequenceAnnotationReadSerializer(row).data)

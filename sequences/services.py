@@ -70,7 +70,7 @@ class AutogenParams:
 # --- Reading what a write needs --------------------------------------------------------------
 
 
-def _ordered_predictions(sequence_ids: Iterable[int] | Any) -> dict[int, list[tuple[int, Any]]]:
+def ordered_predictions(sequence_ids: Iterable[int] | Any) -> dict[int, list[tuple[int, Any]]]:
     """`{sequence_id: [(detection_id, algo_predictions), ...]}` in (recorded_at, id) order.
 
     One query whatever the number of sequences; `sequence_ids` may be a list or a subquery.
@@ -233,7 +233,7 @@ def annotation_create(*, sequence_id: int, **fields: Any) -> SequenceAnnotation:
     sequence = _lock_sequence_and_group(sequence_id)
     if SequenceAnnotation.objects.filter(sequence=sequence).exists():
         raise AlreadyExists(ANNOTATION_EXISTS.format(sequence_id=sequence_id))
-    return annotation_write(sequence=sequence, **fields)
+    return _write_locked(sequence, None, **fields)
 
 
 @transaction.atomic
@@ -252,16 +252,17 @@ def annotation_update(
     regenerates the clusters with them. Raises `SequenceAnnotation.DoesNotExist`,
     `AnnotationInvalid`.
     """
-    sequence_id = SequenceAnnotation.objects.values_list("sequence_id", flat=True)
-    sequence = _lock_sequence_and_group(sequence_id.get(pk=annotation_id))
-    row = SequenceAnnotation.objects.get(pk=annotation_id)
+    rows = SequenceAnnotation.objects.filter(pk=annotation_id)
+    sequence = _lock_sequence_and_group(rows.values_list("sequence_id", flat=True).get())
+    row = rows.get()
     stage = changes.get("processing_stage", row.processing_stage)
     annotation = changes.get("annotation", row.annotation)
     regenerate = autogen is not None and stage == ProcessingStage.READY_TO_ANNOTATE
     if "annotation" not in changes and regenerate:
         annotation = None
-    return annotation_write(
-        sequence=sequence,
+    return _write_locked(
+        sequence,
+        row,
         annotation=annotation,
         processing_stage=stage,
         has_missed_smoke=changes.get("has_missed_smoke"),
@@ -298,7 +299,33 @@ def annotation_write(
     """
     sequence = _lock_sequence_and_group(sequence.pk)
     row = SequenceAnnotation.objects.filter(sequence=sequence).first()
-    detections = _ordered_predictions([sequence.pk])[sequence.pk]
+    return _write_locked(
+        sequence,
+        row,
+        annotation=annotation,
+        processing_stage=processing_stage,
+        has_missed_smoke=has_missed_smoke,
+        is_unsure=is_unsure,
+        source=source,
+        actor=actor,
+        autogen=autogen,
+    )
+
+
+def _write_locked(
+    sequence: Sequence,
+    row: SequenceAnnotation | None,
+    *,
+    annotation: Any = None,
+    processing_stage: Any,
+    has_missed_smoke: Any = None,
+    is_unsure: Any = None,
+    source: LabelSource | None,
+    actor=None,
+    autogen: AutogenParams | None = None,
+) -> SequenceAnnotation:
+    """`annotation_write` once `sequence` and its group are locked and its `row` read."""
+    detections = ordered_predictions([sequence.pk])[sequence.pk]
 
     is_empty = annotation is None or annotation == {} or annotation == {"sequences_bbox": []}
     if processing_stage == ProcessingStage.READY_TO_ANNOTATE and is_empty:
@@ -426,7 +453,7 @@ def _stamps_write(
         .filter(sequence_id__in=sequence_ids)
         .order_by("sequence_id")
     }
-    detections = _ordered_predictions(sequence_ids)
+    detections = ordered_predictions(sequence_ids)
     params = AutogenParams()
     outcomes, to_create, to_update = [], [], []
     for sequence_id in sequence_ids:
