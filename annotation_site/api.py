@@ -4,7 +4,7 @@
   `Token <key>` over rest_framework.authtoken's tokens; a missing or bad credential is a 401.
 - `exception_handler`: every error is `{"detail": ...}`; validation errors are 422 with a field
   list `{"detail": [{"loc": ["body", ...], "msg": ..., "type": "value_error"}]}` (SPEC §3.5);
-  a `ServiceError` (the groups app's refusals) carries its own status and detail.
+  any other `ServiceError` answers with the status of its kind (`annotation_site.errors`).
 - `paginated_response`: the `{items, total, page, size, pages}` envelope (SPEC §7.1), with the
   query string (paging and a django-filter FilterSet) validated as one: every bad parameter is
   listed with `loc: ["query", name]`.
@@ -41,6 +41,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotation_site.errors import http_status
 from sequences.services import AnnotationInvalid, ServiceError
 
 Loc = tuple[Any, ...]
@@ -156,11 +157,13 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     # Imported here: DRF imports this module (the authentication class) while loading its views.
     from rest_framework.views import set_rollback
 
-    if isinstance(exc, ServiceError):
-        set_rollback()
-        return Response({"detail": exc.detail}, status=exc.status)
     if isinstance(exc, AnnotationInvalid):
+        # Its locations are relative to the payload, which the request sends as its body.
         exc = RequestInvalid((("body", *loc), msg) for loc, msg in exc.errors)
+    elif isinstance(exc, ServiceError):
+        set_rollback()
+        detail = [error_item(loc, msg) for loc, msg in exc.errors] if exc.errors else exc.message
+        return Response({"detail": detail}, status=http_status(exc))
     elif isinstance(exc, exceptions.ValidationError):
         exc = RequestInvalid(flatten_errors(exc.detail, ("body",)))
     elif isinstance(exc, exceptions.ParseError):

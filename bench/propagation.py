@@ -49,18 +49,18 @@ def measure(*, members: int, placeholders: bool | str) -> dict:
     detection = saver.detections.get()
     with CaptureQueriesContext(connection) as queries:
         started, cpu_started = time.perf_counter(), time.process_time()
-        row = human_label(
+        outcome = human_label(
             saver, detection, stage=ProcessingStage.SEQ_ANNOTATION_DONE, smoke_type="wildfire"
         )
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started
-    if row.group_propagation_warning:
-        raise SystemExit(f"propagation failed: {row.group_propagation_warning}")
+    if outcome.effect.warning:
+        raise SystemExit(f"propagation failed: {outcome.effect.warning}")
     return {
         "bench": "propagation",
         "members": members,
         "placeholders": placeholders,
-        "members_written": row.group_propagation_updated,
+        "members_written": outcome.effect.members_updated,
         "seconds": round(seconds, 4),
         # This process only (not the database server): tells a loaded machine from slow code.
         "cpu_seconds": round(cpu_seconds, 4),

@@ -138,7 +138,7 @@ class SequenceGroupAdmin(admin.ModelAdmin):
             try:
                 outcome = service(group_id=group_id, actor=request.user)
             except services.GroupServiceError as exc:
-                self.message_user(request, f"Group {group_id}: {exc.detail}", messages.ERROR)
+                self.message_user(request, f"Group {group_id}: {exc.message}", messages.ERROR)
                 continue
             (changed if outcome.changed else unchanged).append(group_id)
             if outcome.validation_warning:
@@ -246,7 +246,7 @@ class GroupOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     operation_id=operation_id, actor=request.user
                 )
             except services.GroupServiceError as exc:
-                self.message_user(request, str(exc.detail), messages.ERROR)
+                self.message_user(request, str(exc.message), messages.ERROR)
                 continue
             summary.append(
                 f"Undid operation {operation_id} (undo operation {outcome.undo_operation_id}): "

@@ -1,23 +1,18 @@
-"""Receivers on SequenceAnnotation saves, connected in `GroupsConfig.ready()`.
+"""The one domain signal: a human save of a `SequenceAnnotation` fans its label out through the
+sequence's group (SPEC §5.7). Connected in `GroupsConfig.ready()`.
 
-Both are thin: the human write path marks its instance (`_human_save`), every other write leaves
-it unmarked and is ignored here, so machine writes can never re-trigger propagation.
+Only a human save opens a `HumanSave` (`sequences.services.annotations`), so machine writes,
+admin edits and fixture loads pass through here untouched and can never re-trigger propagation.
+The receiver hands what the group did back to the save through that same `HumanSave`.
 """
 
-
-def lock_group_before_human_save(sender, instance, raw=False, **kwargs) -> None:
-    """Hold the sequence's group row before a human save writes (SPEC §5.1 lock order)."""
-    if raw or not getattr(instance, "_human_save", False):
-        return
-    from groups.services import group_lock_for_sequence
-
-    group_lock_for_sequence(sequence_id=instance.sequence_id)
+from groups.services import group_propagate
+from sequences.services import human_save_for
 
 
 def propagate_on_annotation_save(sender, instance, raw=False, **kwargs) -> None:
     """Fan a human label out through the sequence's validated group (SPEC §5.7)."""
-    if raw or not getattr(instance, "_human_save", False):
+    save = None if raw else human_save_for(instance)
+    if save is None:
         return
-    from groups.services import group_propagate
-
-    group_propagate(annotation=instance, actor=getattr(instance, "_actor", None))
+    save.report(group_propagate(annotation=instance, group=save.group, actor=save.actor))

@@ -25,6 +25,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, retarget
 
+from annotation_site.errors import http_status
 from groups import selectors, services
 from groups.forms import CheckConfirmForm, CheckRejectForm, ListParams, list_params
 from groups.models import GroupOperation, OperationKind, SequenceGroup
@@ -257,10 +258,8 @@ def history_entries(operations: Iterable[GroupOperation]) -> list[HistoryEntry]:
     return entries
 
 
-def _error_text(exc: services.GroupServiceError) -> str:
-    if isinstance(exc.detail, str):
-        return exc.detail
-    return "; ".join(item.get("msg", "") for item in exc.detail)
+def _not_found(exc: services.GroupServiceError) -> bool:
+    return http_status(exc) == 404
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -418,9 +417,9 @@ def _group_action(
     try:
         notice, level = action()
     except services.GroupServiceError as exc:
-        if exc.status == 404:
-            raise Http404(_error_text(exc)) from exc
-        context = _group_context(request, group_id, notice=_error_text(exc), notice_level="error")
+        if _not_found(exc):
+            raise Http404(exc.message) from exc
+        context = _group_context(request, group_id, notice=exc.message, notice_level="error")
         if not request.htmx:
             return render(request, "groups/group_detail.html", context)
         response = _group_fragments(
@@ -515,9 +514,9 @@ def group_member_reinclude_view(request: HttpRequest, sequence_id: int) -> HttpR
     try:
         notice, level = action()
     except services.GroupServiceError as exc:
-        if exc.status == 404:
-            raise Http404(_error_text(exc)) from exc
-        notice, level = _error_text(exc), "error"
+        if _not_found(exc):
+            raise Http404(exc.message) from exc
+        notice, level = exc.message, "error"
     getattr(messages, level)(request, notice)
     if request.htmx:
         return HttpResponseClientRefresh()
@@ -532,9 +531,9 @@ def group_operation_undo_view(request: HttpRequest, operation_id: int) -> HttpRe
     try:
         outcome = services.group_operation_undo(operation_id=operation_id, actor=request.user)
     except services.GroupServiceError as exc:
-        if exc.status == 404:
-            raise Http404(_error_text(exc)) from exc
-        messages.error(request, _error_text(exc))
+        if _not_found(exc):
+            raise Http404(exc.message) from exc
+        messages.error(request, exc.message)
     else:
         text = (
             f"Operation #{operation_id} undone: {_plural(len(outcome.restored), 'change')} reverted"
@@ -621,7 +620,7 @@ def _check_action(request: HttpRequest, action: Callable[[], tuple[str, str]]) -
     try:
         notice, level = action()
     except services.GroupServiceError as exc:
-        notice, level = _error_text(exc), "error"
+        notice, level = exc.message, "error"
     if not request.htmx and level != "error":  # done: back to the queue, the notice flashed
         getattr(messages, level)(request, notice)
         query = request.GET.urlencode()

@@ -65,6 +65,7 @@ from sequences.serializers import (
     SequenceReadSerializer,
     SequenceWithAnnotationReadSerializer,
     detection_image_url,
+    save_warning_context,
 )
 from sequences.services import (
     IMAGE_MEDIA_TYPES,
@@ -81,7 +82,7 @@ from sequences.services import (
     organization_upsert,
     sequence_create,
 )
-from sequences.thumbnails import thumbnail_open
+from sequences.services.images import thumbnail_open
 
 LOGIN_FAILED = "Incorrect username or password"
 INACTIVE_USER = "Inactive user"
@@ -551,7 +552,7 @@ class SequenceAnnotationCollectionApi(APIView):
             service_checks=lambda values: _content_errors(values, values.get("sequence")),
         )
         try:
-            row = annotation_create(
+            outcome = annotation_create(
                 sequence_id=data["sequence_id"],
                 annotation=data.get("annotation"),
                 processing_stage=data["processing_stage"],
@@ -565,7 +566,9 @@ class SequenceAnnotationCollectionApi(APIView):
             raise RequestInvalid([_unknown_sequence(data["sequence_id"])]) from None
         except AlreadyExists as exc:
             return _conflict(str(exc))
-        body = SequenceAnnotationReadSerializer(row).data
+        body = SequenceAnnotationReadSerializer(
+            outcome.annotation, context=save_warning_context(outcome)
+        ).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -614,7 +617,7 @@ class SequenceAnnotationDetailApi(APIView):
             return Response(SequenceAnnotationReadSerializer(row).data)
         thresholds_sent = set(_AutogenInputSerializer().fields) & set(data)
         try:
-            row = annotation_update(
+            outcome = annotation_update(
                 annotation_id=row.pk,
                 changes=data,
                 source=LabelSource.HUMAN,
@@ -623,7 +626,10 @@ class SequenceAnnotationDetailApi(APIView):
             )
         except SequenceAnnotation.DoesNotExist:  # deleted meanwhile
             raise NotFound(ANNOTATION_NOT_FOUND) from None
-        return Response(SequenceAnnotationReadSerializer(row).data)
+        body = SequenceAnnotationReadSerializer(
+            outcome.annotation, context=save_warning_context(outcome)
+        ).data
+        return Response(body)
 
     @api_schema(
         summary="Delete a sequence annotation (the sequence is kept; nothing propagates)",

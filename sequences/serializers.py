@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from annotation_site.api import JsonInputField
 from sequences.payloads import FALSE_POSITIVE_TYPES, SMOKE_TYPES
+from sequences.services import SaveOutcome
 
 # --- Documented JSON shapes ------------------------------------------------------------------
 
@@ -73,8 +74,18 @@ class PredictionsField(serializers.JSONField):
 # --- Read shapes -----------------------------------------------------------------------------
 
 
+SAVE_WARNING = "group_propagation_warning"
+
+
+def save_warning_context(outcome: SaveOutcome) -> dict[str, str | None]:
+    """The serializer context that shows what the group did with a save."""
+    return {SAVE_WARNING: outcome.effect.warning}
+
+
 class SequenceAnnotationReadSerializer(serializers.Serializer):
     """SequenceAnnotationRead; `group_propagation_warning` is set only on a create or patch."""
+
+    # The warning comes from the save's outcome, passed in the context (`save_warning_context`).
 
     id = serializers.IntegerField()
     sequence_id = serializers.IntegerField()
@@ -103,7 +114,7 @@ class SequenceAnnotationReadSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_group_propagation_warning(self, row) -> str | None:
-        return getattr(row, "group_propagation_warning", None)
+        return self.context.get(SAVE_WARNING)
 
 
 class SequenceReadSerializer(serializers.Serializer):

@@ -27,10 +27,15 @@ from sequences.forms import (
     SequenceFilterForm,
     cluster_colour,
 )
-from sequences.models import Detection, LabelSource, ProcessingStage, Sequence, SequenceAnnotation
+from sequences.models import Detection, LabelSource, ProcessingStage, Sequence
 from sequences.payloads import FALSE_POSITIVE_LABELS, Label, annotation_label
-from sequences.services import IMAGE_MEDIA_TYPES, AnnotationInvalid, annotation_write
-from sequences.thumbnails import thumbnail_name, thumbnail_open
+from sequences.services import (
+    IMAGE_MEDIA_TYPES,
+    AnnotationInvalid,
+    SaveOutcome,
+    annotation_write,
+)
+from sequences.services.images import thumbnail_name, thumbnail_open
 
 # --- sequence lists and the annotation page (SPEC §6.4, §6.5) ---------------------------------
 
@@ -87,9 +92,9 @@ def sequence_annotate(request: HttpRequest, sequence_id: int) -> HttpResponse:
         else ProcessingStage.SEQ_ANNOTATION_DONE
     )
     try:
-        # annotation_write is atomic: the groups app's receivers lock the group before the
-        # row is written and propagate after, in the same transaction.
-        saved = annotation_write(
+        # One transaction: the write locks the sequence and its group, saves, and the groups
+        # app's receiver fans the label out; the outcome says what the group did.
+        outcome = annotation_write(
             sequence=page.sequence,
             annotation=form.annotation(),
             processing_stage=stage,
@@ -103,17 +108,18 @@ def sequence_annotate(request: HttpRequest, sequence_id: int) -> HttpResponse:
             form.add_error(None, f"{'.'.join(map(str, loc))}: {message}")
         return _render_annotate(request, page, form, route)
 
-    return _after_save(request, page, route, saved)
+    return _after_save(request, page, route, outcome)
 
 
 def _after_save(
-    request: HttpRequest, page: selectors.AnnotationPage, route: "_Route", saved: SequenceAnnotation
+    request: HttpRequest, page: selectors.AnnotationPage, route: "_Route", outcome: SaveOutcome
 ) -> HttpResponse:
     """Move on with the save's messages, or stay with the banner when propagation warned."""
     sequence = page.sequence
     messages.success(request, SAVED_MESSAGE.format(sequence_id=sequence.pk))
     next_url = _next_url(route, page)
-    if saved.group_propagation_warning:
+    effect = outcome.effect
+    if effect.warning:
         # Stay: the annotator must see that the group was not changed.
         page = _annotation_page(sequence.pk)
         return _render_annotate(
@@ -121,15 +127,15 @@ def _after_save(
             page,
             AnnotationForm.for_page(page),
             route,
-            warning=saved.group_propagation_warning,
+            warning=effect.warning,
             next_url=next_url,
         )
-    if count := saved.group_propagation_updated:
+    if count := effect.members_updated:
         messages.info(
             request,
             PROPAGATED_MESSAGE.format(
-                group_id=sequence.group_id,
-                label=annotation_label(saved.annotation),
+                group_id=outcome.group_id,
+                label=effect.label,
                 count=count,
                 plural="" if count == 1 else "s",
             ),

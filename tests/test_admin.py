@@ -178,8 +178,13 @@ def _annotation_form(annotation: dict, stage: str = "seq_annotation_done") -> di
 def test_admin_edit_recomputes_flags_and_never_propagates(client, populated, staff_user):
     client.force_login(staff_user)
     group = populated.group
+    # Validated and unlabeled: a human save here would label the group and fan out.
     SequenceGroup.objects.filter(pk=group.pk).update(
-        is_validated=True, validated_at=group.created_at
+        is_validated=True,
+        validated_at=group.created_at,
+        false_positive_type=None,
+        labeled_at=None,
+        labeled_by=None,
     )
     row = annotation_of(populated.seq1)
     other_before = annotation_of(populated.seq2).annotation
@@ -196,7 +201,8 @@ def test_admin_edit_recomputes_flags_and_never_propagates(client, populated, sta
     assert row.updated_by == staff_user and row.label_source == LabelSource.HUMAN
     assert annotation_of(populated.seq2).annotation == other_before
     group.refresh_from_db()
-    assert group.smoke_type is None and GroupOperation.objects.count() == operations
+    assert (group.smoke_type, group.false_positive_type) == (None, None)
+    assert GroupOperation.objects.count() == operations
 
 
 def test_admin_refuses_a_bad_annotation_naming_the_field(client, populated, staff_user):

@@ -60,7 +60,7 @@ def annotate(
         has_missed_smoke=has_missed_smoke,
         is_unsure=is_unsure,
         source=LabelSource.HUMAN,
-    )
+    ).annotation
 
 
 def walk_pages(client, path: str, *, size: int = 50, **params) -> list[int]:

@@ -232,7 +232,7 @@ def test_an_unexpected_error_is_a_json_500_rolled_back_and_logged(
     staff_user, world, monkeypatch, caplog
 ):
     """SPEC §7.1 (every error is `{"detail": ...}`) and §5.4 (an unexpected error rolls back)."""
-    monkeypatch.setattr("groups.services._members_log", _broken)  # after the annotations
+    monkeypatch.setattr("groups.services.audit.members_log", _broken)  # after the annotations
     client = token_client(staff_user)
     client.raise_request_exception = False
     body = {"sequence_ids": [world.seq1.pk], "smoke_type": "wildfire"}
@@ -252,7 +252,7 @@ def test_an_unexpected_error_is_a_json_500_rolled_back_and_logged(
 
 def test_an_unexpected_error_is_signalled_to_error_trackers(staff_user, world, monkeypatch):
     """Django's got_request_exception is sent: the test client re-raises on it."""
-    monkeypatch.setattr("groups.services._members_log", _broken)
+    monkeypatch.setattr("groups.services.audit.members_log", _broken)
     with pytest.raises(RuntimeError, match="injected"):
         token_client(staff_user).post(
             "/api/v1/annotations/sequences/bulk",

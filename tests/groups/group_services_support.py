@@ -92,7 +92,7 @@ def placeholder(sequence) -> SequenceAnnotation:
     """The import placeholder of a sequence, through the real write path."""
     return annotation_write(
         sequence=sequence, processing_stage=ProcessingStage.READY_TO_ANNOTATE, source=None
-    )
+    ).annotation
 
 
 def human_label(sequence, detection, *, stage, smoke_type=None, fp=None, actor=None, unsure=False):

@@ -108,7 +108,7 @@ def write_stage(sequence, stage):
         processing_stage=stage,
         has_missed_smoke=False,
         source=None if writable else LabelSource.HUMAN,
-    )
+    ).annotation
 
 
 # --- The worked scenario and the representative box (§4.4) -------------------------------------

@@ -3,6 +3,7 @@
 import pytest
 from django.utils import timezone
 
+from annotation_site.errors import http_status
 from groups.assignment import assignment_run
 from groups.models import GroupOperation, OperationKind
 from groups.services import (
@@ -50,7 +51,9 @@ def test_machine_writes_start_unchecked_even_over_a_checked_placeholder(
     SequenceAnnotation.objects.filter(sequence=world.seq2).update(
         checked_at=timezone.now(), checked_by=staff_user
     )
-    saved = human_label(world.seq1, world.det1, stage=DONE, smoke_type="wildfire", actor=staff_user)
+    saved = human_label(
+        world.seq1, world.det1, stage=DONE, smoke_type="wildfire", actor=staff_user
+    ).annotation
 
     stamped = annotation_of(world.seq2)
     assert stamped.label_source == LabelSource.PROPAGATED
@@ -152,8 +155,8 @@ def test_confirm_unknown_ids_is_404_and_checks_nothing(fanned_out):
     _, _, (first, *_) = fanned_out
     with pytest.raises(AnnotationNotFound) as excinfo:
         label_check_confirm(annotation_ids=[first.pk, 999_999], actor=None)
-    assert excinfo.value.status == 404
-    assert excinfo.value.detail == "Sequence annotations [999999] not found"
+    assert http_status(excinfo.value) == 404
+    assert excinfo.value.message == "Sequence annotations [999999] not found"
     first.refresh_from_db()
     assert first.checked_at is None
     assert not GroupOperation.objects.filter(kind=OperationKind.CHECK).exists()
@@ -163,8 +166,8 @@ def test_confirm_unknown_ids_is_404_and_checks_nothing(fanned_out):
 def test_confirm_malformed_body_is_422(body):
     with pytest.raises(CheckInvalid) as excinfo:
         label_check_confirm(annotation_ids=body, actor=None)
-    assert excinfo.value.status == 422
-    assert excinfo.value.detail[0]["loc"][:2] == ["body", "annotation_ids"]
+    assert http_status(excinfo.value) == 422
+    assert excinfo.value.errors[0][0][:2] == ("body", "annotation_ids")
 
 
 def test_undo_check_unchecks_what_it_checked(fanned_out):
@@ -253,13 +256,12 @@ def test_reject_needs_an_unchecked_machine_label(fanned_out, state):
     with pytest.raises(NotAnUncheckedMachineLabel) as excinfo:
         label_check_reject(sequence_id=sequence.pk, actor=None)
 
-    assert excinfo.value.status == 422
-    assert excinfo.value.detail == [
-        {
-            "loc": ["body", "sequence_id"],
-            "msg": f"sequence {sequence.pk} does not carry an unchecked machine label",
-            "type": "value_error",
-        }
+    assert http_status(excinfo.value) == 422
+    assert excinfo.value.errors == [
+        (
+            ("body", "sequence_id"),
+            f"sequence {sequence.pk} does not carry an unchecked machine label",
+        )
     ]
     sequence.refresh_from_db()
     assert sequence.group_id == group.pk and snapshot_of(sequence) == before

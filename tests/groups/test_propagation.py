@@ -7,7 +7,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
-import sequences.services
+import sequences.services.stamps
 from groups.models import GroupOperation, OperationKind, SequenceGroup
 from groups.services import CONFLICT_WARNING, FANOUT_FAILED_WARNING
 from sequences.models import (
@@ -43,7 +43,7 @@ def test_unvalidated_group_does_nothing(world, seed_group, human_save, staff_use
     group = seed_group(validated=False)
     row = human_save(world.seq1, detection=world.det1, smoke_type="wildfire", actor=staff_user)
 
-    assert row.group_propagation_warning is None
+    assert row.effect.warning is None
     group.refresh_from_db()
     assert group.smoke_type is None and group.labeled_at is None
     assert annotation_of(world.seq2) is None
@@ -56,8 +56,8 @@ def test_validated_unlabeled_group_is_labeled_and_fans_out(
     group = seed_group(validated=True, user=staff_user)
     row = human_save(world.seq1, detection=world.det1, smoke_type="wildfire", actor=staff_user)
 
-    assert row.group_propagation_warning is None
-    assert row.group_propagation_updated == 1
+    assert row.effect.warning is None
+    assert row.effect.members_updated == 1
     group.refresh_from_db()
     assert (group.smoke_type, group.false_positive_type) == ("wildfire", None)
     assert group.labeled_by == staff_user and group.labeled_at is not None
@@ -94,11 +94,11 @@ def test_conflict_warns_and_changes_nothing_else(world, seed_group, human_save, 
 
     row = human_save(world.seq1, detection=world.det1, smoke_type="wildfire", actor=annotator)
 
-    assert row.group_propagation_warning == CONFLICT_WARNING.format(
+    assert row.effect.warning == CONFLICT_WARNING.format(
         group_id=group.pk, group_label="smoke/industrial", label="smoke/wildfire"
     )
-    assert f"Group {group.pk}" in row.group_propagation_warning
-    assert row.smoke_types == ["wildfire"]
+    assert f"Group {group.pk}" in row.effect.warning
+    assert row.annotation.smoke_types == ["wildfire"]
     group.refresh_from_db()
     assert group.smoke_type == "industrial" and group.labeled_at == labeled_at
     assert snapshot_of(world.seq2) == other_before
@@ -116,8 +116,8 @@ def test_a_second_member_saved_with_another_label_gets_the_conflict_warning(
     first = human_save(world.seq1, detection=world.det1, smoke_type="wildfire", actor=annotator)
     second = human_save(world.seq2, detection=world.det3, smoke_type="industrial", actor=annotator)
 
-    assert not first.group_propagation_warning
-    assert second.group_propagation_warning == CONFLICT_WARNING.format(
+    assert not first.effect.warning
+    assert second.effect.warning == CONFLICT_WARNING.format(
         group_id=group.pk, group_label="smoke/wildfire", label="smoke/industrial"
     )
     group.refresh_from_db()
@@ -141,13 +141,13 @@ def test_locked_save_does_not_propagate_and_locked_member_stays(world, seed_grou
     """§9.2 #7."""
     group = seed_group(validated=True)
     first = human_save(world.seq2, detection=world.det3, smoke_type="industrial", stage="annotated")
-    assert first.group_propagation_warning is None
+    assert first.effect.warning is None
     group.refresh_from_db()
     assert group.smoke_type is None
 
     second = human_save(world.seq1, detection=world.det1, smoke_type="wildfire")
 
-    assert second.group_propagation_warning is None
+    assert second.effect.warning is None
     group.refresh_from_db()
     assert group.smoke_type == "wildfire"
     other = annotation_of(world.seq2)
@@ -168,7 +168,7 @@ def test_fan_out_leaves_locked_members_untouched(world, seed_group, human_save, 
 
     row = human_save(world.seq1, detection=world.det1, smoke_type="wildfire")
 
-    assert row.group_propagation_updated == 0
+    assert row.effect.members_updated == 0
     assert snapshot_of(world.seq2) == locked
     group.refresh_from_db()
     assert group.smoke_type == "wildfire"
@@ -183,7 +183,7 @@ def test_machine_writes_do_not_recurse(annotator):
 
     row = human_label(saver, saver.detections.get(), stage=DONE, smoke_type="other")
 
-    assert row.group_propagation_updated == 3
+    assert row.effect.members_updated == 3
     assert GroupOperation.objects.filter(kind=OperationKind.PROPAGATE).count() == 1
     sources = set(
         SequenceAnnotation.objects.filter(sequence__in=others).values_list(
@@ -210,7 +210,7 @@ def test_save_at_done_without_a_label_is_silent(world, seed_group):
         has_missed_smoke=False,
         source=LabelSource.HUMAN,
     )
-    assert row.group_propagation_warning is None
+    assert row.effect.warning is None
     group.refresh_from_db()
     assert group.smoke_type is None
     assert not GroupOperation.objects.exists()
@@ -224,7 +224,7 @@ def test_resaving_the_group_label_keeps_the_first_labeler(world, seed_group, hum
 
     row = human_save(world.seq1, detection=world.det1, smoke_type="wildfire", actor=second)
 
-    assert row.group_propagation_updated == 1
+    assert row.effect.members_updated == 1
     group.refresh_from_db()
     assert group.labeled_by == first_labeler and group.labeled_at == labeled_at
     [operation] = GroupOperation.objects.all()
@@ -232,7 +232,7 @@ def test_resaving_the_group_label_keeps_the_first_labeler(world, seed_group, hum
 
     # Saving again writes nothing (the other member is now locked): no operation is stored.
     again = human_save(world.seq1, detection=world.det1, smoke_type="wildfire", actor=second)
-    assert again.group_propagation_updated == 0 and again.group_propagation_warning is None
+    assert again.effect.members_updated == 0 and again.effect.warning is None
     assert GroupOperation.objects.count() == 1
 
 
@@ -251,7 +251,7 @@ def test_failure_at_second_member_changes_nothing(world, seed_group, human_save,
     placeholder(world.seq2)
     placeholder(third)
     members_before = {seq.pk: snapshot_of(seq) for seq in (world.seq2, third)}
-    real_snapshot = sequences.services.annotation_snapshot
+    real_snapshot = sequences.services.stamps.annotation_snapshot
 
     def failing_snapshot(annotation):
         # Called for the "after" snapshot once the bulk writes have reached the database.
@@ -260,13 +260,13 @@ def test_failure_at_second_member_changes_nothing(world, seed_group, human_save,
             raise RuntimeError("injected failure at the 2nd member")
         return real_snapshot(annotation)
 
-    monkeypatch.setattr(sequences.services, "annotation_snapshot", failing_snapshot)
+    monkeypatch.setattr(sequences.services.stamps, "annotation_snapshot", failing_snapshot)
     row = human_save(world.seq1, detection=world.det1, smoke_type="wildfire")
 
-    assert row.group_propagation_warning == FANOUT_FAILED_WARNING.format(
+    assert row.effect.warning == FANOUT_FAILED_WARNING.format(
         group_id=group.pk, label="smoke/wildfire"
     )
-    assert row.group_propagation_updated == 0
+    assert row.effect.members_updated == 0
     group.refresh_from_db()
     assert group.smoke_type is None and group.labeled_at is None
     assert {seq.pk: snapshot_of(seq) for seq in (world.seq2, third)} == members_before
@@ -281,7 +281,7 @@ def _fan_out_queries(size: int) -> int:
     detection = saver.detections.get()
     with CaptureQueriesContext(connection) as queries:
         row = human_label(saver, detection, stage=DONE, smoke_type="wildfire")
-    assert row.group_propagation_updated == size
+    assert row.effect.members_updated == size
     return len(queries)
 
 
@@ -305,7 +305,7 @@ def test_concurrent_conflicting_saves_serialise(postgres_only):
         try:
             barrier.wait(timeout=5)
             row = human_label(sequence, detections[sequence.pk], stage=DONE, smoke_type=smoke_type)
-            results[smoke_type] = row.group_propagation_warning
+            results[smoke_type] = row.effect.warning
         except Exception as exc:  # reported below, with the thread's failure
             errors.append(exc)
         finally:

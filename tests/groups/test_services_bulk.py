@@ -2,7 +2,8 @@
 
 import pytest
 
-import sequences.services
+import sequences.services.stamps
+from annotation_site.errors import http_status
 from groups.models import GroupOperation, OperationKind
 from groups.services import (
     LABEL_BOTH,
@@ -79,8 +80,8 @@ def test_conflicting_label_needs_force_and_force_spares_locked(world, assigned_g
 
     with pytest.raises(GroupLabelConflict) as excinfo:
         bulk([world.seq1.pk], assigned_group, fp="antenna")
-    assert excinfo.value.status == 409
-    assert excinfo.value.detail == (
+    assert http_status(excinfo.value) == 409
+    assert excinfo.value.message == (
         f"Group {assigned_group.pk} already carries a different label (smoke/wildfire). Send "
         "force=true to replace the group's label and apply the new label to its writable "
         "members; members in a locked stage are never changed, even with force."
@@ -110,10 +111,10 @@ def test_neither_or_both_labels_is_422_naming_the_fields(world, assigned_group, 
     """§9.2 #8."""
     with pytest.raises(BulkInvalid) as excinfo:
         bulk([world.seq1.pk], assigned_group, **labels)
-    assert excinfo.value.status == 422
-    assert excinfo.value.detail == [
-        {"loc": ["body", "smoke_type"], "msg": message, "type": "value_error"},
-        {"loc": ["body", "false_positive_type"], "msg": message, "type": "value_error"},
+    assert http_status(excinfo.value) == 422
+    assert excinfo.value.errors == [
+        (("body", "smoke_type"), message),
+        (("body", "false_positive_type"), message),
     ]
     assert annotation_of(world.seq1) is None
 
@@ -129,17 +130,17 @@ def test_bad_values_are_each_named():
             force="yes",
             actor=None,
         )
-    assert [error["loc"] for error in excinfo.value.detail] == [
-        ["body", "sequence_ids", 1],
-        ["body", "sequence_ids", 2],
-        ["body", "group_id"],
-        ["body", "smoke_type"],
-        ["body", "is_unsure"],
-        ["body", "force"],
+    assert [loc for loc, _ in excinfo.value.errors] == [
+        ("body", "sequence_ids", 1),
+        ("body", "sequence_ids", 2),
+        ("body", "group_id"),
+        ("body", "smoke_type"),
+        ("body", "is_unsure"),
+        ("body", "force"),
     ]
     with pytest.raises(BulkInvalid) as excinfo:
         bulk([], smoke_type="wildfire")
-    assert excinfo.value.detail[0]["loc"] == ["body", "sequence_ids"]
+    assert excinfo.value.errors[0][0] == ("body", "sequence_ids")
 
 
 def test_status_order_422_404_400_409(world, seed_group):
@@ -166,12 +167,12 @@ def test_status_order_422_404_400_409(world, seed_group):
             false_positive_type=None,
             actor=None,
         )
-    assert excinfo.value.status == 404
-    assert excinfo.value.detail == f"Sequence group {missing_group_id} not found"
+    assert http_status(excinfo.value) == 404
+    assert excinfo.value.message == f"Sequence group {missing_group_id} not found"
     with pytest.raises(NotMembers) as excinfo:
         bulk([world.seq1.pk, outsider.pk, 999_999], group, smoke_type="wildfire")
-    assert excinfo.value.status == 400
-    assert excinfo.value.detail == (
+    assert http_status(excinfo.value) == 400
+    assert excinfo.value.message == (
         f"Sequences [{outsider.pk}, 999999] do not belong to group {group.pk}"
     )
     with pytest.raises(GroupLabelConflict):
@@ -194,14 +195,14 @@ def test_failure_at_second_sequence_persists_nothing(world, seed_group, monkeypa
     group = seed_group()
     placeholder(world.seq1)
     before = snapshot_of(world.seq1)
-    real_snapshot = sequences.services.annotation_snapshot
+    real_snapshot = sequences.services.stamps.annotation_snapshot
 
     def failing_snapshot(annotation):
         if annotation is not None and annotation.sequence_id == world.seq2.pk:
             raise RuntimeError("injected failure at the 2nd sequence")
         return real_snapshot(annotation)
 
-    monkeypatch.setattr(sequences.services, "annotation_snapshot", failing_snapshot)
+    monkeypatch.setattr(sequences.services.stamps, "annotation_snapshot", failing_snapshot)
     with pytest.raises(RuntimeError):
         bulk([world.seq1.pk, world.seq2.pk], group, smoke_type="wildfire")
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-import sequences.services
+import sequences.services.stamps
+from annotation_site.errors import http_status
 from groups.models import GroupOperation, OperationKind, SequenceGroup
 from groups.services import (
     VALIDATION_DISAGREE_WARNING,
@@ -74,8 +75,8 @@ def test_unvalidate_clears_and_logs_once(seed_group, annotator):
 def test_unknown_group_is_404():
     with pytest.raises(GroupNotFound) as excinfo:
         group_validate(group_id=424242, actor=None)
-    assert excinfo.value.status == 404
-    assert excinfo.value.detail == "Sequence group 424242 not found"
+    assert http_status(excinfo.value) == 404
+    assert excinfo.value.message == "Sequence group 424242 not found"
     with pytest.raises(GroupNotFound):
         group_unvalidate(group_id=424242, actor=None)
 
@@ -172,14 +173,14 @@ def test_validating_a_labeled_group_does_not_fan_out(world, seed_group):
 def test_failed_label_keeps_the_validation(world, seed_group, monkeypatch):
     group = seed_group()
     human_label(world.seq1, world.det1, stage=DONE, smoke_type="wildfire")
-    real_snapshot = sequences.services.annotation_snapshot
+    real_snapshot = sequences.services.stamps.annotation_snapshot
 
     def failing_snapshot(annotation):
         if annotation is not None and annotation.label_source == LabelSource.PROPAGATED:
             raise RuntimeError("injected failure")
         return real_snapshot(annotation)
 
-    monkeypatch.setattr(sequences.services, "annotation_snapshot", failing_snapshot)
+    monkeypatch.setattr(sequences.services.stamps, "annotation_snapshot", failing_snapshot)
     outcome = group_validate(group_id=group.pk, actor=None)
 
     assert outcome.validation_warning == VALIDATION_LABEL_FAILED_WARNING.format(
@@ -242,11 +243,11 @@ def test_remove_errors(world, seed_group):
     other = SequenceGroupFactory()
     with pytest.raises(SequenceNotFound) as excinfo:
         group_member_remove(group_id=group.pk, sequence_id=999_999, actor=None)
-    assert (excinfo.value.status, excinfo.value.detail) == (404, "Sequence 999999 not found")
+    assert (http_status(excinfo.value), excinfo.value.message) == (404, "Sequence 999999 not found")
     with pytest.raises(NotAMember) as excinfo:
         group_member_remove(group_id=other.pk, sequence_id=world.seq1.pk, actor=None)
-    assert excinfo.value.status == 400
-    assert excinfo.value.detail == f"Sequence {world.seq1.pk} is not a member of group {other.pk}"
+    assert http_status(excinfo.value) == 400
+    assert excinfo.value.message == f"Sequence {world.seq1.pk} is not a member of group {other.pk}"
     with pytest.raises(NotAMember):
         group_member_remove(group_id=123_456, sequence_id=world.seq1.pk, actor=None)
     assert not GroupOperation.objects.exists()

@@ -2,6 +2,7 @@
 
 import pytest
 
+from annotation_site.errors import http_status
 from groups.models import GroupOperation, OperationKind
 from groups.services import (
     AlreadyUndone,
@@ -110,23 +111,23 @@ def test_undo_that_restores_nothing_is_stored_and_cannot_repeat(world, propagate
 
     with pytest.raises(AlreadyUndone) as excinfo:
         group_operation_undo(operation_id=operation.pk, actor=None)
-    assert excinfo.value.status == 409
-    assert excinfo.value.detail == (
+    assert http_status(excinfo.value) == 409
+    assert excinfo.value.message == (
         f"Operation {operation.pk} has already been undone "
         f"(by operation {outcome.undo_operation_id})."
     )
     with pytest.raises(UndoOfUndo) as excinfo:
         group_operation_undo(operation_id=outcome.undo_operation_id, actor=None)
-    assert excinfo.value.status == 409
-    assert excinfo.value.detail == "Undo operations cannot be undone."
+    assert http_status(excinfo.value) == 409
+    assert excinfo.value.message == "Undo operations cannot be undone."
     assert GroupOperation.objects.filter(kind=OperationKind.UNDO).count() == 1
 
 
 def test_unknown_operation_is_404():
     with pytest.raises(OperationNotFound) as excinfo:
         group_operation_undo(operation_id=987_654, actor=None)
-    assert excinfo.value.status == 404
-    assert excinfo.value.detail == "Operation 987654 not found"
+    assert http_status(excinfo.value) == 404
+    assert excinfo.value.message == "Operation 987654 not found"
 
 
 def test_undo_remove_restores_membership(world, seed_group):

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 def test_placeholder_is_generated_from_predictions(world):
     row = annotation_write(
         sequence=world.seq2, processing_stage=ProcessingStage.READY_TO_ANNOTATE, source=None
-    )
+    ).annotation
     assert len(row.annotation["sequences_bbox"]) == 2
     assert row.has_smoke is True and row.smoke_types == []
     assert row.label_source is None and row.checked_at is None
@@ -25,7 +25,7 @@ def test_human_save_is_checked_and_derives_flags(world, annotator):
         has_missed_smoke=False,
         source=LabelSource.HUMAN,
         actor=annotator,
-    )
+    ).annotation
     assert row.smoke_types == ["wildfire"]
     assert row.label_source == LabelSource.HUMAN
     assert row.checked_by == annotator and row.checked_at is not None

@@ -7,8 +7,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from sequences import thumbnails
-from sequences.thumbnails import PREVIEW_WIDTH, thumbnail_name, thumbnail_open
+from sequences.services import images
+from sequences.services.images import PREVIEW_WIDTH, thumbnail_name, thumbnail_open
 from tests.factories import DetectionFactory, jpeg_bytes
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +61,7 @@ def test_a_variant_is_generated_once_then_served_from_storage(detection, monkeyp
     def refuse(*args, **kwargs):
         raise AssertionError("the thumbnail was rendered again")
 
-    monkeypatch.setattr(thumbnails, "thumbnail_render", refuse)
+    monkeypatch.setattr(images, "thumbnail_render", refuse)
     with thumbnail_open(detection, "thumb") as file:
         assert file.read() == first
 

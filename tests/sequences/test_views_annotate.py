@@ -367,7 +367,7 @@ def test_conflicting_save_stays_with_the_banner(client_in, world, seed_group):
 def test_a_stored_annotation_the_service_refuses_is_reported_not_saved(
     client_in, world, human_save
 ):
-    row = human_save(world.seq1, detection=world.det1, smoke_type="wildfire")
+    row = human_save(world.seq1, detection=world.det1, smoke_type="wildfire").annotation
     # A row from before validation existed, pointing at another sequence's detection.
     stored = row.annotation
     stored["sequences_bbox"][0]["bboxes"][0]["detection_id"] = world.det3.pk

@@ -1,22 +1,70 @@
-"""Smaller JPEG variants of detection images, generated once with Pillow and kept in storage.
+"""Detection images: checking uploaded bytes, naming stored files, and the smaller JPEG variants
+(thumbnails) generated once with Pillow and kept in storage.
 
 A variant lives next to the originals under a name derived from the original's name and the
 variant's width (`thumbnails/thumb-640/<original name>.jpg`), so it is generated on first use
 and served from storage afterwards; changing IMAGE_THUMBNAIL_WIDTH simply starts a new set.
 Original names carry a hash of the bytes (SPEC §2.2), so a variant never goes stale.
+
+Pillow is imported where it is used, so that modules importing the services do not pay for its
+start-up.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from PIL import Image
 
 from sequences.models import Detection
+
+IMAGE_INVALID = "image cannot be opened as JPEG, PNG or WebP"
+IMAGE_EXTENSION_INVALID = "must be one of .jpg, .png, .webp"
+
+# Pillow format name -> the extension the stored file gets.
+IMAGE_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+# The media type a stored image is served with, by its file extension.
+IMAGE_MEDIA_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
+
+
+def image_check(data: bytes) -> str:
+    """The extension (".jpg", ".png", ".webp") of image bytes Pillow can open and verify.
+
+    Raises ValueError(IMAGE_INVALID) for anything else (other formats, truncated headers, text).
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            extension = IMAGE_FORMATS.get(image.format or "")
+            image.verify()
+    except Exception as exc:  # Pillow raises many kinds (OSError, SyntaxError, struct.error...)
+        raise ValueError(IMAGE_INVALID) from exc
+    if extension is None:
+        raise ValueError(IMAGE_INVALID)
+    return extension
+
+
+def detection_image_name(
+    *, sequence_id: int, alert_api_id: int, recorded_at: datetime, data: bytes, extension: str
+) -> str:
+    """`detections/sequence_<sid>/<YYYYMMDD_HHMMSS>_det<alert_api_id>_<8 hex sha256><ext>`."""
+    stamp = recorded_at.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
+    digest = hashlib.sha256(data).hexdigest()[:8]
+    return f"detections/sequence_{sequence_id}/{stamp}_det{alert_api_id}_{digest}{extension}"
+
+
+# --- Thumbnails ------------------------------------------------------------------------------
 
 PREVIEW_WIDTH = 320
 JPEG_QUALITY = 82
@@ -43,6 +91,8 @@ def thumbnail_name(image_name: str, variant: str) -> str:
 
 def thumbnail_render(data: bytes, width: int) -> bytes:
     """JPEG bytes of the image at most `width` pixels wide (never enlarged, aspect kept)."""
+    from PIL import Image
+
     with Image.open(io.BytesIO(data)) as image:
         image = image.convert("RGB")
         if image.width > width:

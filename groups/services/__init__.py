@@ -1,0 +1,145 @@
+"""Writes of the groups app, by job; every change to a group goes through one of these
+functions, and the public names are re-exported here.
+
+- `propagation`: labeling a group and fanning the label out; propagation on a human save;
+- `validation`: validating a group (which may label it from its members) and unvalidating it;
+- `membership`: removing a member for good and re-including it;
+- `bulk`: one label on a list of sequences;
+- `undo`: reverting one audited operation;
+- `check`: the check queue's confirmations and "Not this";
+- `audit`: snapshots and the audit rows every operation writes;
+- `errors`: the errors, with their kinds and messages, and the locked lookups raising them.
+
+Lock order on every path (SPEC §5.1): sequence rows (ascending id) -> the group row ->
+annotation rows (ascending sequence id); the locks themselves are `sequences.services.locks`.
+Results are small dataclasses; messages are module constants, so tests can assert on them.
+"""
+
+from groups.services.audit import (
+    group_snapshot,
+    group_stamp_members,
+    group_stamps_write,
+    members_log,
+)
+from groups.services.bulk import (
+    FALSE_POSITIVE_TYPE_INVALID,
+    LABEL_BOTH,
+    LABEL_MISSING,
+    SKIP_SEQUENCE_NOT_FOUND,
+    BulkOutcome,
+    bulk_label_choice_errors,
+    group_bulk_annotate,
+)
+from groups.services.check import (
+    CheckOutcome,
+    RejectOutcome,
+    label_check_confirm,
+    label_check_reject,
+)
+from groups.services.errors import (
+    ALREADY_UNDONE,
+    ANNOTATIONS_NOT_FOUND,
+    GROUP_NOT_FOUND,
+    IDS_REQUIRED,
+    LABEL_CONFLICT,
+    NOT_A_MEMBER,
+    NOT_AN_ID,
+    NOT_AN_UNCHECKED_MACHINE_LABEL,
+    NOT_MEMBERS,
+    OPERATION_NOT_FOUND,
+    SEQUENCE_NOT_FOUND,
+    UNDO_OF_UNDO,
+    AlreadyUndone,
+    AnnotationNotFound,
+    BulkInvalid,
+    CheckInvalid,
+    FieldErrors,
+    GroupLabelConflict,
+    GroupNotFound,
+    GroupServiceError,
+    NotAMember,
+    NotAnUncheckedMachineLabel,
+    NotMembers,
+    OperationNotFound,
+    SequenceNotFound,
+    UndoOfUndo,
+)
+from groups.services.membership import group_member_reinclude, group_member_remove
+from groups.services.propagation import (
+    CONFLICT_WARNING,
+    FANOUT_FAILED_WARNING,
+    group_propagate,
+)
+from groups.services.undo import (
+    LEFT_ALONE_EDITED,
+    LEFT_ALONE_GROUP_DELETED,
+    LEFT_ALONE_MEMBERSHIP,
+    UndoOutcome,
+    group_operation_undo,
+)
+from groups.services.validation import (
+    VALIDATION_DISAGREE_WARNING,
+    VALIDATION_LABEL_FAILED_WARNING,
+    ValidationOutcome,
+    group_unvalidate,
+    group_validate,
+)
+
+__all__ = [
+    "ALREADY_UNDONE",
+    "ANNOTATIONS_NOT_FOUND",
+    "CONFLICT_WARNING",
+    "FALSE_POSITIVE_TYPE_INVALID",
+    "FANOUT_FAILED_WARNING",
+    "GROUP_NOT_FOUND",
+    "IDS_REQUIRED",
+    "LABEL_BOTH",
+    "LABEL_CONFLICT",
+    "LABEL_MISSING",
+    "LEFT_ALONE_EDITED",
+    "LEFT_ALONE_GROUP_DELETED",
+    "LEFT_ALONE_MEMBERSHIP",
+    "NOT_AN_ID",
+    "NOT_AN_UNCHECKED_MACHINE_LABEL",
+    "NOT_A_MEMBER",
+    "NOT_MEMBERS",
+    "OPERATION_NOT_FOUND",
+    "SEQUENCE_NOT_FOUND",
+    "SKIP_SEQUENCE_NOT_FOUND",
+    "UNDO_OF_UNDO",
+    "VALIDATION_DISAGREE_WARNING",
+    "VALIDATION_LABEL_FAILED_WARNING",
+    "AlreadyUndone",
+    "AnnotationNotFound",
+    "BulkInvalid",
+    "BulkOutcome",
+    "CheckInvalid",
+    "CheckOutcome",
+    "FieldErrors",
+    "GroupLabelConflict",
+    "GroupNotFound",
+    "GroupServiceError",
+    "NotAMember",
+    "NotAnUncheckedMachineLabel",
+    "NotMembers",
+    "OperationNotFound",
+    "RejectOutcome",
+    "SequenceNotFound",
+    "UndoOfUndo",
+    "UndoOutcome",
+    "ValidationOutcome",
+    "bulk_label_choice_errors",
+    "group_bulk_annotate",
+    "group_member_reinclude",
+    "group_member_remove",
+    "group_operation_undo",
+    "group_propagate",
+    "group_snapshot",
+    "group_stamp_members",
+    "group_stamps_write",
+    "group_unvalidate",
+    "group_validate",
+    "label_check_confirm",
+    "label_check_reject",
+    "members_log",
+]

@@ -1,0 +1,116 @@
+"""The audit log of group changes (SPEC §2.3): snapshots of a group's label and validation,
+and the `GroupOperationMember` rows that record every annotation an operation wrote.
+
+Every change to a group is one `GroupOperation` (actor, group, details; group before/after when
+the group changed; one member row per annotation written). An operation that changed nothing is
+not stored: it is written inside a savepoint that is rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import QuerySet
+
+from groups.models import GroupOperation, GroupOperationMember, SequenceGroup
+from sequences.models import LabelSource
+from sequences.payloads import Label
+from sequences.services import (
+    MachineStamp,
+    StampOutcome,
+    annotation_write_many,
+    annotation_write_stamps,
+)
+
+GROUP_SNAPSHOT_FIELDS = (
+    "smoke_type",
+    "false_positive_type",
+    "is_unsure",
+    "labeled_at",
+    "labeled_by_id",
+    "is_validated",
+    "validated_at",
+    "validated_by_id",
+)
+GROUP_SNAPSHOT_TIMES = ("labeled_at", "validated_at")
+GROUP_SNAPSHOT_USERS = ("labeled_by_id", "validated_by_id")
+
+
+def group_snapshot(group: SequenceGroup) -> dict[str, Any]:
+    """The label and validation state of a group, as the audit log keeps it (SPEC §2.3)."""
+    snapshot = {}
+    for name in GROUP_SNAPSHOT_FIELDS:
+        value = getattr(group, name)
+        snapshot[name] = value.isoformat() if hasattr(value, "isoformat") else value
+    return snapshot
+
+
+def operation_group_change(
+    operation: GroupOperation, *, before: dict[str, Any], group: SequenceGroup
+) -> None:
+    """Record on `operation` that it changed the group from `before` to its current state."""
+    operation.group_before = before
+    operation.group_after = group_snapshot(group)
+    operation.save(update_fields=["group_before", "group_after"])
+
+
+def group_stamp_members(
+    *,
+    operation: GroupOperation,
+    sequence_ids: list[int] | QuerySet,
+    label: Label,
+    is_unsure: bool,
+    source: LabelSource,
+    group_id: int | None,
+) -> list[StampOutcome]:
+    """Seed-and-stamp `label` on sequences and log each written one under `operation`.
+
+    The set form of SPEC §4.8, in the caller's transaction: `annotation_write_many` writes the
+    annotations (locked ones and ones without predictions are skipped), then one bulk insert
+    records a GroupOperationMember (before/after snapshots) per applied sequence.
+    `sequence_ids` may be an ordered `values_list("pk", flat=True)` QuerySet, so a whole group is
+    selected by a subquery rather than a long id list.
+    """
+    outcomes = annotation_write_many(
+        sequence_ids=sequence_ids,
+        label=label,
+        is_unsure=is_unsure,
+        source=source,
+        actor=operation.actor,
+        group_id=group_id,
+        operation_id=operation.pk,
+    )
+    members_log(outcomes, lambda _: operation.pk)
+    return outcomes
+
+
+def group_stamps_write(
+    *, stamps: dict[int, MachineStamp], source: LabelSource, actor
+) -> list[StampOutcome]:
+    """`group_stamp_members` for many groups at once, each sequence with its own operation.
+
+    The assignment's inheritance stamps hundreds of groups per batch; this writes them all
+    with one annotation write and one member insert instead of a round of queries per group.
+    """
+    outcomes = annotation_write_stamps(stamps=stamps, source=source, actor=actor)
+    members_log(outcomes, lambda sequence_id: stamps[sequence_id].operation_id)
+    return outcomes
+
+
+def members_log(outcomes: list[StampOutcome], operation_of: Callable[[int], int]) -> None:
+    """One GroupOperationMember (before/after snapshots) per applied sequence, in one insert."""
+    GroupOperationMember.objects.bulk_create(
+        GroupOperationMember(
+            operation_id=operation_of(outcome.sequence_id),
+            sequence_id=outcome.sequence_id,
+            before=outcome.before,
+            after=outcome.after,
+        )
+        for outcome in outcomes
+        if outcome.applied
+    )
+
+
+def applied_count(outcomes: list[StampOutcome]) -> int:
+    return sum(1 for outcome in outcomes if outcome.applied)

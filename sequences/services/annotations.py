@@ -1,0 +1,258 @@
+"""Single-row annotation writes, the human save among them, and what a save returns.
+
+`annotation_write` is the one path that creates or updates one annotation (`annotation_create`
+and `annotation_update` are its forms for the API); it validates, recomputes the derived flags,
+records provenance and the check state, and returns a `SaveOutcome`.
+
+A human save is the one write other apps react to (the groups app fans the label out through
+the sequence's group). The write opens a `HumanSave` around `row.save()`: the one `post_save`
+receiver reads it (`human_save_for`) to learn who saved and which group row the write already
+holds, and hands back what it did with `HumanSave.report`. No other write opens one, so machine
+writes, admin edits and fixture loads never trigger propagation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from sequences import payloads
+from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation
+from sequences.payloads import Label
+from sequences.services.content import (
+    AutogenParams,
+    annotation_generate,
+    content_set,
+    ordered_predictions,
+    payload_validated,
+    provenance_stamp,
+)
+from sequences.services.errors import AlreadyExists, AnnotationInvalid
+from sequences.services.locks import sequence_and_group_lock
+
+ANNOTATION_EXISTS = "Sequence {sequence_id} already has an annotation"
+READY_TO_ANNOTATE = ProcessingStage.READY_TO_ANNOTATE
+
+
+# --- What a save returns ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupEffect:
+    """What the sequence's group did with a human save, as the groups app reports it.
+
+    `label` fanned out to `members_updated` other members; `group_labeled` when the group itself
+    took it; `warning` says why the group and its members were left as they were.
+    """
+
+    label: Label | None = None
+    members_updated: int = 0
+    group_labeled: bool = False
+    warning: str | None = None
+
+
+NO_EFFECT = GroupEffect()
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    """What one annotation write did: the row, the sequence's group and its `GroupEffect`
+    (always empty for a write that is not a human save)."""
+
+    annotation: SequenceAnnotation
+    group_id: int | None = None
+    effect: GroupEffect = NO_EFFECT
+
+
+@dataclass
+class HumanSave:
+    """A human save in progress: who saves which sequence, and the group row the write locked
+    when it started (None for an ungrouped sequence)."""
+
+    sequence_id: int
+    actor: Any
+    group: Any | None
+    effect: GroupEffect = NO_EFFECT
+
+    def report(self, effect: GroupEffect) -> None:
+        self.effect = effect
+
+
+_human_save: ContextVar[HumanSave | None] = ContextVar("human_save", default=None)
+
+
+def human_save_for(annotation: SequenceAnnotation) -> HumanSave | None:
+    """The human save writing `annotation` right now, or None for any other save."""
+    save = _human_save.get()
+    if save is None or save.sequence_id != annotation.sequence_id:
+        return None
+    return save
+
+
+@contextmanager
+def _human_save_open(save: HumanSave) -> Iterator[HumanSave]:
+    token = _human_save.set(save)
+    try:
+        yield save
+    finally:
+        _human_save.reset(token)
+
+
+# --- One row ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def annotation_create(*, sequence_id: int, **fields: Any) -> SaveOutcome:
+    """`annotation_write` for a sequence that has no annotation yet (the API's create).
+
+    The existence check runs under `annotation_write`'s own locks, so two creates cannot both
+    pass it, and a fan-out inserting this very row is waited for, never deadlocked with.
+    Raises `Sequence.DoesNotExist`, `AlreadyExists`, `AnnotationInvalid`.
+    """
+    sequence, group = sequence_and_group_lock(sequence_id)
+    if SequenceAnnotation.objects.filter(sequence=sequence).exists():
+        raise AlreadyExists(ANNOTATION_EXISTS.format(sequence_id=sequence_id))
+    return _write_locked(sequence, group, None, **fields)
+
+
+@transaction.atomic
+def annotation_update(
+    *,
+    annotation_id: int,
+    changes: dict[str, Any],
+    source: LabelSource | None,
+    actor=None,
+    autogen: AutogenParams | None = None,
+) -> SaveOutcome:
+    """A partial update: the fields `changes` leaves out keep their values as read under the
+    locks, so a fan-out, bulk label or check that landed meanwhile is not written back over.
+
+    `autogen` (the thresholds a client sent) without an `annotation` at `ready_to_annotate`
+    regenerates the clusters with them. Raises `SequenceAnnotation.DoesNotExist`,
+    `AnnotationInvalid`.
+    """
+    rows = SequenceAnnotation.objects.filter(pk=annotation_id)
+    sequence, group = sequence_and_group_lock(rows.values_list("sequence_id", flat=True).get())
+    row = rows.get()
+    values = {
+        "annotation": changes.get("annotation", row.annotation),
+        "processing_stage": changes.get("processing_stage", row.processing_stage),
+        "has_missed_smoke": changes.get("has_missed_smoke"),
+        "is_unsure": changes.get("is_unsure"),
+    }
+    regenerate = autogen is not None and values["processing_stage"] == READY_TO_ANNOTATE
+    if "annotation" not in changes and regenerate:
+        values["annotation"] = None
+    return _write_locked(
+        sequence, group, row, **values, source=source, actor=actor, autogen=autogen
+    )
+
+
+@transaction.atomic
+def annotation_write(
+    *,
+    sequence: Sequence,
+    annotation: Any = None,
+    processing_stage: Any,
+    has_missed_smoke: Any = None,
+    is_unsure: Any = None,
+    source: LabelSource | None,
+    actor=None,
+    autogen: AutogenParams | None = None,
+) -> SaveOutcome:
+    """Create or update the annotation of `sequence`, the one write path for single rows.
+
+    - Locks the sequence, then its group row (SPEC §5.1), once for the whole save.
+    - Validates everything before writing (every box, enum, detection ownership) and raises
+      `AnnotationInvalid` with every problem; nothing is saved then.
+    - At `ready_to_annotate` an omitted or empty `annotation` is generated from the predictions.
+    - `has_missed_smoke` / `is_unsure` left as None keep the current values (False on creation).
+    - `source=HUMAN` is a human save, checked by `actor`: the groups app may fan its label out
+      (in this transaction) and says what it did in the outcome's `effect`. A human save at a
+      writable stage, and `source=None` (import placeholder), leave no label provenance.
+    """
+    sequence, group = sequence_and_group_lock(sequence.pk)
+    row = SequenceAnnotation.objects.filter(sequence=sequence).first()
+    return _write_locked(
+        sequence,
+        group,
+        row,
+        annotation=annotation,
+        processing_stage=processing_stage,
+        has_missed_smoke=has_missed_smoke,
+        is_unsure=is_unsure,
+        source=source,
+        actor=actor,
+        autogen=autogen,
+    )
+
+
+def _write_locked(
+    sequence: Sequence,
+    group: Any | None,
+    row: SequenceAnnotation | None,
+    *,
+    annotation: Any = None,
+    processing_stage: Any,
+    has_missed_smoke: Any = None,
+    is_unsure: Any = None,
+    source: LabelSource | None,
+    actor=None,
+    autogen: AutogenParams | None = None,
+) -> SaveOutcome:
+    """`annotation_write` once `sequence` and its `group` are locked and its `row` read."""
+    detections = ordered_predictions([sequence.pk])[sequence.pk]
+
+    is_empty = annotation is None or annotation == {} or annotation == {"sequences_bbox": []}
+    if processing_stage == READY_TO_ANNOTATE and is_empty:
+        try:
+            annotation = annotation_generate(detections=detections, params=autogen)
+        except ValueError as exc:
+            raise AnnotationInvalid([(("autogen",), str(exc))]) from exc
+    if has_missed_smoke is None:
+        has_missed_smoke = row.has_missed_smoke if row else False
+    if is_unsure is None:
+        is_unsure = row.is_unsure if row else False
+
+    cleaned = payload_validated(
+        sequence_id=sequence.pk,
+        annotation=annotation,
+        processing_stage=processing_stage,
+        has_missed_smoke=has_missed_smoke,
+        is_unsure=is_unsure,
+        detection_ids={detection_id for detection_id, _ in detections},
+    )
+    if row is None:
+        row = SequenceAnnotation(sequence=sequence)
+    content_set(row, cleaned)
+    row.processing_stage = processing_stage
+    row.has_missed_smoke = has_missed_smoke
+    row.is_unsure = is_unsure
+    provenance_stamp(row, source=source, actor=actor)
+    if source != LabelSource.HUMAN:
+        row.save()
+        return SaveOutcome(annotation=row, group_id=sequence.group_id)
+    with _human_save_open(HumanSave(sequence.pk, actor, group)) as save:
+        row.save()
+    return SaveOutcome(annotation=row, group_id=sequence.group_id, effect=save.effect)
+
+
+def annotation_recompute(*, annotation: SequenceAnnotation) -> SequenceAnnotation:
+    """Recompute derived flags of a row edited in the admin (a correction: no propagation)."""
+    cleaned, errors = payloads.clean_annotation(annotation.annotation)
+    if errors:
+        raise AnnotationInvalid([(("annotation", *loc), msg) for loc, msg in errors])
+    content_set(annotation, cleaned)
+    annotation.save()
+    return annotation
+
+
+@transaction.atomic
+def annotation_delete(*, annotation: SequenceAnnotation) -> None:
+    """Delete an annotation; the sequence is kept and nothing propagates."""
+    annotation.delete()
