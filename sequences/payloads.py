@@ -22,6 +22,12 @@ from sequences.boxes import box_error, is_finite_number
 Loc = tuple[str | int, ...]
 Error = tuple[Loc, str]
 
+# Largest values of the database's 64- and 32-bit integer columns; larger numbers in a request
+# or a record are refused up front (they would overflow the database driver instead of simply
+# matching nothing).
+BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+
 SMOKE_TYPES = ("wildfire", "industrial", "other")
 FALSE_POSITIVE_TYPES = (
     "antenna",
