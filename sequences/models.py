@@ -11,6 +11,13 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from sequences.payloads import (
+    FALSE_POSITIVE_LABELS,
+    FALSE_POSITIVE_TYPES,
+    SMOKE_LABELS,
+    SMOKE_TYPES,
+)
+
 
 class SourceApi(models.TextChoices):
     PYRONEAR_FRENCH = "pyronear_french", "Pyronear French"
@@ -36,30 +43,13 @@ class ProcessingStage(models.TextChoices):
     ANNOTATED = "annotated", "Annotated"
 
 
-class SmokeType(models.TextChoices):
-    WILDFIRE = "wildfire", "Wildfire"
-    INDUSTRIAL = "industrial", "Industrial"
-    OTHER = "other", "Other"
+def _choices(name: str, values: tuple[str, ...], labels: dict[str, str]) -> type:
+    """A TextChoices of values declared in `sequences.payloads` (the pure validators' source)."""
+    return models.TextChoices(name, [(value.upper(), (value, labels[value])) for value in values])
 
 
-class FalsePositiveType(models.TextChoices):
-    ANTENNA = "antenna", "Antenna"
-    BUILDING = "building", "Building"
-    CLIFF = "cliff", "Cliff"
-    DARK = "dark", "Dark"
-    DUST = "dust", "Dust"
-    HIGH_CLOUD = "high_cloud", "High cloud"
-    LOW_CLOUD = "low_cloud", "Low cloud"
-    LENS_FLARE = "lens_flare", "Lens flare"
-    LENS_DROPLET = "lens_droplet", "Lens droplet"
-    LIGHT = "light", "Light"
-    RAIN = "rain", "Rain"
-    TRAIL = "trail", "Trail"
-    ROAD = "road", "Road"
-    SKY = "sky", "Sky"
-    TREE = "tree", "Tree"
-    WATER_BODY = "water_body", "Water body"
-    OTHER = "other", "Other"
+SmokeType = _choices("SmokeType", SMOKE_TYPES, SMOKE_LABELS)
+FalsePositiveType = _choices("FalsePositiveType", FALSE_POSITIVE_TYPES, FALSE_POSITIVE_LABELS)
 
 
 class LabelSource(models.TextChoices):
@@ -93,7 +83,9 @@ def in_choices(field: str, choices: type[models.TextChoices], *, nullable: bool 
     return condition
 
 
-class Organization(models.Model):
+class PlatformRecord(models.Model):
+    """A row mirrored from an alert platform: unique by `(source_api, platform_id)`."""
+
     source_api = models.CharField(max_length=32, choices=SourceApi.choices)
     platform_id = models.IntegerField()
     name = models.CharField(max_length=255)
@@ -101,14 +93,16 @@ class Organization(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        abstract = True
         ordering = ["name", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["source_api", "platform_id"], name="sequences_organization_unique_platform"
+                fields=["source_api", "platform_id"],
+                name="%(app_label)s_%(class)s_unique_platform",
             ),
             models.CheckConstraint(
                 condition=in_choices("source_api", SourceApi),
-                name="sequences_organization_source_api_valid",
+                name="%(app_label)s_%(class)s_source_api_valid",
             ),
         ]
 
@@ -116,28 +110,12 @@ class Organization(models.Model):
         return self.name
 
 
-class Camera(models.Model):
-    source_api = models.CharField(max_length=32, choices=SourceApi.choices)
-    platform_id = models.IntegerField()
-    name = models.CharField(max_length=255)
+class Organization(PlatformRecord):
+    pass
+
+
+class Camera(PlatformRecord):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="cameras")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name", "id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["source_api", "platform_id"], name="sequences_camera_unique_platform"
-            ),
-            models.CheckConstraint(
-                condition=in_choices("source_api", SourceApi),
-                name="sequences_camera_source_api_valid",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Sequence(models.Model):
