@@ -5,15 +5,13 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from groups.models import SequenceGroup
-from groups.selectors import group_list
+from groups.selectors import DEFAULT_ORDER, ORDER_KEYS, group_list
 from sequences.filters import (
     ApiFilterSet,
     StrictBooleanFilter,
     order_by_filter,
     order_direction_filter,
 )
-
-GROUP_ORDERINGS = ["member_count", "created_at", "camera", "azimuth"]
 
 
 class SequenceGroupFilter(ApiFilterSet):
@@ -24,7 +22,7 @@ class SequenceGroupFilter(ApiFilterSet):
 
     labeled = StrictBooleanFilter(method="keep", help_text="true: labeled; false: unlabeled")
     is_validated = StrictBooleanFilter(method="keep")
-    order_by = order_by_filter(GROUP_ORDERINGS, default="member_count")
+    order_by = order_by_filter(list(ORDER_KEYS), default=DEFAULT_ORDER)
     order_direction = order_direction_filter()
 
     class Meta:
@@ -38,6 +36,6 @@ class SequenceGroupFilter(ApiFilterSet):
         return group_list(
             tab=tab,
             is_validated=data.get("is_validated"),
-            order_by=data.get("order_by") or "member_count",
+            order_by=data.get("order_by") or DEFAULT_ORDER,
             direction=data.get("order_direction") or "desc",
         )

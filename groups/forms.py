@@ -8,16 +8,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.http import QueryDict
 
-from groups.selectors import ORDER_KEYS, TABS
-
-# The direction a column sorts in when its header is first clicked: biggest and newest first,
-# names and angles in reading order.
-DEFAULT_DIRECTIONS = {
-    "member_count": "desc",
-    "created_at": "desc",
-    "camera": "asc",
-    "azimuth": "asc",
-}
+from groups.selectors import DEFAULT_ORDER, DIRECTIONS, ORDER_KEYS, SORT_KEYS, TABS
 
 
 @dataclass(frozen=True)
@@ -25,8 +16,8 @@ class ListParams:
     """The state of the groups list, carried in its query string (SPEC §6.2)."""
 
     tab: str = "unlabeled"
-    sort: str = "member_count"
-    dir: str = "desc"
+    sort: str = DEFAULT_ORDER
+    dir: str = SORT_KEYS[DEFAULT_ORDER].first_direction
     camera: int | None = None
     organization: int | None = None
     page: int = 1
@@ -63,7 +54,7 @@ class ListParams:
         if key == self.sort:
             direction = "asc" if self.dir == "desc" else "desc"
         else:
-            direction = DEFAULT_DIRECTIONS[key]
+            direction = SORT_KEYS[key].first_direction
         return self.query(sort=key, dir=direction, page=1)
 
 
@@ -73,7 +64,7 @@ class GroupListForm(forms.Form):
 
     tab = forms.ChoiceField(choices=[(t, t) for t in TABS], required=False)
     sort = forms.ChoiceField(choices=[(k, k) for k in ORDER_KEYS], required=False)
-    dir = forms.ChoiceField(choices=[("asc", "asc"), ("desc", "desc")], required=False)
+    dir = forms.ChoiceField(choices=[(d, d) for d in DIRECTIONS], required=False)
     camera = forms.IntegerField(min_value=1, required=False)
     organization = forms.IntegerField(min_value=1, required=False)
     page = forms.IntegerField(min_value=1, required=False)

@@ -8,6 +8,7 @@ local primary keys.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -27,8 +28,30 @@ from django.db.models.functions import Lower, RowNumber
 from groups.models import GroupOperation, GroupOperationMember, OperationKind, SequenceGroup
 from sequences.models import MACHINE_SOURCES, Detection, Sequence, SequenceAnnotation
 
+
+@dataclass(frozen=True)
+class SortKey:
+    """A column the group list sorts by (SPEC §6.2, §7.4): its header, the direction of a
+    first click on it, and what the database sorts on."""
+
+    label: str
+    first_direction: str
+    expression: Any
+
+
+# The one list of sort keys: the page's columns, its form, the API filter and the selectors
+# derive from it. A first click sorts biggest and newest first, names and angles in reading
+# order. Camera names sort lower-cased (SPEC §7.4); collations may differ, the id tie-break
+# keeps paging stable.
+SORT_KEYS = {
+    "member_count": SortKey("Members", "desc", F("member_count")),
+    "created_at": SortKey("Created", "desc", F("created_at")),
+    "camera": SortKey("Camera", "asc", Lower("camera__name")),
+    "azimuth": SortKey("Azimuth", "asc", F("azimuth")),
+}
+ORDER_KEYS = tuple(SORT_KEYS)
+DEFAULT_ORDER = "member_count"
 TABS = ("unlabeled", "labeled", "all")
-ORDER_KEYS = ("member_count", "created_at", "camera", "azimuth")
 DIRECTIONS = ("asc", "desc")
 
 UNKNOWN_TAB = f"tab must be one of {', '.join(TABS)}"
@@ -58,23 +81,13 @@ def _listed_groups(
     return queryset
 
 
-def _sort_expression(order_by: str):
-    if order_by not in ORDER_KEYS:
-        raise ValueError(UNKNOWN_ORDER)
-    if order_by == "camera":
-        # Lower-cased names (SPEC §7.4); collations may differ, the id tie-break keeps paging
-        # stable.
-        return Lower("camera__name")
-    return F(order_by)
-
-
 def group_list(
     *,
     tab: str = "unlabeled",
     camera_id: int | None = None,
     organization_id: int | None = None,
     is_validated: bool | None = None,
-    order_by: str = "member_count",
+    order_by: str = DEFAULT_ORDER,
     direction: str = "desc",
 ) -> QuerySet[SequenceGroup]:
     """The listed groups of one tab, filtered and sorted (SPEC §6.2, §7.4).
@@ -88,6 +101,8 @@ def group_list(
         raise ValueError(UNKNOWN_TAB)
     if direction not in DIRECTIONS:
         raise ValueError(UNKNOWN_DIRECTION)
+    if order_by not in SORT_KEYS:
+        raise ValueError(UNKNOWN_ORDER)
     queryset = _listed_groups(camera_id=camera_id, organization_id=organization_id)
     if tab == "unlabeled":
         queryset = queryset.exclude(_LABELED)
@@ -95,7 +110,7 @@ def group_list(
         queryset = queryset.filter(_LABELED)
     if is_validated is not None:
         queryset = queryset.filter(is_validated=is_validated)
-    queryset = queryset.annotate(sort_key=_sort_expression(order_by))
+    queryset = queryset.annotate(sort_key=SORT_KEYS[order_by].expression)
     descending = direction == "desc"
     ordering = [F("sort_key").desc() if descending else F("sort_key").asc()]
     ordering.append(F("id").desc() if descending else F("id").asc())
@@ -134,7 +149,7 @@ def group_neighbors(
     tab: str = "unlabeled",
     camera_id: int | None = None,
     organization_id: int | None = None,
-    order_by: str = "member_count",
+    order_by: str = DEFAULT_ORDER,
     direction: str = "desc",
 ) -> tuple[int | None, int | None]:
     """Ids of the groups just before and just after `group` in a list's order (two queries).

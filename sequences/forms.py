@@ -160,7 +160,8 @@ class AnnotationForm(forms.Form):
     come from the server, never from the post); `cluster_count` detects a sequence whose
     clusters changed between display and save. Valid means: every cluster is smoke with one
     type or FP with at least one type, and the missed-smoke question is answered — unless the
-    annotator is unsure, which waives both.
+    annotator is unsure, which waives both. `clean()` builds the SPEC §3.3 payload of the
+    answers once, into `cleaned_data["annotation"]`, which the view saves.
     """
 
     missed_smoke = forms.ChoiceField(
@@ -211,21 +212,23 @@ class AnnotationForm(forms.Form):
         for index in range(len(self.clusters)):
             if cleaned.get(smoke_field(index)) and cleaned.get(false_positive_field(index)):
                 self.add_error(smoke_field(index), BOTH_LABELS)
+        annotation = cleaned["annotation"] = self._payload(cleaned)
         if not unsure:
-            for (_, index), message in cluster_completeness_errors(self.annotation()):
+            for (_, index), message in cluster_completeness_errors(annotation):
                 if smoke_field(index) not in self.errors:
                     self.add_error(smoke_field(index), message)
             if not cleaned.get("missed_smoke"):
                 self.add_error("missed_smoke", MISSED_SMOKE_REQUIRED)
         return cleaned
 
-    def annotation(self) -> dict[str, Any]:
-        """The SPEC §3.3 payload of the cleaned labels; a cluster left blank (only possible
-        when unsure) stays untyped smoke, the auto-generated "smoke, type unknown"."""
+    def _payload(self, cleaned: dict[str, Any]) -> dict[str, Any]:
+        """The SPEC §3.3 payload of the cleaned labels, built once by `clean()` into
+        `cleaned_data["annotation"]`; a cluster left blank (only possible when unsure) stays
+        untyped smoke, the auto-generated "smoke, type unknown"."""
         clusters = []
         for index, cluster in enumerate(self.clusters):
-            smoke_type = self.cleaned_data.get(smoke_field(index)) or None
-            false_positives = list(self.cleaned_data.get(false_positive_field(index)) or [])
+            smoke_type = cleaned.get(smoke_field(index)) or None
+            false_positives = list(cleaned.get(false_positive_field(index)) or [])
             clusters.append(
                 {
                     "is_smoke": not false_positives,

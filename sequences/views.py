@@ -3,7 +3,6 @@
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -17,7 +16,6 @@ from django.utils.http import http_date
 from django.views.decorators.http import require_GET, require_http_methods
 
 from sequences import selectors
-from sequences.boxes import is_valid_box
 from sequences.forms import (
     CLUSTERS_CHANGED,
     FALSE_POSITIVE_KEYS,
@@ -25,10 +23,10 @@ from sequences.forms import (
     AnnotationForm,
     DoneFilterForm,
     SequenceFilterForm,
-    cluster_colour,
 )
 from sequences.models import Detection, LabelSource, ProcessingStage, Sequence
-from sequences.payloads import FALSE_POSITIVE_LABELS, Label, annotation_label
+from sequences.payloads import FALSE_POSITIVE_LABELS, annotation_label
+from sequences.presenters import group_line, player_frames
 from sequences.services import (
     IMAGE_MEDIA_TYPES,
     AnnotationInvalid,
@@ -96,7 +94,7 @@ def sequence_annotate(request: HttpRequest, sequence_id: int) -> HttpResponse:
         # app's receiver fans the label out; the outcome says what the group did.
         outcome = annotation_write(
             sequence=page.sequence,
-            annotation=form.annotation(),
+            annotation=form.cleaned_data["annotation"],
             processing_stage=stage,
             has_missed_smoke=form.has_missed_smoke,
             is_unsure=form.is_unsure,
@@ -223,51 +221,6 @@ def _next_url(route: _Route, page: selectors.AnnotationPage) -> str:
     return _with_query(reverse("sequences:annotate", args=[upcoming.pk]), route.query)
 
 
-def _percent_rect(box: list[float]) -> dict[str, str]:
-    """An xyxyn box as SVG rect attributes in a 100 x 100 viewBox."""
-    x1, y1, x2, y2 = (value * 100 for value in box)
-    return {"x": f"{x1:.3f}", "y": f"{y1:.3f}", "w": f"{x2 - x1:.3f}", "h": f"{y2 - y1:.3f}"}
-
-
-def _frames(page: selectors.AnnotationPage) -> list[dict[str, Any]]:
-    """The player's frames: each detection with its clusters' boxes (in the clusters' colours)
-    and its read-only `others_bboxes`; boxes that fail SPEC §3.1 are not drawn."""
-    cluster_boxes: dict[int, list[dict[str, Any]]] = {}
-    for index, cluster in enumerate(page.clusters):
-        for bbox in cluster.get("bboxes") or []:
-            if isinstance(bbox, dict) and is_valid_box(bbox.get("xyxyn")):
-                cluster_boxes.setdefault(bbox.get("detection_id"), []).append(
-                    {
-                        "cluster": index,
-                        "colour": cluster_colour(index),
-                        **_percent_rect(bbox["xyxyn"]),
-                    }
-                )
-    return [
-        {
-            "number": number,
-            "detection": detection,
-            "cluster_boxes": cluster_boxes.get(detection.pk, []),
-            "other_boxes": [
-                _percent_rect(box) for box in selectors.valid_boxes(detection.others_bboxes)
-            ],
-        }
-        for number, detection in enumerate(page.detections, start=1)
-    ]
-
-
-def _group_line(sequence: Sequence) -> str | None:
-    """ "validated · smoke/wildfire" for a grouped sequence, None otherwise."""
-    group = sequence.group
-    if group is None:
-        return None
-    label = Label.from_columns(group.smoke_type, group.false_positive_type)
-    parts = ["validated" if group.is_validated else "not validated", str(label or "unlabeled")]
-    if group.is_unsure:
-        parts.append("unsure")
-    return " · ".join(parts)
-
-
 def _render_annotate(
     request: HttpRequest,
     page: selectors.AnnotationPage,
@@ -277,7 +230,7 @@ def _render_annotate(
     warning: str | None = None,
     next_url: str | None = None,
 ) -> HttpResponse:
-    frames = _frames(page)
+    frames = player_frames(page)
     frame_numbers = {frame["detection"].pk: frame["number"] for frame in frames}
     return render(
         request,
@@ -289,7 +242,7 @@ def _render_annotate(
             "form": form,
             "cards": form.cluster_cards(frame_numbers),
             "frames": frames,
-            "group_line": _group_line(page.sequence),
+            "group_line": group_line(page.sequence),
             "back_url": route.back_url,
             "from_group": route.group_id is not None,
             "warning": warning,

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from groups import selectors
 from groups.models import SequenceGroup
-from groups.views import EMPTY_ALL_LABELED, EMPTY_NO_GROUPS, EMPTY_NO_MATCH
+from groups.presenters import EMPTY_ALL_LABELED, EMPTY_NO_GROUPS, EMPTY_NO_MATCH
 from sequences.models import Detection, Sequence
 from tests.factories import (
     CameraFactory,

@@ -1,0 +1,357 @@
+"""What the group templates show: list rows and their previews, member and check cards, boxes in
+percent, label chips, history lines and the notices of the page actions.
+
+Pure functions of rows the selectors have already read (no queries here), so the templates stay
+free of logic and the views stay thin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from groups.forms import ListParams
+from groups.models import GroupOperation, OperationKind, SequenceGroup
+from groups.selectors import SORT_KEYS
+from groups.services import CheckOutcome, UndoOutcome, ValidationOutcome
+from sequences.boxes import is_valid_box
+from sequences.models import (
+    LOCKED_STAGES,
+    MACHINE_SOURCES,
+    Detection,
+    LabelSource,
+    ProcessingStage,
+    Sequence,
+    SequenceAnnotation,
+)
+from sequences.payloads import Label, annotation_label
+from sequences.presenters import box_style
+from sequences.selectors import valid_boxes
+
+# The list preview never zooms in further than this fraction of the image (4x).
+PREVIEW_MIN_SIDE = 0.25
+
+EMPTY_NO_GROUPS = (
+    "No groups yet. Groups are built by the assignment job (manage.py assign_groups), which "
+    "runs after each import and from cron. Groups with a single sequence are hidden."
+)
+EMPTY_ALL_LABELED = "Every listed group has a label."
+EMPTY_NO_MATCH = "No groups match this filter."
+REMOVE_CONFIRM = (
+    "Remove sequence #{sequence_id} from group #{group_id}? It becomes a manual outlier: the "
+    "assignment job will never put it back into a group automatically. Its annotation is not "
+    "changed. You can undo this with Re-include (below, or on the sequence's page)."
+)
+TAB_LABELS = (("unlabeled", "To label"), ("labeled", "Labeled"), ("all", "All"))
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+# --- boxes and labels ----------------------------------------------------------------------------
+
+
+def reference_box(group: SequenceGroup | None) -> list[float] | None:
+    """The group's representative box, or None when there is no valid one to draw."""
+    if group is None or not isinstance(group.representative_bbox, dict):
+        return None
+    box = group.representative_bbox.get("xyxyn")
+    return [float(value) for value in box] if is_valid_box(box) else None
+
+
+@dataclass(frozen=True)
+class PreviewFrame:
+    """How a list preview shows an image zoomed on the reference region."""
+
+    image_style: str
+    region_style: str | None
+
+
+def preview_frame(box: list[float] | None) -> PreviewFrame:
+    """A square window (in image fractions) twice the region's size, centred on it and kept
+    inside the image; the image is scaled and shifted so the window fills the preview box."""
+    if box is None:
+        return PreviewFrame("left:0;top:0;width:100%;height:100%", None)
+    x1, y1, x2, y2 = box
+    side = min(1.0, max(PREVIEW_MIN_SIDE, 2 * max(x2 - x1, y2 - y1)))
+    left = min(max((x1 + x2) / 2 - side / 2, 0.0), 1.0 - side)
+    top = min(max((y1 + y2) / 2 - side / 2, 0.0), 1.0 - side)
+    scale = 100 / side
+    image_style = (
+        f"left:{-left * scale:.3f}%;top:{-top * scale:.3f}%;width:{scale:.3f}%;height:{scale:.3f}%"
+    )
+    return PreviewFrame(image_style, box_style(box, within=(left, top, side)))
+
+
+def label_parts(label: Label | None) -> dict[str, str] | None:
+    """`{"kind": "smoke"|"fp", "text": "smoke / wildfire"}` for a label chip."""
+    if label is None:
+        return None
+    prefix = "smoke" if label.kind == "smoke" else "FP"
+    return {"kind": label.kind, "text": f"{prefix} / {label.value.replace('_', ' ')}"}
+
+
+def group_label(group: SequenceGroup) -> dict[str, str] | None:
+    return label_parts(Label.from_columns(group.smoke_type, group.false_positive_type))
+
+
+@dataclass
+class Thumbnail:
+    """A detection image with its overlays: prediction boxes (red) and the reference (yellow)."""
+
+    detection_id: int | None
+    boxes: list[str]
+    reference: str | None
+
+
+def thumbnail(detection: Detection | None, reference: list[float] | None) -> Thumbnail:
+    if detection is None:
+        return Thumbnail(None, [], None)
+    boxes = [box_style(box) for box in valid_boxes(detection.algo_predictions)]
+    return Thumbnail(detection.pk, boxes, box_style(reference) if reference else None)
+
+
+# --- the groups list -----------------------------------------------------------------------------
+
+
+def list_rows(groups: list[SequenceGroup], previews: dict[int, list[int]]) -> list[SequenceGroup]:
+    """The list's rows, each given its preview frame, preview images and label chip."""
+    for group in groups:
+        group.preview_frame = preview_frame(reference_box(group))
+        group.preview_ids = previews.get(group.pk, [])
+        group.label_chip = group_label(group)
+    return groups
+
+
+def list_tabs(params: ListParams, stats: dict) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": key,
+            "label": label,
+            "count": stats[key if key != "all" else "total"],
+            "query": params.query(tab=key, page=1),
+            "current": key == params.tab,
+        }
+        for key, label in TAB_LABELS
+    ]
+
+
+def sort_columns(params: ListParams) -> dict[str, dict[str, Any]]:
+    """The sortable column headers: label, the query of a click, and the current state."""
+    return {
+        key: {
+            "label": sort_key.label,
+            "query": params.sort_query(key),
+            "current": key == params.sort,
+            "aria": ("descending" if params.dir == "desc" else "ascending")
+            if key == params.sort
+            else None,
+        }
+        for key, sort_key in SORT_KEYS.items()
+    }
+
+
+def empty_message(params: ListParams, stats: dict, overall_total: int) -> str:
+    if overall_total == 0:
+        return EMPTY_NO_GROUPS
+    if params.tab == "unlabeled" and stats["unlabeled"] == 0 and stats["labeled"] > 0:
+        return EMPTY_ALL_LABELED
+    return EMPTY_NO_MATCH
+
+
+# --- the group page ------------------------------------------------------------------------------
+
+
+@dataclass
+class MemberCard:
+    """One member of the group page (SPEC §6.3)."""
+
+    sequence: Sequence
+    annotation: SequenceAnnotation | None
+    thumbnail: Thumbnail
+    locked: bool
+    stage: str
+    label: dict[str, str] | None
+    provenance: str
+    unchecked: bool
+    confirm: str
+
+    @property
+    def is_machine_label(self) -> bool:
+        return self.annotation is not None and self.annotation.label_source in MACHINE_SOURCES
+
+
+def member_card(member: Sequence, *, group_id: int, reference: list[float] | None) -> MemberCard:
+    row = member.annotation_row
+    locked = row is not None and row.processing_stage in LOCKED_STAGES
+    if not locked:
+        provenance = "to annotate"
+    elif row.label_source:  # human, inherited, propagated or bulk (SPEC §6.3)
+        provenance = LabelSource(row.label_source).label.lower()
+    else:
+        provenance = "done"  # a locked row without provenance: written before it was recorded
+    return MemberCard(
+        sequence=member,
+        annotation=row,
+        thumbnail=thumbnail(member.first_detection, reference),
+        locked=locked,
+        stage=ProcessingStage(row.processing_stage).label if row else "No annotation",
+        label=label_parts(annotation_label(row.annotation)) if locked else None,
+        provenance=provenance,
+        unchecked=row is not None and row.is_unchecked_machine_label,
+        confirm=REMOVE_CONFIRM.format(sequence_id=member.pk, group_id=group_id),
+    )
+
+
+# What the simpler operations did, in one sentence: (template, noun counted in `{members}`).
+_SENTENCES = {
+    OperationKind.UNVALIDATE: ("Unvalidated the group", ""),
+    OperationKind.BULK: ("Bulk-labeled {members} {label}", "sequence"),
+    OperationKind.REMOVE_MEMBER: ("Removed {sequence} from the group", ""),
+    OperationKind.REINCLUDE_MEMBER: ("Re-included {sequence}", ""),
+    OperationKind.CHECK: ("Confirmed {members}", "machine label"),
+    OperationKind.REJECT: ('Rejected the machine label of {sequence} ("Not this")', ""),
+}
+
+
+def operation_summary(operation: GroupOperation) -> str:
+    """One sentence saying what an audited operation did (the group page's history)."""
+    details = operation.details or {}
+    label = details.get("label") or details.get("derived_label")
+    count = getattr(operation, "member_count", 0)
+    kind = operation.kind
+    if kind in _SENTENCES:
+        template, noun = _SENTENCES[kind]
+        sequence = f"sequence #{operation.sequence_id}" if operation.sequence_id else "a sequence"
+        return template.format(members=plural(count, noun), label=label, sequence=sequence)
+    if kind == OperationKind.VALIDATE:
+        if details.get("derived_label"):
+            return (
+                f"Validated the group and labeled it {details['derived_label']} "
+                f"({plural(count, 'member')} updated)"
+            )
+        if details.get("validation_warning"):
+            return "Validated the group (not labeled: its annotated members disagree)"
+        return "Validated the group"
+    if kind == OperationKind.PROPAGATE:
+        source = details.get("source_sequence_id")
+        labeled = " and labeled the group" if operation.group_after else ""
+        return (
+            f"Saved sequence #{source} as {label}{labeled}; {plural(count, 'other member')} updated"
+        )
+    if kind == OperationKind.INHERIT:
+        run = f" (assignment run {operation.run_id})" if operation.run_id else ""
+        return f"{plural(count, 'joining sequence')} inherited {label}{run}"
+    if kind == OperationKind.UNDO:
+        undone = operation.undo_of
+        restored = len(details.get("restored") or [])
+        left = len(details.get("left_alone") or [])
+        text = f"Undid operation #{undone.pk} ({undone.get_kind_display().lower()})"
+        text += f": {restored} restored"
+        return text + (f", {left} left alone (edited since)" if left else "")
+    return operation.get_kind_display()
+
+
+@dataclass
+class HistoryEntry:
+    operation: GroupOperation
+    summary: str
+    undone_by_id: int | None
+
+    @property
+    def undoable(self) -> bool:
+        return self.operation.kind != OperationKind.UNDO and self.undone_by_id is None
+
+
+def history_entries(operations: Iterable[GroupOperation]) -> list[HistoryEntry]:
+    entries = []
+    for operation in operations:
+        undone_by = getattr(operation, "undone_by", None)
+        entries.append(
+            HistoryEntry(
+                operation, operation_summary(operation), undone_by.pk if undone_by else None
+            )
+        )
+    return entries
+
+
+def validation_notice(outcome: ValidationOutcome, *, validating: bool) -> tuple[str, str]:
+    """`(notice, level)` after Validate / Unvalidate on the group page."""
+    if outcome.validation_warning:
+        return outcome.validation_warning, "warning"
+    if not outcome.changed:
+        state = "validated" if validating else "not validated"
+        return f"This group was already {state}; nothing changed.", "info"
+    if not validating:
+        return "Group unvalidated. Its label stays.", "success"
+    label = Label.from_columns(outcome.group.smoke_type, outcome.group.false_positive_type)
+    if label is None:
+        return "Group validated. Save one member as done to label the whole group.", "success"
+    updated = plural(outcome.propagated_count, "member")
+    return f"Group validated · labeled {label} · {updated} updated.", "success"
+
+
+def undo_notice(outcome: UndoOutcome, *, operation_id: int) -> str:
+    text = f"Operation #{operation_id} undone: {plural(len(outcome.restored), 'change')} reverted"
+    if outcome.left_alone:
+        text += f", {len(outcome.left_alone)} left alone (edited since)"
+    return text + "."
+
+
+# --- the check queue (SPEC §5.9) -----------------------------------------------------------------
+
+
+@dataclass
+class CheckCard:
+    """One unchecked machine label: the image, the label and where it came from."""
+
+    annotation: SequenceAnnotation
+    sequence: Sequence
+    group: SequenceGroup | None
+    thumbnail: Thumbnail
+    label: dict[str, str] | None
+    source: str
+    operation: GroupOperation | None
+
+    @property
+    def source_sequence_id(self) -> int | None:
+        details = self.operation.details if self.operation else {}
+        return (details or {}).get("source_sequence_id")
+
+    @property
+    def actor(self):
+        return self.operation.actor if self.operation else self.annotation.updated_by
+
+    @property
+    def when(self):
+        return self.operation.created_at if self.operation else self.annotation.updated_at
+
+
+def check_cards(
+    annotations: list[SequenceAnnotation], detections: dict[int, Detection]
+) -> list[CheckCard]:
+    """The cards of a page of the check queue; `detections` holds their first detections."""
+    cards = []
+    for row in annotations:
+        group = row.label_source_group or row.sequence.group
+        cards.append(
+            CheckCard(
+                annotation=row,
+                sequence=row.sequence,
+                group=group,
+                thumbnail=thumbnail(detections.get(row.first_detection_id), reference_box(group)),
+                label=label_parts(annotation_label(row.annotation)),
+                source=row.label_source,
+                operation=row.label_source_operation,
+            )
+        )
+    return cards
+
+
+def check_confirm_notice(outcome: CheckOutcome) -> str:
+    text = f"Confirmed {plural(len(outcome.checked), 'label')}."
+    if outcome.skipped:
+        text += f" {len(outcome.skipped)} skipped (already checked or changed since)."
+    return text

@@ -1,0 +1,75 @@
+"""What the sequence templates draw: boxes placed over an image in percent, and the annotation
+page's player frames and group line.
+
+`box_percent` is the one place where an xyxyn box becomes percent of the image (or of a zoom
+window on it); the CSS and SVG forms below, and the groups app's thumbnails and previews, are
+written from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sequences.boxes import is_valid_box
+from sequences.forms import cluster_colour
+from sequences.models import Sequence
+from sequences.payloads import Label
+from sequences.selectors import AnnotationPage, valid_boxes
+
+# (left, top, side) of a square window on the image, in image fractions.
+Window = tuple[float, float, float]
+WHOLE_IMAGE: Window = (0.0, 0.0, 1.0)
+
+
+def box_percent(box: list[float], *, within: Window = WHOLE_IMAGE) -> tuple[float, ...]:
+    """`(left, top, width, height)` of an xyxyn box in percent of the window `within` the
+    image is shown through (the whole image by default)."""
+    left, top, side = within
+    x1, x2 = ((box[0] - left) / side, (box[2] - left) / side)
+    y1, y2 = ((box[1] - top) / side, (box[3] - top) / side)
+    return x1 * 100, y1 * 100, (x2 - x1) * 100, (y2 - y1) * 100
+
+
+def box_style(box: list[float], *, within: Window = WHOLE_IMAGE) -> str:
+    """CSS placing an xyxyn box over an image (an absolutely positioned overlay)."""
+    left, top, width, height = box_percent(box, within=within)
+    return f"left:{left:.3f}%;top:{top:.3f}%;width:{width:.3f}%;height:{height:.3f}%"
+
+
+def box_rect(box: list[float]) -> dict[str, str]:
+    """An xyxyn box as SVG rect attributes in a 100 x 100 viewBox."""
+    x, y, width, height = box_percent(box)
+    return {"x": f"{x:.3f}", "y": f"{y:.3f}", "w": f"{width:.3f}", "h": f"{height:.3f}"}
+
+
+def player_frames(page: AnnotationPage) -> list[dict[str, Any]]:
+    """The player's frames: each detection with its clusters' boxes (in the clusters' colours)
+    and its read-only `others_bboxes`; boxes that fail SPEC §3.1 are not drawn."""
+    cluster_boxes: dict[int, list[dict[str, Any]]] = {}
+    for index, cluster in enumerate(page.clusters):
+        for bbox in cluster.get("bboxes") or []:
+            if isinstance(bbox, dict) and is_valid_box(bbox.get("xyxyn")):
+                cluster_boxes.setdefault(bbox.get("detection_id"), []).append(
+                    {"cluster": index, "colour": cluster_colour(index), **box_rect(bbox["xyxyn"])}
+                )
+    return [
+        {
+            "number": number,
+            "detection": detection,
+            "cluster_boxes": cluster_boxes.get(detection.pk, []),
+            "other_boxes": [box_rect(box) for box in valid_boxes(detection.others_bboxes)],
+        }
+        for number, detection in enumerate(page.detections, start=1)
+    ]
+
+
+def group_line(sequence: Sequence) -> str | None:
+    """ "validated · smoke/wildfire" for a grouped sequence, None otherwise."""
+    group = sequence.group
+    if group is None:
+        return None
+    label = Label.from_columns(group.smoke_type, group.false_positive_type)
+    parts = ["validated" if group.is_validated else "not validated", str(label or "unlabeled")]
+    if group.is_unsure:
+        parts.append("unsure")
+    return " · ".join(parts)
