@@ -225,6 +225,10 @@ ANNOTATION_AUTOGEN_IOU_THRESHOLD = env_number("ANNOTATION_AUTOGEN_IOU_THRESHOLD"
 ANNOTATION_AUTOGEN_MIN_CLUSTER_SIZE = env_number("ANNOTATION_AUTOGEN_MIN_CLUSTER_SIZE", 1, int)
 IMPORT_DETECTIONS_LIMIT = env_number("IMPORT_DETECTIONS_LIMIT", 30, int)
 IMPORT_CHAIN_ASSIGNMENT = env_bool("IMPORT_CHAIN_ASSIGNMENT", True)
+# What an import calls at its end (a dotted path: the sequences app never imports the groups app).
+IMPORT_ASSIGNMENT_HOOK = os.environ.get(
+    "IMPORT_ASSIGNMENT_HOOK", "groups.import_hook.assignment_after_import"
+)
 IMAGE_THUMBNAIL_WIDTH = env_number("IMAGE_THUMBNAIL_WIDTH", 640, int)
 
 # --- Pyronear platform (pull_sequences); read from the environment only ------------------------

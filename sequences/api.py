@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
-from django.db import transaction
 from django.http import FileResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -75,11 +74,9 @@ from sequences.services import (
     annotation_create,
     annotation_delete,
     annotation_update,
-    camera_upsert,
     detection_create,
     detection_payload_errors,
     image_check,
-    organization_upsert,
     sequence_create,
 )
 from sequences.services.images import thumbnail_open
@@ -232,8 +229,9 @@ class SequenceCollectionApi(APIView):
         alert_api_id = id_field()
         camera_id = IntegerField(min_value=0, max_value=INT_MAX)
         camera_name = CharField(max_length=255)
-        organisation_id = IntegerField(min_value=0, max_value=INT_MAX)
-        organisation_name = CharField(max_length=255)
+        # The service's names: the whole body is the arguments of `sequence_create`.
+        organisation_id = IntegerField(source="organization_id", min_value=0, max_value=INT_MAX)
+        organisation_name = CharField(source="organization_name", max_length=255)
         lat = FiniteFloatField(min_value=-90, max_value=90)
         lon = FiniteFloatField(min_value=-180, max_value=180)
         azimuth = FiniteFloatField(
@@ -278,30 +276,7 @@ class SequenceCollectionApi(APIView):
     def post(self, request):
         data = validated_body(self.CreateInputSerializer, request)
         try:
-            with transaction.atomic():
-                organization = organization_upsert(
-                    source_api=data["source_api"],
-                    platform_id=data["organisation_id"],
-                    name=data["organisation_name"],
-                )
-                camera = camera_upsert(
-                    source_api=data["source_api"],
-                    platform_id=data["camera_id"],
-                    name=data["camera_name"],
-                    organization=organization,
-                )
-                sequence = sequence_create(
-                    source_api=data["source_api"],
-                    alert_api_id=data["alert_api_id"],
-                    camera=camera,
-                    organization=organization,
-                    lat=data["lat"],
-                    lon=data["lon"],
-                    azimuth=data["azimuth"],
-                    is_wildfire_alertapi=data["is_wildfire_alertapi"],
-                    recorded_at=data["recorded_at"],
-                    last_seen_at=data["last_seen_at"],
-                )
+            sequence = sequence_create(**data)
         except AlreadyExists as exc:
             return _conflict(str(exc))
         return Response(SequenceReadSerializer(sequence).data, status=status.HTTP_201_CREATED)

@@ -86,8 +86,10 @@ def sequence_create(
     *,
     source_api: str,
     alert_api_id: int,
-    camera: Camera,
-    organization: Organization,
+    organization_id: int,
+    organization_name: str,
+    camera_id: int,
+    camera_name: str,
     lat: float,
     lon: float,
     azimuth: float | int | None,
@@ -95,18 +97,21 @@ def sequence_create(
     recorded_at: datetime,
     last_seen_at: datetime | None,
 ) -> Sequence:
-    """Create a sequence; azimuth is normalised with `azimuth_normalise`.
+    """Create a sequence with its organisation and camera, as the API and every importer do.
 
-    Raises SequenceExists (SEQUENCE_EXISTS) when `(source_api, alert_api_id)` is taken, also
-    when a concurrent writer wins the unique constraint; ValueError for a bad azimuth or a
-    camera of another source API. Enum columns are guarded by the database's CHECKs.
+    - The organisation and the camera are upserted by `(source_api, platform id)`, names and
+      owner refreshed; all in one transaction, so a refused sequence refreshes nothing.
+    - The azimuth is normalised with `azimuth_normalise` (ValueError for a bad one).
+    - Raises SequenceExists (SEQUENCE_EXISTS) when `(source_api, alert_api_id)` is taken, also
+      when a concurrent writer wins the unique constraint. Enum columns are guarded by the
+      database's CHECKs.
     """
-    if camera.source_api != source_api:
-        raise ValueError(
-            SOURCE_API_MISMATCH.format(
-                what="camera", other=camera.source_api, source_api=source_api
-            )
-        )
+    organization = organization_upsert(
+        source_api=source_api, platform_id=organization_id, name=organization_name
+    )
+    camera = camera_upsert(
+        source_api=source_api, platform_id=camera_id, name=camera_name, organization=organization
+    )
     sequence = Sequence(
         source_api=source_api,
         alert_api_id=alert_api_id,

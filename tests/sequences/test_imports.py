@@ -11,15 +11,16 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from groups import import_hook
 from groups.models import AssignmentRun, RunStatus, RunTrigger
-from sequences import imports
-from sequences.imports import (
+from sequences.importing import export_format, pipeline
+from sequences.importing.pipeline import (
     DetectionRecord,
-    ImportReport,
     RecordError,
     SequenceRecord,
     record_import,
 )
+from sequences.importing.report import ImportReport
 from sequences.models import (
     Camera,
     Detection,
@@ -30,6 +31,7 @@ from sequences.models import (
 )
 from sequences.services import AutogenParams, azimuth_normalise
 from tests.factories import jpeg_bytes
+from tests.sequences.assignment_hooks import RESULT
 
 pytestmark = pytest.mark.django_db
 
@@ -146,7 +148,7 @@ def test_rerun_adds_nothing_and_opens_no_image(tmp_path, settings, monkeypatch):
         raise AssertionError("an image was read for a sequence already present")
 
     monkeypatch.setattr(PIL.Image, "open", refuse)
-    monkeypatch.setattr(imports, "read_image", refuse)
+    monkeypatch.setattr(export_format, "read_image", refuse)
     output, status = run_import(tmp_path, "--no-assign")
 
     assert status == 0
@@ -464,7 +466,7 @@ def test_failure_after_images_were_written_leaves_nothing(settings, monkeypatch)
         assert len(stored_files(settings)) == 3
         raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(imports, "annotation_write", explode)
+    monkeypatch.setattr(pipeline, "annotation_write", explode)
     with pytest.raises(RuntimeError, match="injected failure"):
         record_import(_memory_record(), autogen=AutogenParams())
 
@@ -475,7 +477,7 @@ def test_failure_after_images_were_written_leaves_nothing(settings, monkeypatch)
 
 
 def test_failure_on_a_later_detection_leaves_nothing(settings, monkeypatch):
-    real_create = imports.detection_create
+    real_create = pipeline.detection_create
     calls = []
 
     def create_then_fail(**kwargs):
@@ -484,7 +486,7 @@ def test_failure_on_a_later_detection_leaves_nothing(settings, monkeypatch):
             raise RuntimeError("storage went away")
         return real_create(**kwargs)
 
-    monkeypatch.setattr(imports, "detection_create", create_then_fail)
+    monkeypatch.setattr(pipeline, "detection_create", create_then_fail)
     with pytest.raises(RuntimeError):
         record_import(_memory_record(), autogen=AutogenParams())
     assert not Sequence.objects.exists() and stored_files(settings) == []
@@ -508,7 +510,7 @@ def test_an_unreadable_image_fails_the_record_before_any_write(settings):
 def test_a_concurrent_winner_counts_as_present(monkeypatch):
     record_import(_memory_record(), autogen=AutogenParams())
     # The existence check ran before the other import committed: the unique key decides.
-    monkeypatch.setattr(imports, "record_exists", lambda *args: False)
+    monkeypatch.setattr(pipeline, "record_exists", lambda *args: False)
     counts = record_import(_memory_record(), autogen=AutogenParams())
     assert counts.status == "already_present"
     assert Sequence.objects.count() == 1
@@ -551,6 +553,60 @@ def test_assignment_in_progress_is_skipped_not_failed(tmp_path):
     assert status == 0
     assert output.splitlines()[-1] == f"assignment skipped: run {running.pk} in progress"
     assert not Sequence.objects.filter(group__isnull=False).exists()
+
+
+HOOKS = "tests.sequences.assignment_hooks"
+
+
+@pytest.mark.parametrize(
+    ("hook", "status", "last_line"),
+    [
+        (
+            "finished",
+            0,
+            "assignment: run=41 processed=3 new_groups=1 joined_existing=2 "
+            "inherited_annotations=1 joined_not_inherited=0 skipped_no_bbox=0",
+        ),
+        ("busy", 0, "assignment skipped: run 8 in progress"),
+        ("failed", 1, "assignment failed: group assignment failed: disk full"),
+        ("crashes", 1, "assignment failed: RuntimeError: the hook itself broke"),
+    ],
+)
+def test_the_import_ends_with_the_hook_it_is_given(tmp_path, settings, hook, status, last_line):
+    settings.IMPORT_ASSIGNMENT_HOOK = f"{HOOKS}.{hook}"
+    write_export(tmp_path, [record(1)])
+    output, exit_status = run_import(tmp_path)
+    assert exit_status == status
+    lines = output.splitlines()
+    # The import's own report stands whatever the hook did.
+    assert lines[0] == "sequences: created=1 already_present=0 skipped_empty=0 failed=0"
+    assert lines[-1] == last_line
+    assert Sequence.objects.count() == 1
+    assert not AssignmentRun.objects.exists()
+
+
+def test_the_json_report_holds_what_the_hook_returned(tmp_path, settings):
+    settings.IMPORT_ASSIGNMENT_HOOK = f"{HOOKS}.finished"
+    write_export(tmp_path, [record(1)])
+    output, status = run_import(tmp_path, "--json")
+    data = json.loads(output)
+    assert status == 0
+    assert data["assignment"] == RESULT
+    assert data["assignment_skipped_run"] is None and data["assignment_error"] is None
+
+
+def test_a_failed_run_fails_the_import_with_its_reason(tmp_path, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(import_hook, "assignment_run", broken)
+    write_export(tmp_path, [record(1)])
+    output, status = run_import(tmp_path)
+    assert status == 1
+    assert output.splitlines()[-1] == (
+        "assignment failed: group assignment failed: database went away"
+    )
+    assert Sequence.objects.count() == 1
 
 
 class Terminal(io.StringIO):

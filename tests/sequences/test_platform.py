@@ -8,13 +8,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from sequences.platform import (
+from sequences.importing.platform_client import (
     Account,
     PlatformAuthError,
     PlatformClient,
     PlatformError,
     PlatformHTTPError,
     RetryPolicy,
+)
+from sequences.importing.platform_records import (
     detections_call_limit,
     distinct_image_rows,
     parse_boxes,

@@ -1,46 +1,32 @@
 """`manage.py import_sequences PATH`: import a local export folder (SPEC §8.2, §8.4)."""
 
-import json
 from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from sequences.imports import (
-    EXIT_FATAL,
-    EXIT_OK,
-    EXPORT_FILE,
-    ImportReport,
-    ProgressLine,
-    add_pipeline_arguments,
-    assignment_chained,
-    autogen_from_options,
-    chain_assignment,
-    export_import_line,
-    export_lines,
-)
-from sequences.management.base import ProjectCommand
+from sequences.importing.cli import ImportCommand, ProgressLine, autogen_from_options
+from sequences.importing.export_format import EXPORT_FILE, export_import_line, export_lines
+from sequences.importing.report import ImportReport
 
 FOLDER_MISSING = "{path} is not a folder"
 FILE_UNREADABLE = "cannot read {path}: {reason}"
 RECORDS_FAILED = "{count} record(s) could not be imported; see the errors above"
 
 
-class Command(ProjectCommand):
+class Command(ImportCommand):
     help = (
         "Import a folder holding sequences.jsonl and its images: organisations, cameras, "
         "sequences, detections and their ready_to_annotate placeholders; then run the group "
         "assignment. Exit 0 on success, 1 on a fatal error, 3 when some records failed."
     )
+    records_failed = RECORDS_FAILED
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path, help="the export folder")
-        add_pipeline_arguments(parser)
+        super().add_arguments(parser)
 
     def handle(self, *args, **options) -> None:
-        try:
-            autogen = autogen_from_options(options)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
+        autogen = autogen_from_options(options)
         folder: Path = options["path"]
         if not folder.is_dir():
             raise CommandError(FOLDER_MISSING.format(path=folder))
@@ -56,13 +42,4 @@ class Command(ProjectCommand):
             export_import_line(report, line, folder=folder, autogen=autogen)
             progress.tick(report)
         progress.done()
-        if assignment_chained(options["no_assign"]):
-            chain_assignment(report, stderr=self.stderr)
-
-        self.stdout.write(json.dumps(report.as_dict()) if options["json"] else report.render())
-        if report.exit_code == EXIT_FATAL:
-            raise CommandError(report.assignment_line(), returncode=EXIT_FATAL)
-        if report.exit_code != EXIT_OK:
-            raise CommandError(
-                RECORDS_FAILED.format(count=report.failed), returncode=report.exit_code
-            )
+        self.finish(report, options)

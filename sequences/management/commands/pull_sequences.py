@@ -3,8 +3,8 @@
 Credentials and the URL come from the settings, which read them from the environment
 (`PLATFORM_API_URL`, `PLATFORM_LOGIN`, `PLATFORM_PASSWORD`, `PLATFORM_ADMIN_LOGIN`,
 `PLATFORM_ADMIN_PASSWORD`); they are never printed. The pull itself is
-`sequences.platform.platform_pull` on the shared import pipeline; this command parses options,
-reports and chains the group assignment.
+`sequences.importing.platform_pull.platform_pull` on the shared import pipeline; this command
+parses options, reports and chains the group assignment.
 """
 
 import json
@@ -14,27 +14,12 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from sequences.imports import (
-    EXIT_FATAL,
-    EXIT_OK,
-    ImportReport,
-    ProgressLine,
-    add_pipeline_arguments,
-    assignment_chained,
-    autogen_from_options,
-    chain_assignment,
-)
-from sequences.management.base import ProjectCommand
+from sequences.importing.cli import ImportCommand, ProgressLine, autogen_from_options
+from sequences.importing.platform_client import Account, PlatformClient, PlatformError, RetryPolicy
+from sequences.importing.platform_pull import PullOptions, platform_pull
+from sequences.importing.platform_records import source_api_for
+from sequences.importing.report import EXIT_FATAL, ImportReport
 from sequences.models import SourceApi
-from sequences.platform import (
-    Account,
-    PlatformClient,
-    PlatformError,
-    PullOptions,
-    RetryPolicy,
-    platform_pull,
-    source_api_for,
-)
 
 CREDENTIAL_SETTINGS = (
     "PLATFORM_API_URL",
@@ -58,13 +43,14 @@ def _date(value: str) -> date:
         raise ArgumentTypeError(DATE_INVALID) from None
 
 
-class Command(ProjectCommand):
+class Command(ImportCommand):
     help = (
         "Pull the alerts of the given days from the Pyronear platform: organisations, cameras, "
         "sequences, detections with their images, and ready_to_annotate placeholders; then run "
         "the group assignment. Exit 0 on success, 1 on a fatal error (settings, credentials, "
         "platform unreachable), 3 when some sequences or days failed."
     )
+    records_failed = RECORDS_FAILED
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--date-from", type=_date, required=True, help="first day (UTC)")
@@ -86,7 +72,7 @@ class Command(ProjectCommand):
             default=settings.IMPORT_DETECTIONS_LIMIT,
             help="images per sequence (<= 0: up to 100)",
         )
-        add_pipeline_arguments(parser)
+        super().add_arguments(parser)
 
     def handle(self, *args, **options) -> None:
         pull_options = self._pull_options(options)
@@ -104,18 +90,7 @@ class Command(ProjectCommand):
         except PlatformError as exc:
             fatal = str(exc)
         progress.done()
-        # A pull stopped half-way still gets its new sequences grouped.
-        if assignment_chained(options["no_assign"]) and (fatal is None or report.created):
-            chain_assignment(report, stderr=self.stderr)
-        self._print(report, fatal=fatal, as_json=options["json"])
-
-        if fatal is not None:
-            raise CommandError(fatal, returncode=EXIT_FATAL)
-        if report.exit_code == EXIT_FATAL:
-            raise CommandError(report.assignment_line(), returncode=EXIT_FATAL)
-        if report.exit_code != EXIT_OK:
-            count = report.failed + report.listings_failed
-            raise CommandError(RECORDS_FAILED.format(count=count), returncode=report.exit_code)
+        self.finish(report, options, fatal=fatal)
 
     def _pull_options(self, options) -> PullOptions:
         """Validated options and settings, or CommandError naming what is wrong."""
@@ -126,9 +101,9 @@ class Command(ProjectCommand):
             source_api = source_api_for(
                 settings.PLATFORM_API_URL, options["source_api"], choices=SourceApi.values
             )
-            autogen = autogen_from_options(options)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        autogen = autogen_from_options(options)
         start, end = options["date_from"], options["date_to"] or options["date_from"]
         if end < start:
             raise CommandError(DATES_REVERSED.format(to=end, start=start))
@@ -155,13 +130,12 @@ class Command(ProjectCommand):
             raise CommandError(SEQUENCE_LIST_INVALID)
         return ids
 
-    def _print(self, report: ImportReport, *, fatal: str | None, as_json: bool) -> None:
+    def report_text(self, report: ImportReport, *, fatal: str | None, as_json: bool) -> str:
         if as_json:
             data = report.as_dict()
             data["fatal_error"] = fatal
             if fatal is not None:
                 data["exit_code"] = EXIT_FATAL
-            self.stdout.write(json.dumps(data))
-            return
+            return json.dumps(data)
         # A fatal error is the CommandError's message (stderr), not a line of the report.
-        self.stdout.write(report.render())
+        return report.render()

@@ -29,7 +29,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from sequences.imports import EXPORT_FILE
+from sequences.importing.export_format import EXPORT_FILE
 from sequences.management.base import ProjectCommand
 
 WIDTH, HEIGHT = 1280, 720

@@ -1,0 +1,268 @@
+"""The import pipeline shared by every source of sequences (SPEC §8.1), and the assignment an
+import ends with (SPEC §8.4).
+
+A source (the local export folder in `export_format`, the Pyronear platform in
+`platform_pull`) only has to hand over, for each record, a reference for the report, its
+natural key and a function that builds a validated `SequenceRecord`. `record_process` then:
+
+1. counts the record `already_present` when its key exists — before any validation or image
+   read, so a re-import is cheap;
+2. builds the record (validation: `RecordError` lists every problem with its field path);
+3. `record_import` loads and checks every image, then writes the organisation, camera,
+   sequence, detections and the `ready_to_annotate` placeholder in one transaction; image files
+   written are deleted again if anything fails, so no half-imported sequence is ever seen.
+
+`assignment_chain` then calls the assignment hook named by `IMPORT_ASSIGNMENT_HOOK` (the groups
+app's run; this app never imports the groups app) and records what it returns in the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from sequences.importing.report import ChainedAssignment, ImportReport, format_error
+from sequences.models import Detection, ProcessingStage, Sequence
+from sequences.payloads import Loc
+from sequences.services import (
+    AutogenParams,
+    SequenceExists,
+    annotation_write,
+    detection_create,
+    detection_payload_errors,
+    image_check,
+    sequence_create,
+)
+
+IMAGE_UNREADABLE = "cannot be read: {reason}"
+ASSIGNMENT_NO_RESULT = "the assignment hook returned {value!r}, not a ChainedAssignment"
+
+
+class RecordError(Exception):
+    """A record that cannot be imported; `errors` lists `(loc, message)` for every problem."""
+
+    def __init__(self, errors: list[tuple[Loc, str]]):
+        self.errors = errors
+        super().__init__("; ".join(format_error(loc, msg) for loc, msg in errors))
+
+
+# --- Records --------------------------------------------------------------------------------
+
+ImageSource = bytes | Callable[[], bytes]
+
+
+@dataclass
+class DetectionRecord:
+    """One image of a sequence. `image` is the bytes or a loader called only when importing.
+
+    A loader may raise OSError or RecordError (e.g. a download that never succeeds); either
+    becomes a record error on `detections[i].image`.
+    """
+
+    alert_api_id: int
+    recorded_at: datetime
+    image: ImageSource
+    algo_predictions: dict[str, Any]
+    others_bboxes: dict[str, Any] | None = None
+
+
+@dataclass
+class SequenceRecord:
+    """A validated sequence with its detections, in the shape every source produces."""
+
+    source_api: str
+    alert_api_id: int
+    organization_id: int
+    organization_name: str
+    camera_id: int
+    camera_name: str
+    lat: float
+    lon: float
+    azimuth: float | int | None
+    is_wildfire_alertapi: str | None
+    recorded_at: datetime
+    last_seen_at: datetime | None
+    detections: list[DetectionRecord] = field(default_factory=list)
+
+    def sequence_fields(self) -> dict[str, Any]:
+        """Everything but the detections: the arguments of `sequence_create`."""
+        names = (item.name for item in fields(self) if item.name != "detections")
+        return {name: getattr(self, name) for name in names}
+
+
+@dataclass
+class ImportedCounts:
+    """What `record_import` did with one record."""
+
+    status: str  # "created" | "already_present" | "skipped_empty"
+    detections: int = 0
+    placeholders: int = 0
+
+
+# --- The pipeline ---------------------------------------------------------------------------
+
+
+def record_exists(source_api: str, alert_api_id: int) -> bool:
+    """Whether the sequence `(source_api, alert_api_id)` is already imported."""
+    return Sequence.objects.filter(source_api=source_api, alert_api_id=alert_api_id).exists()
+
+
+def _distinct_detections(record: SequenceRecord) -> list[tuple[int, DetectionRecord]]:
+    """`(index in the record, detection)`; a repeated `alert_api_id` is kept once, first."""
+    seen: set[int] = set()
+    kept = []
+    for index, detection in enumerate(record.detections):
+        if detection.alert_api_id not in seen:
+            seen.add(detection.alert_api_id)
+            kept.append((index, detection))
+    return kept
+
+
+def _load_images(detections: list[tuple[int, DetectionRecord]]) -> list[tuple[bytes, str]]:
+    """Every image's bytes and extension, or RecordError naming each one that fails."""
+    loaded, errors = [], []
+    for index, detection in detections:
+        loc = ("detections", index, "image")
+        try:
+            data = detection.image() if callable(detection.image) else detection.image
+            loaded.append((data, image_check(data)))
+        except RecordError as exc:
+            errors.extend(((*loc, *sub_loc), msg) for sub_loc, msg in exc.errors)
+        except OSError as exc:
+            errors.append((loc, IMAGE_UNREADABLE.format(reason=exc.strerror or exc)))
+        except ValueError as exc:
+            errors.append((loc, str(exc)))
+    if errors:
+        raise RecordError(errors)
+    return loaded
+
+
+def _check_payloads(detections: list[tuple[int, DetectionRecord]]) -> None:
+    """Validate every detection's boxes before anything is written (SPEC §3.2)."""
+    errors = []
+    for index, detection in detections:
+        *_, problems = detection_payload_errors(
+            algo_predictions=detection.algo_predictions, others_bboxes=detection.others_bboxes
+        )
+        errors.extend((("detections", index, *loc), msg) for loc, msg in problems)
+    if errors:
+        raise RecordError(errors)
+
+
+@contextmanager
+def _files_deleted_on_error() -> Iterator[list[str]]:
+    """Collect the storage names written in the block; delete them if the block raises.
+
+    Files are not transactional, so this pairs them with the transaction that references them.
+    """
+    written: list[str] = []
+    try:
+        yield written
+    except BaseException:
+        storage = Detection._meta.get_field("image").storage
+        for name in written:
+            storage.delete(name)
+        raise
+
+
+def record_import(record: SequenceRecord, *, autogen: AutogenParams) -> ImportedCounts:
+    """Import one validated record whole or not at all (SPEC §8.1).
+
+    - Present already (also when a concurrent import wins the unique key) -> `already_present`.
+    - No detection -> `skipped_empty`, nothing written.
+    - Every image is loaded and checked, and every box validated, before the first write;
+      problems raise RecordError naming `detections[i]...`.
+    - One transaction: organisation and camera upserts, the sequence, its detections and the
+      `ready_to_annotate` placeholder (always created, clusters generated with `autogen`).
+      If anything raises, the image files written are deleted and the error propagates.
+    """
+    if record_exists(record.source_api, record.alert_api_id):
+        return ImportedCounts("already_present")
+    detections = _distinct_detections(record)
+    if not detections:
+        return ImportedCounts("skipped_empty")
+    _check_payloads(detections)
+    images = _load_images(detections)
+    try:
+        with _files_deleted_on_error() as written, transaction.atomic():
+            sequence = sequence_create(**record.sequence_fields())
+            for (_, detection), (data, extension) in zip(detections, images, strict=True):
+                row = detection_create(
+                    sequence=sequence,
+                    alert_api_id=detection.alert_api_id,
+                    recorded_at=detection.recorded_at,
+                    image_bytes=data,
+                    extension=extension,
+                    algo_predictions=detection.algo_predictions,
+                    others_bboxes=detection.others_bboxes,
+                )
+                written.append(row.image.name)
+            annotation_write(
+                sequence=sequence,
+                processing_stage=ProcessingStage.READY_TO_ANNOTATE,
+                has_missed_smoke=False,
+                is_unsure=False,
+                source=None,
+                autogen=autogen,
+            )
+    except SequenceExists:
+        return ImportedCounts("already_present")
+    return ImportedCounts("created", detections=len(detections), placeholders=1)
+
+
+def record_process(
+    report: ImportReport,
+    *,
+    ref: str,
+    key: tuple[str, int] | None,
+    build: Callable[[], SequenceRecord],
+    autogen: AutogenParams,
+) -> None:
+    """Run one record through the pipeline and count it in `report`.
+
+    `ref` prefixes its errors (e.g. "line 7 (alert_api_id 4411)"); `key` is its
+    `(source_api, alert_api_id)` when readable (None: straight to validation); `build` validates
+    and returns the record or raises RecordError, and is not called for a present key.
+    """
+    if key is not None and record_exists(*key):
+        report.already_present += 1
+        return
+    try:
+        counts = record_import(build(), autogen=autogen)
+    except RecordError as exc:
+        report.record_failed(ref, exc.errors)
+        return
+    report.record_counted(counts)
+
+
+# --- The assignment an import ends with (SPEC §8.4) ------------------------------------------
+
+
+def assignment_chained(no_assign: bool) -> bool:
+    """Whether an import ends with an assignment run (`--no-assign`, IMPORT_CHAIN_ASSIGNMENT)."""
+    return not no_assign and settings.IMPORT_CHAIN_ASSIGNMENT
+
+
+def assignment_chain(report: ImportReport) -> None:
+    """Run the assignment hook (`IMPORT_ASSIGNMENT_HOOK`) and record what it did in `report`.
+
+    The hook is a dotted path in the settings because the sequences app never imports the
+    groups app; it takes no argument and returns a `ChainedAssignment`. A run already in
+    progress is not a failure: the report says "assignment skipped" and cron catches up. A
+    failure, or a crash of the hook itself, sets `assignment_error`, which makes the import
+    exit 1 with its report intact.
+    """
+    try:
+        chained = import_string(settings.IMPORT_ASSIGNMENT_HOOK)()
+    except Exception as exc:  # a crash of the run must still leave the import's report
+        chained = ChainedAssignment(error=f"{type(exc).__name__}: {exc}")
+    if not isinstance(chained, ChainedAssignment):
+        chained = ChainedAssignment(error=ASSIGNMENT_NO_RESULT.format(value=chained))
+    report.assignment_done(chained)
