@@ -245,8 +245,8 @@ def floor_seconds() -> tuple[float, float]:
     document decoded with ``json.loads`` as psycopg does by default, and the time to fetch
     them with the JSON left as text (what Django's connection hands over).
     """
-    query = assignment._first_detections(
-        assignment._candidates().filter(azimuth__isnull=False)
+    query = assignment.reads._first_detections(
+        assignment.reads._candidates().filter(azimuth__isnull=False)
     ).query
     sql, params = query.sql_with_params()
     times = []
@@ -254,7 +254,7 @@ def floor_seconds() -> tuple[float, float]:
         started = time.perf_counter()
         with connection.chunked_cursor() as cursor:
             cursor.execute(sql, params)
-            while rows := cursor.fetchmany(assignment.READ_CHUNK_ROWS):
+            while rows := cursor.fetchmany(assignment.reads.READ_CHUNK_ROWS):
                 if decode:
                     for _, predictions in rows:
                         json.loads(predictions)
@@ -298,7 +298,7 @@ class Phases:
 
     @contextlib.contextmanager
     def timing_plan(self):
-        plan = assignment._plan
+        plan = assignment.run._plan
 
         def timed():
             started, cpu = time.perf_counter(), time.process_time()
@@ -308,11 +308,11 @@ class Phases:
                 self.plan_seconds += time.perf_counter() - started
                 self.plan_cpu_seconds += time.process_time() - cpu
 
-        assignment._plan = timed
+        assignment.run._plan = timed
         try:
             yield
         finally:
-            assignment._plan = plan
+            assignment.run._plan = plan
 
 
 def wal_bytes() -> int | None:
@@ -324,7 +324,7 @@ def wal_bytes() -> int | None:
 
 
 def measure(name: str) -> dict:
-    candidates = assignment._candidates().count()
+    candidates = assignment.reads._candidates().count()
     floor, undecoded = floor_seconds()
     queries = 0
 

@@ -134,7 +134,7 @@ def test_wait_runs_once_the_lock_frees(monkeypatch):
     sequence_with_boxes(BOX)
     holder = live_run()
     monkeypatch.setattr(
-        assignment.time,
+        assignment.run.time,
         "sleep",
         lambda seconds: AssignmentRun.objects.filter(pk=holder.pk).update(
             status=RunStatus.SUCCEEDED, finished_at=timezone.now()
@@ -150,7 +150,7 @@ def test_a_failure_exits_1_and_marks_the_run_failed(monkeypatch):
     def broken(pairs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(assignment, "_memberships_write", broken)
+    monkeypatch.setattr(assignment.run, "_memberships_write", broken)
     with pytest.raises(CommandError, match="group assignment failed: disk full") as excinfo:
         run_command()
     assert excinfo.value.returncode == 1
@@ -160,7 +160,7 @@ def test_a_failure_exits_1_and_marks_the_run_failed(monkeypatch):
 
 def test_progress_goes_to_stderr_on_a_terminal_with_a_big_backlog(monkeypatch):
     monkeypatch.setattr(assign_groups, "PROGRESS_MIN_BACKLOG", 2)
-    monkeypatch.setattr(assignment, "BATCH_MAX_SEQUENCES", 1)
+    monkeypatch.setattr(assignment.run, "BATCH_MAX_SEQUENCES", 1)
     camera = CameraFactory()
     for azimuth in (1, 2):
         sequence_with_boxes(BOX, camera=camera, azimuth=azimuth)

@@ -12,14 +12,12 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from groups import assignment
+from groups import assignment, matching
 from groups.assignment import (
     AssignmentAlreadyRunning,
     AssignmentArgumentInvalid,
-    assignment_replay,
     assignment_run,
     bucket_walk,
-    replay_history_read,
 )
 from groups.models import (
     AssignmentRun,
@@ -29,6 +27,7 @@ from groups.models import (
     RunStatus,
     SequenceGroup,
 )
+from groups.reports import assignment_replay, replay_history_read
 from groups.services import group_operation_undo
 from sequences.boxes import iou
 from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation, SourceApi
@@ -534,7 +533,7 @@ def test_a_stale_run_is_abandoned_and_taken_over(settings):
 
 
 def test_a_second_attempt_between_two_batches_is_refused(monkeypatch):
-    monkeypatch.setattr(assignment, "BATCH_MAX_SEQUENCES", 1)
+    monkeypatch.setattr(assignment.run, "BATCH_MAX_SEQUENCES", 1)
     for azimuth in (1, 2):
         sequence_with_boxes(BOX, azimuth=azimuth)
     refusals = []
@@ -562,7 +561,7 @@ def test_wait_polls_until_the_lock_frees(monkeypatch):
             status=RunStatus.SUCCEEDED, finished_at=timezone.now()
         )
 
-    monkeypatch.setattr(assignment.time, "sleep", nap)
+    monkeypatch.setattr(assignment.run.time, "sleep", nap)
     outcome = assignment_run(wait=True)
     assert naps == [1.0] and outcome.new_groups == 1
 
@@ -631,9 +630,9 @@ def test_dry_run_reports_the_same_counters_and_writes_nothing(world):
 
 def test_a_failure_in_the_third_batch_keeps_the_first_two(monkeypatch):
     """SPEC §9.4 #6."""
-    monkeypatch.setattr(assignment, "BATCH_MAX_SEQUENCES", 2)
+    monkeypatch.setattr(assignment.run, "BATCH_MAX_SEQUENCES", 2)
     sequences = [sequence_with_boxes(BOX, azimuth=azimuth) for azimuth in range(6)]
-    write = assignment._memberships_write
+    write = assignment.run._memberships_write
     calls = []
 
     def failing_third(pairs):
@@ -642,7 +641,7 @@ def test_a_failure_in_the_third_batch_keeps_the_first_two(monkeypatch):
             raise RuntimeError("injected failure in batch 3")
         write(pairs)
 
-    monkeypatch.setattr(assignment, "_memberships_write", failing_third)
+    monkeypatch.setattr(assignment.run, "_memberships_write", failing_third)
     with pytest.raises(RuntimeError):
         assignment_run()
 
@@ -654,18 +653,18 @@ def test_a_failure_in_the_third_batch_keeps_the_first_two(monkeypatch):
     assert failed.error == "RuntimeError: injected failure in batch 3"
     assert (failed.processed, failed.new_groups) == (4, 4)
 
-    monkeypatch.setattr(assignment, "_memberships_write", write)
+    monkeypatch.setattr(assignment.run, "_memberships_write", write)
     assert counters(assignment_run()) == expect(processed=2, new=2)
     assert not Sequence.objects.filter(group=None).exists()
 
 
 def test_a_failure_while_reading_boxes_stops_the_read_ahead_before_the_run_is_marked(monkeypatch):
     """The helper thread fetching detections is done before the failure is recorded."""
-    monkeypatch.setattr(assignment, "READ_CHUNK_ROWS", 1)
+    monkeypatch.setattr(assignment.reads, "READ_CHUNK_ROWS", 1)
     for azimuth in range(4):
         sequence_with_boxes(BOX, azimuth=azimuth)
     readers_at_finish = []
-    finish = assignment._run_finish
+    finish = assignment.run._run_finish
 
     def recording_finish(run, **kwargs):
         readers_at_finish.append(
@@ -676,8 +675,8 @@ def test_a_failure_while_reading_boxes_stops_the_read_ahead_before_the_run_is_ma
     def failing_box(predictions_lists):
         raise RuntimeError("injected failure in a representative box")
 
-    monkeypatch.setattr(assignment, "_run_finish", recording_finish)
-    monkeypatch.setattr(assignment, "representative_box", failing_box)
+    monkeypatch.setattr(assignment.run, "_run_finish", recording_finish)
+    monkeypatch.setattr(assignment.reads, "representative_box", failing_box)
     with pytest.raises(RuntimeError):
         assignment_run()
 
@@ -689,7 +688,7 @@ def test_a_failure_while_reading_boxes_stops_the_read_ahead_before_the_run_is_ma
 
 
 def test_a_batch_out_of_time_leaves_its_other_buckets_to_the_next_batch(monkeypatch):
-    monkeypatch.setattr(assignment, "BATCH_MAX_SECONDS", 0)
+    monkeypatch.setattr(assignment.run, "BATCH_MAX_SECONDS", 0)
     camera = CameraFactory()
     for azimuth in (1, 1, 2, 3):
         sequence_with_boxes(BOX, camera=camera, azimuth=azimuth)
@@ -703,12 +702,12 @@ def test_a_batch_out_of_time_leaves_its_other_buckets_to_the_next_batch(monkeypa
 
 def test_statistics_refresh_inside_a_big_first_run_keeps_it_going(monkeypatch):
     """The one ANALYZE of the groups table a big run issues (PostgreSQL) runs mid-run."""
-    monkeypatch.setattr(assignment, "GROUP_STATISTICS_AFTER", 2)
-    monkeypatch.setattr(assignment, "BATCH_MAX_SEQUENCES", 1)
+    monkeypatch.setattr(assignment.run, "GROUP_STATISTICS_AFTER", 2)
+    monkeypatch.setattr(assignment.run, "BATCH_MAX_SEQUENCES", 1)
     refreshed = []
-    refresh = assignment._group_statistics_refresh
+    refresh = assignment.run._group_statistics_refresh
     monkeypatch.setattr(
-        assignment, "_group_statistics_refresh", lambda: refreshed.append(1) or refresh()
+        assignment.run, "_group_statistics_refresh", lambda: refreshed.append(1) or refresh()
     )
     camera = CameraFactory()
     for azimuth in (1, 2, 3):
@@ -804,7 +803,7 @@ boxes = st.tuples(spans, spans).map(lambda s: (s[0][0] / 5, s[1][0] / 5, s[0][1]
 )
 def test_bucket_walk_is_the_spec_walk(groups, candidates, threshold, block):
     """Blocks of any size give the spec's result, ties and exact thresholds included."""
-    with mock.patch.object(assignment, "WALK_BLOCK", block):
+    with mock.patch.object(matching, "WALK_BLOCK", block):
         assert bucket_walk(groups, candidates, threshold) == spec_walk(
             groups, candidates, threshold
         )

@@ -1,21 +1,18 @@
 """``manage.py group_report``: choose the matching threshold and the inheritance gate from evidence.
 
 Replays the assignment (SPEC §4.5) over the whole history in memory, once per threshold, and
-prints what each choice would give. Nothing is written.
+prints what each choice would give. Nothing is written. The replay and its statistics are
+:mod:`groups.reports`; this command parses the options and prints the report.
 """
 
 import json
 from argparse import RawDescriptionHelpFormatter
-from collections import Counter
-from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
-from groups.assignment import Placement, assignment_replay, replay_history_read
+from groups.reports import assignment_report
 from sequences.management.base import ProjectCommand
-from sequences.models import DONE_STAGES, LabelSource, SequenceAnnotation
-from sequences.payloads import Label, annotation_label
 
 DEFAULT_THRESHOLDS = "0.2,0.3,0.4,0.5"
 DEFAULT_GATES = "0.3,0.4,0.5,0.6,0.7"
@@ -56,118 +53,6 @@ def parse_values(raw: str, option: str) -> list[float]:
     return values
 
 
-def share(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
-def human_labels() -> dict[int, Label]:
-    """``{sequence_id: label}`` of the annotations a person finished (one query)."""
-    rows = SequenceAnnotation.objects.filter(
-        label_source=LabelSource.HUMAN, processing_stage__in=DONE_STAGES
-    ).values_list("sequence_id", "annotation")
-    labels = {}
-    for sequence_id, annotation in rows.iterator(chunk_size=2000):
-        label = annotation_label(annotation)
-        if label is not None:
-            labels[sequence_id] = label
-    return labels
-
-
-def majority(labels: list[Label]) -> Label | None:
-    """The most frequent label; ties go to the one seen first (labels are in member order)."""
-    return Counter(labels).most_common(1)[0][0] if labels else None
-
-
-def members_by_group(placements: list[Placement]) -> dict[int, list[Placement]]:
-    groups: dict[int, list[Placement]] = {}
-    for placement in placements:
-        groups.setdefault(placement.group, []).append(placement)
-    return groups
-
-
-@dataclass
-class ThresholdRow:
-    threshold: float
-    groups: int
-    listed_groups: int
-    joined: int
-    joined_share: float | None
-    clicks_saved: int
-    clicks_saved_share: float | None
-    labeled_members: int
-    disagreeing_members: int
-    disagreement_share: float | None
-
-
-def threshold_row(
-    threshold: float, placements: list[Placement], labels: dict[int, Label]
-) -> ThresholdRow:
-    groups = members_by_group(placements)
-    minimum = settings.GROUPS_MIN_LISTED_MEMBERS
-    listed = [members for members in groups.values() if len(members) >= minimum]
-    joined = sum(1 for placement in placements if placement.iou is not None)
-    clicks_saved = sum(len(members) - 1 for members in listed)
-    labeled = disagreeing = 0
-    for members in groups.values():
-        votes = [labels[m.sequence_id] for m in members if m.sequence_id in labels]
-        if len(votes) < 2:
-            continue
-        winner = majority(votes)
-        labeled += len(votes)
-        disagreeing += sum(1 for vote in votes if vote != winner)
-    total = len(placements)
-    return ThresholdRow(
-        threshold=threshold,
-        groups=len(groups),
-        listed_groups=len(listed),
-        joined=joined,
-        joined_share=share(joined, total),
-        clicks_saved=clicks_saved,
-        clicks_saved_share=share(clicks_saved, total),
-        labeled_members=labeled,
-        disagreeing_members=disagreeing,
-        disagreement_share=share(disagreeing, labeled),
-    )
-
-
-@dataclass
-class GateRow:
-    gate: float
-    would_inherit: int
-    with_human_label: int
-    different_human_label: int
-    different_share: float | None
-
-
-def inheritance_rows(
-    gates: list[float], placements: list[Placement], labels: dict[int, Label]
-) -> tuple[int, int, list[GateRow]]:
-    """Returns ``(joiners, joiners of a labeled group, one row per gate)``."""
-    candidates: list[tuple[float, Label, Label | None]] = []  # (iou, group label, own label)
-    joiners = 0
-    for members in members_by_group(placements).values():
-        voters = [
-            (m.sequence_id, labels[m.sequence_id]) for m in members if m.sequence_id in labels
-        ]
-        for member in members:
-            if member.iou is None:
-                continue
-            joiners += 1
-            others = [label for sequence_id, label in voters if sequence_id != member.sequence_id]
-            group_label = majority(others)
-            if group_label is not None:
-                candidates.append((member.iou, group_label, labels.get(member.sequence_id)))
-    rows = []
-    for gate in gates:
-        passing = [(group, own) for iou, group, own in candidates if iou > gate]
-        judged = [(group, own) for group, own in passing if own is not None]
-        different = sum(1 for group, own in judged if own != group)
-        rows.append(
-            GateRow(gate, len(passing), len(judged), different, share(different, len(judged)))
-        )
-    return joiners, len(candidates), rows
-
-
 class Command(ProjectCommand):
     help = HELP
 
@@ -193,29 +78,7 @@ class Command(ProjectCommand):
     def handle(self, *args, **options) -> None:
         thresholds = parse_values(options["thresholds"], "thresholds")
         gates = parse_values(options["gates"], "gates")
-        history = replay_history_read()
-        labels = human_labels()
-        rows = [
-            threshold_row(t, assignment_replay(history=history, threshold=t), labels)
-            for t in thresholds
-        ]
-        current = settings.GROUPS_MATCH_IOU_THRESHOLD
-        placements = assignment_replay(history=history, threshold=current)
-        joiners, in_labeled, gate_rows = inheritance_rows(gates, placements, labels)
-        report = {
-            "sequences": len(history.sequences),
-            "skipped_no_bbox": history.skipped_no_bbox,
-            "human_labeled": sum(1 for s in history.sequences if s.id in labels),
-            "min_listed_members": settings.GROUPS_MIN_LISTED_MEMBERS,
-            "thresholds": [asdict(row) for row in rows],
-            "inheritance": {
-                "threshold": current,
-                "configured_gate": settings.GROUPS_INHERITANCE_MIN_IOU,
-                "joiners": joiners,
-                "joiners_of_labeled_groups": in_labeled,
-                "gates": [asdict(row) for row in gate_rows],
-            },
-        }
+        report = assignment_report(thresholds=thresholds, gates=gates)
         if options["json"]:
             self.stdout.write(json.dumps(report))
         else:
