@@ -5,7 +5,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import given
@@ -246,6 +246,28 @@ def test_iou_exactly_at_the_threshold_does_not_match():
     assert Sequence.objects.get(pk=sequence.pk).group not in (None, group)
 
 
+@pytest.mark.parametrize(("threshold", "joins"), [(None, True), (0.32, False)])
+def test_a_joiner_just_above_the_default_threshold_joins_unless_it_is_raised(
+    settings, threshold, joins
+):
+    """IoU 0.3125 joins at the default 0.3 and founds its own group above 0.3125."""
+    if threshold is not None:
+        settings.GROUPS_MATCH_IOU_THRESHOLD = threshold
+    camera = CameraFactory()
+    group = SequenceGroupFactory(camera=camera, representative_bbox={"xyxyn": [0, 0, 1, 1]})
+    sequence = sequence_with_boxes([0, 0, 0.3125, 1], camera=camera)
+
+    outcome = assignment_run()
+
+    joined = Sequence.objects.get(pk=sequence.pk).group
+    if joins:
+        assert counters(outcome) == expect(processed=1, joined=1)
+        assert joined == group
+    else:
+        assert counters(outcome) == expect(processed=1, new=1)
+        assert joined not in (None, group)
+
+
 def test_a_group_founded_earlier_in_the_run_is_joinable():
     camera = CameraFactory()
     first = sequence_with_boxes(BOX, camera=camera)
@@ -417,6 +439,61 @@ def test_no_inheritance_when_the_setting_is_off(settings):
     assert counters(assignment_run()) == expect(processed=2, joined=2)
     assert annotation_of(joiner) is None and annotation_of(loose) is None
     assert not GroupOperation.objects.exists()
+
+
+# Against a group whose reference is HALF_SQUARE: IoU exactly 0.5, then 0.501.
+HALF_SQUARE = [0, 0, 0.5, 0.5]
+AT_THE_GATE = [0, 0, 0.5, 0.25]
+JUST_ABOVE_THE_GATE = [0, 0, 0.5, 0.2505]
+
+
+def joiners_at_the_gate():
+    """A labeled group and two joiners, at IoU exactly 0.5 and just above it."""
+    camera = CameraFactory()
+    group = labeled_group(camera, box=HALF_SQUARE, smoke_type="wildfire")
+    at_gate = sequence_with_boxes(AT_THE_GATE, camera=camera)
+    above = sequence_with_boxes(JUST_ABOVE_THE_GATE, camera=camera)
+    return group, at_gate, above
+
+
+def test_a_joiner_exactly_at_the_inheritance_gate_joins_without_inheriting():
+    """SPEC §5.3: the IoU must be strictly above GROUPS_INHERITANCE_MIN_IOU (0.5)."""
+    group, at_gate, above = joiners_at_the_gate()
+
+    outcome = assignment_run()
+
+    assert counters(outcome) == expect(processed=2, joined=2, inherited=1, not_inherited=1)
+    assert Sequence.objects.get(pk=at_gate.pk).group == group
+    assert annotation_of(at_gate) is None
+    assert Sequence.objects.get(pk=above.pk).group == group
+    row = annotation_of(above)
+    assert (row.label_source, row.label_source_group, row.smoke_types) == (
+        LabelSource.INHERITED,
+        group,
+        ["wildfire"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("gate", "inheritors"),
+    [(0.45, {"at_gate", "above"}), (0.5, {"above"}), (0.502, set())],
+)
+def test_the_inheritance_gate_is_the_setting(settings, gate, inheritors):
+    settings.GROUPS_INHERITANCE_MIN_IOU = gate
+    group, at_gate, above = joiners_at_the_gate()
+
+    outcome = assignment_run()
+
+    assert counters(outcome) == expect(
+        processed=2, joined=2, inherited=len(inheritors), not_inherited=2 - len(inheritors)
+    )
+    inherited = {
+        name
+        for name, sequence in (("at_gate", at_gate), ("above", above))
+        if annotation_of(sequence) is not None
+    }
+    assert inherited == inheritors
+    assert Sequence.objects.filter(group=group).count() == 2
 
 
 def test_one_inherit_operation_per_run_and_group_with_its_members():
@@ -715,6 +792,119 @@ def test_statistics_refresh_inside_a_big_first_run_keeps_it_going(monkeypatch):
 
     assert counters(assignment_run()) == expect(processed=3, new=3)
     assert refreshed == [1]
+
+
+# --- What changed between the plan and a batch (SPEC §5.1) -------------------------------------
+
+
+def after_the_plan(monkeypatch, change):
+    """Run `change()` once, after the run has made its plan and before its first batch."""
+    plan = assignment.run._plan
+
+    def plan_then_change():
+        made = plan()
+        monkeypatch.setattr(assignment.run, "_plan", plan)
+        change()
+        return made
+
+    monkeypatch.setattr(assignment.run, "_plan", plan_then_change)
+
+
+def test_a_sequence_excluded_or_grouped_after_the_plan_is_left_as_it_now_is(monkeypatch):
+    camera = CameraFactory()
+    elsewhere = SequenceGroupFactory(camera=camera, azimuth=10)
+    excluded = sequence_with_boxes(BOX, camera=camera)
+    taken = sequence_with_boxes(FAR_BOX, camera=camera)  # planned to found FAR_BOX's group
+    founder = sequence_with_boxes(FAR_BOX, camera=camera)  # planned to join it
+
+    def exclude_and_group():
+        Sequence.objects.filter(pk=excluded.pk).update(is_group_excluded=True)
+        Sequence.objects.filter(pk=taken.pk).update(group=elsewhere)
+
+    after_the_plan(monkeypatch, exclude_and_group)
+    outcome = assignment_run()
+
+    assert counters(outcome) == expect(processed=1, new=1)
+    excluded.refresh_from_db()
+    assert excluded.group is None and excluded.is_group_excluded
+    assert Sequence.objects.get(pk=taken.pk).group == elsewhere
+    founded = Sequence.objects.get(pk=founder.pk).group
+    assert founded not in (None, elsewhere)
+    assert founded.representative_bbox["xyxyn"] == FAR_BOX
+    assert AssignmentRun.objects.get(pk=outcome.run_id).processed == 1
+
+
+def test_a_group_deleted_after_the_plan_leaves_its_joiners_to_the_next_run(monkeypatch):
+    camera = CameraFactory()
+    group = labeled_group(camera)
+    joiner = sequence_with_boxes(BOX, camera=camera)  # planned to join and inherit
+    founder = sequence_with_boxes(FAR_BOX, camera=camera)
+    after_the_plan(monkeypatch, lambda: SequenceGroup.objects.filter(pk=group.pk).delete())
+
+    outcome = assignment_run()
+
+    assert counters(outcome) == expect(processed=1, new=1)
+    assert Sequence.objects.get(pk=joiner.pk).group is None
+    assert annotation_of(joiner) is None
+    assert not GroupOperation.objects.exists()
+    assert Sequence.objects.get(pk=founder.pk).group is not None
+
+    assert counters(assignment_run()) == expect(processed=1, new=1)
+    regrouped = Sequence.objects.get(pk=joiner.pk).group
+    assert regrouped is not None and regrouped.representative_bbox["xyxyn"] == BOX
+    assert annotation_of(joiner) is None
+
+
+def lockable(model, pk) -> bool:
+    """Whether another connection could lock the row right now (``FOR UPDATE NOWAIT``)."""
+    answers = []
+
+    def attempt():
+        try:
+            with transaction.atomic():
+                list(model.objects.select_for_update(nowait=True).filter(pk=pk))
+            answers.append(True)
+        except DatabaseError:
+            answers.append(False)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=attempt)
+    thread.start()
+    thread.join(timeout=10)
+    return answers == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_holds_row_locks_on_its_candidates_and_joined_groups(postgres_only, monkeypatch):
+    camera = CameraFactory()
+    group = labeled_group(camera)
+    joiner = sequence_with_boxes(BOX, camera=camera)
+    founder = sequence_with_boxes(FAR_BOX, camera=camera)
+    bystander = sequence_with_boxes(BOX, camera=camera, is_group_excluded=True)
+    during_the_batch = {}
+    write = assignment.run._memberships_write
+
+    def probing_write(pairs):
+        during_the_batch.update(
+            joiner=lockable(Sequence, joiner.pk),
+            founder=lockable(Sequence, founder.pk),
+            group=lockable(SequenceGroup, group.pk),
+            bystander=lockable(Sequence, bystander.pk),
+        )
+        write(pairs)
+
+    monkeypatch.setattr(assignment.run, "_memberships_write", probing_write)
+    outcome = assignment_run()
+
+    assert during_the_batch == {
+        "joiner": False,
+        "founder": False,
+        "group": False,
+        "bystander": True,
+    }
+    assert counters(outcome) == expect(processed=2, new=1, joined=1, inherited=1)
+    assert lockable(Sequence, joiner.pk) and lockable(SequenceGroup, group.pk)
 
 
 def test_out_of_range_threshold_is_refused_before_anything():
