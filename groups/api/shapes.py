@@ -1,0 +1,115 @@
+"""What the group endpoints answer (SPEC §7.3): a group in the list, in detail with its members,
+the list's counts, and an audited operation with its member rows."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from sequences.payloads import annotation_label
+from sequences.serializers import PredictionsField, RepresentativeBboxDoc
+
+
+@extend_schema_field(RepresentativeBboxDoc)
+class RepresentativeBboxField(serializers.JSONField):
+    """`{"xyxyn": [...], "confidence": c}` of the group's founding sequence (§3.4)."""
+
+
+class SequenceGroupBaseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    camera_id = serializers.IntegerField(source="camera.platform_id")
+    camera_name = serializers.CharField(source="camera.name")
+    source_api = serializers.CharField(source="camera.source_api")
+    azimuth = serializers.IntegerField()
+    representative_bbox = RepresentativeBboxField()
+    smoke_type = serializers.CharField(allow_null=True)
+    false_positive_type = serializers.CharField(allow_null=True)
+    is_unsure = serializers.BooleanField()
+    is_validated = serializers.BooleanField()
+    labeled_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class SequenceGroupListItemSerializer(SequenceGroupBaseSerializer):
+    member_count = serializers.IntegerField()
+
+
+class SequenceGroupReadSerializer(SequenceGroupBaseSerializer):
+    labeled_by_user_id = serializers.IntegerField(source="labeled_by_id", allow_null=True)
+    validated_by_user_id = serializers.IntegerField(source="validated_by_id", allow_null=True)
+    validated_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+
+
+class GroupMemberSerializer(serializers.Serializer):
+    sequence_id = serializers.IntegerField(source="pk")
+    alert_api_id = serializers.IntegerField()
+    camera_name = serializers.CharField(source="camera.name")
+    recorded_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    annotation_processing_stage = serializers.SerializerMethodField()
+    annotation_label = serializers.SerializerMethodField()
+    label_source = serializers.SerializerMethodField()
+    first_detection_id = serializers.SerializerMethodField()
+    first_detection_algo_predictions = serializers.SerializerMethodField()
+
+    def get_annotation_processing_stage(self, member) -> str | None:
+        row = member.annotation_row
+        return row.processing_stage if row else None
+
+    def get_annotation_label(self, member) -> str | None:
+        row = member.annotation_row
+        label = annotation_label(row.annotation) if row else None
+        return str(label) if label else None
+
+    def get_label_source(self, member) -> str | None:
+        row = member.annotation_row
+        return row.label_source if row else None
+
+    def get_first_detection_id(self, member) -> int | None:
+        detection = member.first_detection
+        return detection.pk if detection else None
+
+    @extend_schema_field(PredictionsField(allow_null=True))
+    def get_first_detection_algo_predictions(self, member) -> dict | None:
+        detection = member.first_detection
+        return detection.algo_predictions if detection else None
+
+
+class SequenceGroupDetailSerializer(SequenceGroupReadSerializer):
+    member_count = serializers.SerializerMethodField()
+    members = GroupMemberSerializer(source="members_ordered", many=True)
+
+    def get_member_count(self, group) -> int:
+        return len(group.members_ordered)
+
+
+class _StatsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    labeled = serializers.IntegerField()
+    unlabeled = serializers.IntegerField()
+    validated = serializers.IntegerField()
+    unvalidated = serializers.IntegerField()
+
+
+class _OperationMemberSerializer(serializers.Serializer):
+    sequence_id = serializers.IntegerField()
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+
+
+class GroupOperationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+    run_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    group_before = serializers.JSONField(allow_null=True)
+    group_after = serializers.JSONField(allow_null=True)
+    details = serializers.JSONField()
+    members = _OperationMemberSerializer(many=True, source="members.all")
+    undone_by_operation_id = serializers.SerializerMethodField()
+
+    def get_undone_by_operation_id(self, operation) -> int | None:
+        undo = getattr(operation, "undone_by", None)
+        return undo.pk if undo else None
