@@ -20,7 +20,6 @@ from django_filters.fields import IsoDateTimeField
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema_field
 
-from annotation_site.api import BIGINT_MAX, INT_MAX
 from sequences.models import (
     MACHINE_SOURCES,
     AnnotationType,
@@ -31,7 +30,7 @@ from sequences.models import (
     SequenceAnnotation,
     SourceApi,
 )
-from sequences.payloads import FALSE_POSITIVE_TYPES, SMOKE_TYPES
+from sequences.payloads import BIGINT_MAX, FALSE_POSITIVE_TYPES, INT_MAX, SMOKE_TYPES
 
 NOT_TRUE_OR_FALSE = "must be true or false"
 DATETIME_OUT_OF_RANGE = "must be a time between years 1 and 9999 in UTC"
