@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sequences.importing.cli import ProgressLine
 from sequences.importing.pipeline import RecordError, SequenceRecord, record_process
 from sequences.importing.platform_client import (
     PlatformAuthError,
@@ -30,6 +29,9 @@ from sequences.importing.platform_records import (
 from sequences.importing.report import ImportReport
 from sequences.payloads import NOT_AN_INTEGER
 from sequences.services import AutogenParams
+
+if TYPE_CHECKING:
+    from sequences.importing.cli import ProgressLine
 
 DAY_REF = "day {day}"
 LISTING_ITEM_REF = "day {day} item {index}"

@@ -14,12 +14,7 @@ from django.utils import timezone
 from groups import import_hook
 from groups.models import AssignmentRun, RunStatus, RunTrigger
 from sequences.importing import export_format, pipeline
-from sequences.importing.pipeline import (
-    DetectionRecord,
-    RecordError,
-    SequenceRecord,
-    record_import,
-)
+from sequences.importing.pipeline import DetectionRecord, RecordError, SequenceRecord, record_import
 from sequences.importing.report import ImportReport
 from sequences.models import (
     Camera,
