@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from groups import services
 from groups.assignment import COUNTER_NAMES
 from groups.models import AssignmentRun, GroupOperation, GroupOperationMember, SequenceGroup
-from sequences.admin import NONE, admin_link, json_column
+from sequences.admin import NONE, TimelineInline, admin_link, json_column, sequence_stage
 from sequences.models import Sequence
 from sequences.payloads import Label
 
@@ -32,28 +32,31 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class MemberInline(admin.TabularInline):
+class MemberCountMixin:
+    """A "members" column: the row's member rows, counted in the list's own query."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, obj: SequenceGroup | GroupOperation) -> int:
+        return obj.member_count
+
+
+class MemberInline(TimelineInline):
     model = Sequence
     fk_name = "group"
     verbose_name = "member"
     verbose_name_plural = "members"
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    ordering = ("recorded_at", "id")
     fields = ("alert_api_id", "camera", "azimuth", "recorded_at", "stage")
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("camera", "annotation")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.display(description="stage")
     def stage(self, obj: Sequence) -> str:
-        annotation = getattr(obj, "annotation", None)
-        return annotation.processing_stage if annotation else "no annotation"
+        return sequence_stage(obj)
 
 
 def _report_outcomes(modeladmin, request, outcomes: list[str], warnings: list[str]) -> None:
@@ -64,7 +67,7 @@ def _report_outcomes(modeladmin, request, outcomes: list[str], warnings: list[st
 
 
 @admin.register(SequenceGroup)
-class SequenceGroupAdmin(admin.ModelAdmin):
+class SequenceGroupAdmin(MemberCountMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "camera",
@@ -107,15 +110,8 @@ class SequenceGroupAdmin(admin.ModelAdmin):
     inlines = (MemberInline,)
     actions = ("validate", "unvalidate")
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).annotate(member_count=Count("members"))
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # groups are built by the assignment run
-
-    @admin.display(description="members", ordering="member_count")
-    def member_count(self, obj: SequenceGroup) -> int:
-        return obj.member_count
 
     @admin.display(description="label")
     def label(self, obj: SequenceGroup) -> str:
@@ -187,30 +183,19 @@ class OperationMemberInline(SnapshotColumnsMixin, ReadOnlyAdminMixin, admin.Tabu
     readonly_fields = fields
 
 
+# What an operation was, on whom, by whom and when: its list columns and the head of its page.
+OPERATION_FIELDS = ("kind", "group", "sequence", "actor", "run", "created_at")
+
+
 @admin.register(GroupOperation)
-class GroupOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "kind",
-        "group",
-        "sequence",
-        "actor",
-        "run",
-        "created_at",
-        "member_count",
-        "undone_by_link",
-    )
+class GroupOperationAdmin(MemberCountMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", *OPERATION_FIELDS, "member_count", "undone_by_link")
     list_filter = ("kind", "created_at")
     list_select_related = ("group", "sequence", "actor", "run", "undone_by")
     search_fields = ("=id", "=group__id", "=sequence__id", "actor__username")
     date_hierarchy = "created_at"
     fields = (
-        "kind",
-        "group",
-        "sequence",
-        "actor",
-        "run",
-        "created_at",
+        *OPERATION_FIELDS,
         "undo_of",
         "undone_by_link",
         "group_before_json",
@@ -220,13 +205,6 @@ class GroupOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
     inlines = (OperationMemberInline,)
     actions = ("undo",)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).annotate(member_count=Count("members"))
-
-    @admin.display(description="members", ordering="member_count")
-    def member_count(self, obj: GroupOperation) -> int:
-        return obj.member_count
 
     @admin.display(description="undone by")
     def undone_by_link(self, obj: GroupOperation) -> str:

@@ -72,6 +72,12 @@ def image_preview(detection: Detection, *, width: int = 160) -> str:
     )
 
 
+def sequence_stage(sequence: Sequence) -> str:
+    """The processing stage of a sequence's annotation, "no annotation" without one."""
+    annotation = getattr(sequence, "annotation", None)
+    return annotation.processing_stage if annotation else "no annotation"
+
+
 def prediction_count(value: Any) -> int:
     predictions = value.get("predictions") if isinstance(value, dict) else None
     return len(predictions) if isinstance(predictions, list) else 0
@@ -102,17 +108,23 @@ class CameraAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "updated_at")
 
 
-class DetectionInline(admin.TabularInline):
-    model = Detection
+class TimelineInline(admin.TabularInline):
+    """A read-only table of a row's children in recorded order (a sequence's detections, a
+    group's members), each linked to its own page; they are never added or deleted here."""
+
     extra = 0
     can_delete = False
     show_change_link = True
     ordering = ("recorded_at", "id")
-    fields = ("preview", "alert_api_id", "recorded_at", "boxes", "bucket_key")
-    readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class DetectionInline(TimelineInline):
+    model = Detection
+    fields = ("preview", "alert_api_id", "recorded_at", "boxes", "bucket_key")
+    readonly_fields = fields
 
     @admin.display(description="image")
     def preview(self, obj: Detection) -> str:
@@ -154,8 +166,7 @@ class SequenceAdmin(admin.ModelAdmin):
 
     @admin.display(description="stage", ordering="annotation__processing_stage")
     def stage(self, obj: Sequence) -> str:
-        annotation = getattr(obj, "annotation", None)
-        return annotation.processing_stage if annotation else "no annotation"
+        return sequence_stage(obj)
 
     @admin.display(description="group", ordering="group_id")
     def group_link(self, obj: Sequence) -> str:

@@ -1,12 +1,14 @@
 """HTML views of the sequence domain: the annotation queue, the annotation page, images."""
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.forms.forms import NON_FIELD_ERRORS
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -46,21 +48,27 @@ SEQUENCE_NOT_FOUND = "Sequence not found."
 @require_GET
 def sequence_queue(request: HttpRequest) -> HttpResponse:
     """The To-annotate list: writable sequences, ready ones first, 50 per page."""
-    form = SequenceFilterForm(request.GET)
-    rows = selectors.sequence_queue(filters=form.filters())
     # Rows link with the filters, so that "next" after a save stays in the filtered queue.
     return _render_list(
-        request, "sequences/sequence_queue.html", form, rows, section="annotate", link_filters=True
+        request,
+        SequenceFilterForm(request.GET),
+        selectors.sequence_queue,
+        "sequences/sequence_queue.html",
+        section="annotate",
+        link_filters=True,
     )
 
 
 @require_GET
 def sequence_done(request: HttpRequest) -> HttpResponse:
     """The Done list: locked sequences, last annotated first, 50 per page."""
-    form = DoneFilterForm(request.GET)
-    rows = selectors.sequence_done_list(filters=form.filters())
     return _render_list(
-        request, "sequences/sequence_done.html", form, rows, section="done", link_filters=False
+        request,
+        DoneFilterForm(request.GET),
+        selectors.sequence_done_list,
+        "sequences/sequence_done.html",
+        section="done",
+        link_filters=False,
     )
 
 
@@ -143,13 +151,15 @@ def _after_save(
 
 def _render_list(
     request: HttpRequest,
-    template: str,
     form: SequenceFilterForm,
-    rows,
+    select: Callable[..., QuerySet[Sequence]],
+    template: str,
     *,
     section: str,
     link_filters: bool,
 ) -> HttpResponse:
+    """One page of the rows `select(filters=...)` reads for the form's filters, labeled."""
+    rows = select(filters=form.filters())
     page_obj = Paginator(rows, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     for sequence in page_obj:
         annotation = getattr(sequence, "annotation", None)

@@ -120,6 +120,18 @@ def save_over_api(api, sequence, *, detection, smoke_type, stage, mode):
     return api.patch(f"{ANNOTATIONS}{placeholder.json()['id']}", payload, format="json")
 
 
+def save_wildfire(api, world, mode):
+    """SPEC §9.2's human save: sequence 1 saved as smoke/wildfire, `seq_annotation_done`."""
+    return save_over_api(
+        api,
+        world.seq1,
+        detection=world.det1,
+        smoke_type="wildfire",
+        stage="seq_annotation_done",
+        mode=mode,
+    )
+
+
 @pytest.fixture(params=["post", "patch"])
 def mode(request):
     return request.param
@@ -132,14 +144,7 @@ def expected_status(mode: str) -> int:
 def test_4_unvalidated_group_does_not_propagate(api, world, seed_group, mode):
     group = seed_group(validated=False)
 
-    response = save_over_api(
-        api,
-        world.seq1,
-        detection=world.det1,
-        smoke_type="wildfire",
-        stage="seq_annotation_done",
-        mode=mode,
-    )
+    response = save_wildfire(api, world, mode)
 
     assert response.status_code == expected_status(mode)
     assert response.json()["group_propagation_warning"] is None
@@ -151,14 +156,7 @@ def test_4_unvalidated_group_does_not_propagate(api, world, seed_group, mode):
 def test_5_validated_group_is_labeled_and_fans_out(api, staff_user, world, seed_group, mode):
     group = seed_group(validated=True)
 
-    response = save_over_api(
-        api,
-        world.seq1,
-        detection=world.det1,
-        smoke_type="wildfire",
-        stage="seq_annotation_done",
-        mode=mode,
-    )
+    response = save_wildfire(api, world, mode)
 
     assert response.status_code == expected_status(mode)
     assert response.json()["group_propagation_warning"] is None
@@ -178,14 +176,7 @@ def test_5_validated_group_is_labeled_and_fans_out(api, staff_user, world, seed_
 def test_6_conflict_warns_and_changes_nothing_else(api, world, seed_group, mode):
     group = seed_group(validated=True, smoke_type="industrial")
 
-    response = save_over_api(
-        api,
-        world.seq1,
-        detection=world.det1,
-        smoke_type="wildfire",
-        stage="seq_annotation_done",
-        mode=mode,
-    )
+    response = save_wildfire(api, world, mode)
 
     assert response.status_code == expected_status(mode)
     body = response.json()
@@ -207,14 +198,7 @@ def test_7_locked_member_is_untouched(api, world, seed_group, mode):
     )
     group.refresh_from_db()
     assert not group.is_labeled  # an `annotated` save does not propagate
-    second = save_over_api(
-        api,
-        world.seq1,
-        detection=world.det1,
-        smoke_type="wildfire",
-        stage="seq_annotation_done",
-        mode=mode,
-    )
+    second = save_wildfire(api, world, mode)
 
     assert first.status_code == second.status_code == expected_status(mode)
     group.refresh_from_db()

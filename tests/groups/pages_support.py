@@ -1,4 +1,4 @@
-"""Helpers for the group page tests: htmx requests, labeled groups, machine labels."""
+"""Helpers for the group page tests: htmx requests, page URLs, labeled groups, machine labels."""
 
 from __future__ import annotations
 
@@ -9,17 +9,23 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from groups.models import GroupOperation, OperationKind, SequenceGroup
 from groups.services import group_stamp_members
 from sequences.models import LabelSource, Sequence
 from sequences.payloads import Label
-from tests.factories import CameraFactory
+from tests.factories import CameraFactory, SequenceFactory
 
 HX = {"HTTP_HX_REQUEST": "true"}
 BOX = {"xyxyn": [0.1, 0.1, 0.4, 0.4], "confidence": 0.9}
 _alert_ids = itertools.count(700_000)
+
+
+def detail(group, query: str = "") -> str:
+    """The URL of a group's page, with a list query string."""
+    return reverse("groups:detail", args=[group.pk]) + (f"?{query}" if query else "")
 
 
 def smoke(value: str = "wildfire") -> dict:
@@ -78,13 +84,9 @@ def tied_groups(count: int, *, members: int = 2) -> list[SequenceGroup]:
     )
     SequenceGroup.objects.filter(pk__in=[g.pk for g in groups]).update(created_at=created)
     Sequence.objects.bulk_create(
-        Sequence(
-            source_api=camera.source_api,
+        SequenceFactory.build(
             alert_api_id=next(_alert_ids),
             camera=camera,
-            organization_id=camera.organization_id,
-            lat=44.5,
-            lon=4.2,
             azimuth=10,
             recorded_at=created,
             group=group,

@@ -11,19 +11,9 @@ from groups.models import GroupOperation, OperationKind
 from groups.services import group_member_remove
 from sequences.models import ProcessingStage, Sequence, SequenceAnnotation
 from tests.factories import SequenceFactory, group_with_members
-from tests.groups.pages_support import HX, oob_ids, smoke, text_of
+from tests.groups.pages_support import HX, detail, oob_ids, smoke, text_of
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client(client, annotator):
-    client.force_login(annotator)
-    return client
-
-
-def detail(group, query: str = "") -> str:
-    return reverse("groups:detail", args=[group.pk]) + (f"?{query}" if query else "")
 
 
 def nav_badge(html: str, badge: str = "groups") -> str:

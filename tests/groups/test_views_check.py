@@ -18,12 +18,6 @@ pytestmark = pytest.mark.django_db
 CHECK = reverse("groups:check")
 
 
-@pytest.fixture
-def client(client, annotator):
-    client.force_login(annotator)
-    return client
-
-
 def check_badge(html: str) -> str:
     return re.search(r'id="nav-check-badge"[^>]*>(\d+)<', html).group(1)
 

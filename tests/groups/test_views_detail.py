@@ -19,19 +19,16 @@ from tests.factories import (
     predictions,
     tied_detections,
 )
-from tests.groups.pages_support import count_queries, smoke, stamp, text_of, validated
+from tests.groups.pages_support import (
+    count_queries,
+    detail,
+    smoke,
+    stamp,
+    text_of,
+    validated,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client(client, annotator):
-    client.force_login(annotator)
-    return client
-
-
-def detail(group, query: str = "") -> str:
-    return reverse("groups:detail", args=[group.pk]) + (f"?{query}" if query else "")
 
 
 def href(url: str) -> str:

@@ -32,12 +32,6 @@ pytestmark = pytest.mark.django_db
 LIST = reverse("groups:list")
 
 
-@pytest.fixture
-def client(client, annotator):
-    client.force_login(annotator)
-    return client
-
-
 def rows(response) -> list[int]:
     return [group.pk for group in response.context["groups"]]
 

@@ -67,12 +67,6 @@ def post_data(**fields) -> dict:
     return {"cluster_count": len(clusters), **fields}
 
 
-@pytest.fixture
-def client_in(client, annotator):
-    client.force_login(annotator)
-    return client
-
-
 # --- GET ----------------------------------------------------------------------------------------
 
 

@@ -52,12 +52,6 @@ def set_stage(sequence, stage, *, smoke_type="wildfire"):
     )
 
 
-@pytest.fixture
-def client_in(client, annotator):
-    client.force_login(annotator)
-    return client
-
-
 @pytest.mark.parametrize("url", [QUEUE, DONE])
 def test_anonymous_is_sent_to_login(client, url):
     response = client.get(reverse(url))
