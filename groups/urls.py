@@ -1,3 +1,6 @@
+"""Routes of the group pages under /groups/: the list, a group page and its actions, the check
+queue and the staff undo."""
+
 from django.urls import path
 
 from groups import views

@@ -1,3 +1,6 @@
+"""Routes of the sequence pages under /sequences/: the To-annotate and Done lists, the
+annotation page and the login-required detection images."""
+
 from django.urls import path
 
 from sequences import views
