@@ -67,14 +67,11 @@ from annotation_site.api.schema import (
     page_of,
     path_id,
 )
-from sequences.payloads import BIGINT_MAX, INT_MAX, Loc
 
 __all__ = [
     "API_PARSERS",
-    "BIGINT_MAX",
     "EMPTY_PARAMETER",
     "ERROR_DESCRIPTIONS",
-    "INT_MAX",
     "INVALID_TOKEN",
     "JSON_BODY",
     "JSON_TOO_DEEP",
@@ -100,7 +97,6 @@ __all__ = [
     "JSONParser",
     "JsonInputField",
     "JsonTypedField",
-    "Loc",
     "PageQuerySerializer",
     "RequestInvalid",
     "ServiceChecks",
