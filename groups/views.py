@@ -304,12 +304,12 @@ def _check_action(
     """Run a check queue action: `act(cleaned_data)` returns the notice of a valid `form`, an
     invalid one shows `invalid`. Done without htmx: back to the queue with the notice flashed;
     htmx gets the changed fragments; a refusal without htmx gets the page again, 200."""
-    try:
-        notice, level = (
-            (act(form.cleaned_data), "success") if form.is_valid() else (invalid, "error")
-        )
-    except services.GroupServiceError as exc:
-        notice, level = exc.message, "error"
+    notice, level = invalid, "error"
+    if form.is_valid():
+        try:
+            notice, level = act(form.cleaned_data), "success"
+        except services.GroupServiceError as exc:
+            notice = exc.message
     if not request.htmx and level != "error":
         getattr(messages, level)(request, notice)
         query = request.GET.urlencode()
