@@ -37,6 +37,8 @@ from sequences.services.locks import sequence_and_group_lock
 
 ANNOTATION_EXISTS = "Sequence {sequence_id} already has an annotation"
 READY_TO_ANNOTATE = ProcessingStage.READY_TO_ANNOTATE
+# What counts as "no annotation sent": generated from the predictions at ready_to_annotate.
+EMPTY_ANNOTATIONS = (None, {}, {"sequences_bbox": []})
 
 
 # --- What a save returns ----------------------------------------------------------------------
@@ -106,6 +108,19 @@ def _human_save_open(save: HumanSave) -> Iterator[HumanSave]:
 # --- One row ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """What one write was asked to store, as `annotation_write` documents its arguments."""
+
+    processing_stage: Any
+    annotation: Any = None
+    has_missed_smoke: Any = None
+    is_unsure: Any = None
+    source: LabelSource | None = None
+    actor: Any = None
+    autogen: AutogenParams | None = None
+
+
 @transaction.atomic
 def annotation_create(*, sequence_id: int, **fields: Any) -> SaveOutcome:
     """`annotation_write` for a sequence that has no annotation yet (the API's create).
@@ -117,7 +132,7 @@ def annotation_create(*, sequence_id: int, **fields: Any) -> SaveOutcome:
     sequence, group = sequence_and_group_lock(sequence_id)
     if SequenceAnnotation.objects.filter(sequence=sequence).exists():
         raise AlreadyExists(ANNOTATION_EXISTS.format(sequence_id=sequence_id))
-    return _write_locked(sequence, group, None, **fields)
+    return _write_locked(sequence, group, None, _Asked(**fields))
 
 
 @transaction.atomic
@@ -139,18 +154,20 @@ def annotation_update(
     rows = SequenceAnnotation.objects.filter(pk=annotation_id)
     sequence, group = sequence_and_group_lock(rows.values_list("sequence_id", flat=True).get())
     row = rows.get()
-    values = {
-        "annotation": changes.get("annotation", row.annotation),
-        "processing_stage": changes.get("processing_stage", row.processing_stage),
-        "has_missed_smoke": changes.get("has_missed_smoke"),
-        "is_unsure": changes.get("is_unsure"),
-    }
-    regenerate = autogen is not None and values["processing_stage"] == READY_TO_ANNOTATE
-    if "annotation" not in changes and regenerate:
-        values["annotation"] = None
-    return _write_locked(
-        sequence, group, row, **values, source=source, actor=actor, autogen=autogen
+    stage = changes.get("processing_stage", row.processing_stage)
+    annotation = changes.get("annotation", row.annotation)
+    if "annotation" not in changes and autogen is not None and stage == READY_TO_ANNOTATE:
+        annotation = None  # regenerated with the thresholds the client sent
+    asked = _Asked(
+        processing_stage=stage,
+        annotation=annotation,
+        has_missed_smoke=changes.get("has_missed_smoke"),
+        is_unsure=changes.get("is_unsure"),
+        source=source,
+        actor=actor,
+        autogen=autogen,
     )
+    return _write_locked(sequence, group, row, asked)
 
 
 @transaction.atomic
@@ -178,51 +195,35 @@ def annotation_write(
     """
     sequence, group = sequence_and_group_lock(sequence.pk)
     row = SequenceAnnotation.objects.filter(sequence=sequence).first()
-    return _write_locked(
-        sequence,
-        group,
-        row,
-        annotation=annotation,
-        processing_stage=processing_stage,
-        has_missed_smoke=has_missed_smoke,
-        is_unsure=is_unsure,
-        source=source,
-        actor=actor,
-        autogen=autogen,
+    asked = _Asked(
+        processing_stage, annotation, has_missed_smoke, is_unsure, source, actor, autogen
     )
+    return _write_locked(sequence, group, row, asked)
 
 
 def _write_locked(
-    sequence: Sequence,
-    group: Any | None,
-    row: SequenceAnnotation | None,
-    *,
-    annotation: Any = None,
-    processing_stage: Any,
-    has_missed_smoke: Any = None,
-    is_unsure: Any = None,
-    source: LabelSource | None,
-    actor=None,
-    autogen: AutogenParams | None = None,
+    sequence: Sequence, group: Any | None, row: SequenceAnnotation | None, asked: _Asked
 ) -> SaveOutcome:
     """`annotation_write` once `sequence` and its `group` are locked and its `row` read."""
     detections = ordered_predictions([sequence.pk])[sequence.pk]
-
-    is_empty = annotation is None or annotation == {} or annotation == {"sequences_bbox": []}
-    if processing_stage == READY_TO_ANNOTATE and is_empty:
+    annotation = asked.annotation
+    if asked.processing_stage == READY_TO_ANNOTATE and annotation in EMPTY_ANNOTATIONS:
         try:
-            annotation = annotation_generate(detections=detections, params=autogen)
+            annotation = annotation_generate(detections=detections, params=asked.autogen)
         except ValueError as exc:
             raise AnnotationInvalid([(("autogen",), str(exc))]) from exc
+    # Flags left out keep the row's values (False on creation).
+    has_missed_smoke = asked.has_missed_smoke
     if has_missed_smoke is None:
         has_missed_smoke = row.has_missed_smoke if row else False
+    is_unsure = asked.is_unsure
     if is_unsure is None:
         is_unsure = row.is_unsure if row else False
 
     cleaned = payload_validated(
         sequence_id=sequence.pk,
         annotation=annotation,
-        processing_stage=processing_stage,
+        processing_stage=asked.processing_stage,
         has_missed_smoke=has_missed_smoke,
         is_unsure=is_unsure,
         detection_ids={detection_id for detection_id, _ in detections},
@@ -230,14 +231,14 @@ def _write_locked(
     if row is None:
         row = SequenceAnnotation(sequence=sequence)
     content_set(row, cleaned)
-    row.processing_stage = processing_stage
+    row.processing_stage = asked.processing_stage
     row.has_missed_smoke = has_missed_smoke
     row.is_unsure = is_unsure
-    provenance_stamp(row, source=source, actor=actor)
-    if source != LabelSource.HUMAN:
+    provenance_stamp(row, source=asked.source, actor=asked.actor)
+    if asked.source != LabelSource.HUMAN:
         row.save()
         return SaveOutcome(annotation=row, group_id=sequence.group_id)
-    with _human_save_open(HumanSave(sequence.pk, actor, group)) as save:
+    with _human_save_open(HumanSave(sequence.pk, asked.actor, group)) as save:
         row.save()
     return SaveOutcome(annotation=row, group_id=sequence.group_id, effect=save.effect)
 
