@@ -22,6 +22,7 @@ from sequences.boxes import box_error, is_finite_number
 from sequences.importing.export_format import RecordChecker
 from sequences.importing.pipeline import DetectionRecord, RecordError, SequenceRecord
 from sequences.importing.platform_client import PlatformClient, is_integer
+from sequences.models import AnnotationType
 
 DETECTIONS_MAX_LIMIT = 100
 # The extra rows of a detections call absorb sibling rows of one image (one row per box).
@@ -30,7 +31,7 @@ HOST_SOURCE_APIS = {
     "alertapi.pyronear.org": "pyronear_french",
     "apicenia.pyronear.org": "api_cenia",
 }
-PLATFORM_CLASSES = frozenset({"wildfire_smoke", "other_smoke", "other"})
+PLATFORM_CLASSES = frozenset(AnnotationType.values)
 CLASS_NAME = "smoke"
 # A box string longer than this is not a platform box string (at most 5 boxes per image).
 MAX_BOX_STRING = 4096
