@@ -22,7 +22,6 @@ from groups.services.audit import (
     members_log,
 )
 from groups.services.bulk import (
-    FALSE_POSITIVE_TYPE_INVALID,
     LABEL_BOTH,
     LABEL_MISSING,
     SKIP_SEQUENCE_NOT_FOUND,
@@ -89,7 +88,6 @@ __all__ = [
     "ALREADY_UNDONE",
     "ANNOTATIONS_NOT_FOUND",
     "CONFLICT_WARNING",
-    "FALSE_POSITIVE_TYPE_INVALID",
     "FANOUT_FAILED_WARNING",
     "GROUP_NOT_FOUND",
     "IDS_REQUIRED",

@@ -15,28 +15,17 @@ from groups.services.audit import (
     operation_group_change,
 )
 from groups.services.errors import (
-    NOT_AN_ID,
     BulkInvalid,
     GroupLabelConflict,
     NotMembers,
     group_locked,
-    id_list_errors,
-    is_id,
 )
 from groups.services.propagation import group_label_of, group_label_set
 from sequences.models import LabelSource
-from sequences.payloads import (
-    FALSE_POSITIVE_TYPES,
-    NOT_A_BOOLEAN,
-    SMOKE_TYPE_INVALID,
-    SMOKE_TYPES,
-    Label,
-    Loc,
-)
+from sequences.payloads import Label, Loc
 from sequences.services import StampOutcome
 from sequences.services.locks import sequences_lock
 
-FALSE_POSITIVE_TYPE_INVALID = f"must be one of {', '.join(FALSE_POSITIVE_TYPES)}, or null"
 LABEL_MISSING = "one of smoke_type or false_positive_type is required"
 LABEL_BOTH = "send smoke_type or false_positive_type, not both"
 SKIP_SEQUENCE_NOT_FOUND = "sequence not found"
@@ -48,24 +37,6 @@ class BulkOutcome:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     group_label_updated: bool = False
     operation_id: int | None = None
-
-
-def _bulk_errors(
-    *, sequence_ids, group_id, smoke_type, false_positive_type, is_unsure, force
-) -> list[tuple[Loc, str]]:
-    """Every problem of a raw bulk request, each naming its field."""
-    errors = id_list_errors(sequence_ids, ("body", "sequence_ids"))
-    if group_id is not None and not is_id(group_id):
-        errors.append((("body", "group_id"), NOT_AN_ID))
-    if smoke_type is not None and smoke_type not in SMOKE_TYPES:
-        errors.append((("body", "smoke_type"), SMOKE_TYPE_INVALID))
-    if false_positive_type is not None and false_positive_type not in FALSE_POSITIVE_TYPES:
-        errors.append((("body", "false_positive_type"), FALSE_POSITIVE_TYPE_INVALID))
-    errors += bulk_label_choice_errors(smoke_type, false_positive_type)
-    for name, value in (("is_unsure", is_unsure), ("force", force)):
-        if not isinstance(value, bool):
-            errors.append((("body", name), NOT_A_BOOLEAN))
-    return errors
 
 
 def bulk_label_choice_errors(smoke_type: Any, false_positive_type: Any) -> list[tuple[Loc, str]]:
@@ -101,10 +72,11 @@ def group_bulk_annotate(
 ) -> BulkOutcome:
     """Stamp one label on a list of sequences, all or nothing (SPEC §5.4). Never propagates.
 
-    Checks, in order: 422 BulkInvalid (empty ids, both labels or neither, a bad value);
-    404 GroupNotFound; 400 NotMembers (ids that are not current members of `group_id`, missing
-    ids included); 409 GroupLabelConflict (the group carries another label and `force` is not
-    true). Ids are de-duplicated (first occurrence kept); sequences are locked, then the group.
+    The request's shape (ids, enum values, booleans) is the caller's to check (the API's
+    serializer). Then, in order: 422 BulkInvalid (both labels or neither); 404 GroupNotFound;
+    400 NotMembers (ids that are not current members of `group_id`, missing ids included);
+    409 GroupLabelConflict (the group carries another label and `force` is not true).
+    Ids are de-duplicated (first occurrence kept); sequences are locked, then the group.
     In request order each sequence is seed-and-stamped (`bulk`, the request's `is_unsure`) or
     skipped with its reason ("sequence not found" without a group, "already <stage>", "no AI
     predictions to seed annotation"). The group takes the label only when `group_id` was given,
@@ -112,14 +84,7 @@ def group_bulk_annotate(
     logs the request, the group before/after and every member written; none when nothing
     changed.
     """
-    errors = _bulk_errors(
-        sequence_ids=sequence_ids,
-        group_id=group_id,
-        smoke_type=smoke_type,
-        false_positive_type=false_positive_type,
-        is_unsure=is_unsure,
-        force=force,
-    )
+    errors = bulk_label_choice_errors(smoke_type, false_positive_type)
     if errors:
         raise BulkInvalid(errors)
     label = Label.smoke(smoke_type) if smoke_type is not None else Label.fp(false_positive_type)

@@ -621,6 +621,32 @@ def test_bulk_lists_the_label_rule_beside_the_field_errors(api, db, body, expect
         assert loc == expected_loc and (expected_msg is None or msg == expected_msg)
 
 
+def test_bulk_names_every_bad_value(api, db):
+    url = "/api/v1/annotations/sequences/bulk"
+    response = api.post(
+        url,
+        {
+            "sequence_ids": [1, "x", True],
+            "group_id": "7",
+            "smoke_type": "fire",
+            "false_positive_type": None,
+            "is_unsure": None,
+            "force": "yes",
+        },
+        format="json",
+    )
+    assert detail_locs(response) == [
+        ["body", "sequence_ids", 1],
+        ["body", "sequence_ids", 2],
+        ["body", "group_id"],
+        ["body", "smoke_type"],
+        ["body", "is_unsure"],
+        ["body", "force"],
+    ]
+    empty = api.post(url, {"sequence_ids": [], "smoke_type": "wildfire"}, format="json")
+    assert detail_locs(empty)[0] == ["body", "sequence_ids"]
+
+
 def test_a_bulk_body_that_is_not_an_object_is_422(api, db):
     response = api.post("/api/v1/annotations/sequences/bulk", [1, 2], format="json")
 

@@ -119,30 +119,6 @@ def test_neither_or_both_labels_is_422_naming_the_fields(world, assigned_group, 
     assert annotation_of(world.seq1) is None
 
 
-def test_bad_values_are_each_named():
-    with pytest.raises(BulkInvalid) as excinfo:
-        group_bulk_annotate(
-            sequence_ids=[1, "x", True],
-            group_id="7",
-            smoke_type="fire",
-            false_positive_type=None,
-            is_unsure=None,
-            force="yes",
-            actor=None,
-        )
-    assert [loc for loc, _ in excinfo.value.errors] == [
-        ("body", "sequence_ids", 1),
-        ("body", "sequence_ids", 2),
-        ("body", "group_id"),
-        ("body", "smoke_type"),
-        ("body", "is_unsure"),
-        ("body", "force"),
-    ]
-    with pytest.raises(BulkInvalid) as excinfo:
-        bulk([], smoke_type="wildfire")
-    assert excinfo.value.errors[0][0] == ("body", "sequence_ids")
-
-
 def test_status_order_422_404_400_409(world, seed_group):
     group = seed_group(smoke_type="industrial")
     outsider = SequenceFactory()
