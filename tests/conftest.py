@@ -8,7 +8,6 @@ from django.db import connection
 from django.utils import timezone
 
 from groups.models import SequenceGroup
-from sequences.models import SequenceAnnotation
 from sequences.services import annotation_write
 from tests.factories import (
     CameraFactory,
@@ -17,6 +16,7 @@ from tests.factories import (
     SequenceFactory,
     UserFactory,
     predictions,
+    smoke_annotation,
 )
 
 
@@ -130,20 +130,6 @@ def seed_group(world):
     return make
 
 
-def smoke_annotation(detection_id: int, smoke_type: str) -> dict:
-    """SPEC §9.1 annotation helper: one smoke cluster of the given type."""
-    return {
-        "sequences_bbox": [
-            {
-                "is_smoke": True,
-                "smoke_type": smoke_type,
-                "false_positive_types": [],
-                "bboxes": [{"detection_id": detection_id, "xyxyn": [0.1, 0.1, 0.4, 0.4]}],
-            }
-        ]
-    }
-
-
 @pytest.fixture
 def human_save():
     """Save an annotation as a person would (the human write path)."""
@@ -162,10 +148,6 @@ def human_save():
     return save
 
 
-def annotation_of(sequence) -> SequenceAnnotation | None:
-    return SequenceAnnotation.objects.filter(sequence=sequence).first()
-
-
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings):
     """Pages render `{% static %}` without a collectstatic manifest (DEBUG is off in tests)."""
@@ -173,3 +155,10 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def client_in(client, annotator):
+    """Django's test client, logged in as an annotator (every page needs a login)."""
+    client.force_login(annotator)
+    return client

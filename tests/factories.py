@@ -1,4 +1,6 @@
-"""factory_boy factories for the models; images are tiny generated JPEGs."""
+"""Test data: factory_boy factories for the models (images are tiny generated JPEGs), and
+builders of annotated data written through the real services (groups of many members built
+set-wise, human saves, machine labels, labeled group fields)."""
 
 import io
 import itertools
@@ -8,11 +10,24 @@ from datetime import timedelta
 import factory
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
-from groups.models import SequenceGroup
-from sequences.models import Camera, Detection, Organization, Sequence, SourceApi
+from groups.models import GroupOperation, OperationKind, SequenceGroup
+from groups.services import group_stamp_members
+from sequences.models import (
+    Camera,
+    Detection,
+    LabelSource,
+    Organization,
+    ProcessingStage,
+    Sequence,
+    SequenceAnnotation,
+    SourceApi,
+)
+from sequences.payloads import Label, derived_flags
+from sequences.services import annotation_generate, annotation_write
 
 
 def jpeg_bytes(width: int = 64, height: int = 36, color: str = "skyblue") -> bytes:
@@ -171,3 +186,212 @@ def tied_detections(sequence, moment, *, lower=None, higher=None) -> tuple[Detec
         id=lower_id, sequence=sequence, recorded_at=moment, **(lower or {})
     )
     return made_lower, made_higher
+
+
+# --- Builders of annotated data ----------------------------------------------------------------
+
+BOX = [0.1, 0.1, 0.4, 0.4]
+BOX_WITH_CONFIDENCE = {"xyxyn": BOX, "confidence": 0.9}
+_alert_ids = itertools.count(900_000)
+
+
+def validated_group(*, user=None, camera=None, **fields) -> SequenceGroup:
+    """A validated group (no member yet); label fields may be given with `labeled_at`."""
+    return SequenceGroup.objects.create(
+        camera=camera or CameraFactory(),
+        azimuth=90,
+        representative_bbox=BOX_WITH_CONFIDENCE,
+        is_validated=True,
+        validated_at=timezone.now(),
+        validated_by=user,
+        **fields,
+    )
+
+
+def add_members(
+    group: SequenceGroup, count: int, *, placeholders: bool | str = False
+) -> list[Sequence]:
+    """`count` new members of `group`, each with one detection holding one box (no image file).
+
+    `placeholders`: True gives every member a `ready_to_annotate` placeholder, "alternate"
+    every other one (so a fan-out both creates and updates rows). Written with bulk inserts so
+    that groups of hundreds build quickly.
+    """
+    camera = group.camera
+    start = timezone.now() - timedelta(days=1)
+    sequences = Sequence.objects.bulk_create(
+        Sequence(
+            source_api=camera.source_api,
+            alert_api_id=next(_alert_ids),
+            camera=camera,
+            organization_id=camera.organization_id,
+            lat=44.5,
+            lon=4.2,
+            azimuth=group.azimuth,
+            recorded_at=start + timedelta(minutes=index),
+            group=group,
+        )
+        for index in range(count)
+    )
+    detections = Detection.objects.bulk_create(
+        Detection(
+            sequence=sequence,
+            alert_api_id=1,
+            recorded_at=sequence.recorded_at,
+            image="detections/dummy.jpg",
+            algo_predictions=predictions((BOX, 0.9)),
+        )
+        for sequence in sequences
+    )
+    if placeholders:
+        step = 2 if placeholders == "alternate" else 1
+        rows = []
+        for detection in detections[::step]:
+            content = annotation_generate(detections=[(detection.pk, detection.algo_predictions)])
+            rows.append(
+                SequenceAnnotation(
+                    sequence_id=detection.sequence_id,
+                    annotation=content,
+                    processing_stage=ProcessingStage.READY_TO_ANNOTATE,
+                    **derived_flags(content),
+                )
+            )
+        SequenceAnnotation.objects.bulk_create(rows)
+    return sequences
+
+
+def placeholder(sequence) -> SequenceAnnotation:
+    """The import placeholder of a sequence, through the real write path."""
+    return annotation_write(
+        sequence=sequence, processing_stage=ProcessingStage.READY_TO_ANNOTATE, source=None
+    ).annotation
+
+
+def human_label(sequence, detection, *, stage, smoke_type=None, fp=None, actor=None, unsure=False):
+    """A human save of one cluster labeled `smoke_type` or FP `fp` at `stage`."""
+    cluster = {
+        "is_smoke": smoke_type is not None,
+        "smoke_type": smoke_type,
+        "false_positive_types": [fp] if fp else [],
+        "bboxes": [{"detection_id": detection.pk, "xyxyn": BOX}],
+    }
+    return annotation_write(
+        sequence=sequence,
+        annotation={"sequences_bbox": [cluster]},
+        processing_stage=stage,
+        has_missed_smoke=False,
+        is_unsure=unsure,
+        source=LabelSource.HUMAN,
+        actor=actor,
+    )
+
+
+def smoke(value: str = "wildfire") -> dict:
+    """SequenceGroupFactory fields of a group labeled smoke/<value>."""
+    return {"smoke_type": value, "labeled_at": timezone.now()}
+
+
+def fp(value: str = "antenna") -> dict:
+    return {"false_positive_type": value, "labeled_at": timezone.now()}
+
+
+def validated(user=None) -> dict:
+    return {"is_validated": True, "validated_at": timezone.now(), "validated_by": user}
+
+
+def stamp(
+    group: SequenceGroup,
+    sequence_ids: list[int],
+    *,
+    kind: str = OperationKind.INHERIT,
+    label: Label | None = None,
+    actor=None,
+    details: dict | None = None,
+) -> GroupOperation:
+    """Write a machine label on `sequence_ids` the way the services do: one operation of
+    `kind` and seed-and-stamp with the matching provenance (inherited / propagated / bulk)."""
+    label = label or Label.smoke("wildfire")
+    source = {
+        OperationKind.INHERIT: LabelSource.INHERITED,
+        OperationKind.PROPAGATE: LabelSource.PROPAGATED,
+        OperationKind.BULK: LabelSource.BULK,
+    }[kind]
+    # The services run this in their own transaction (its row locks need one).
+    with transaction.atomic():
+        operation = GroupOperation.objects.create(
+            kind=kind, group=group, actor=actor, details={"label": str(label), **(details or {})}
+        )
+        group_stamp_members(
+            operation=operation,
+            sequence_ids=sequence_ids,
+            label=label,
+            is_unsure=False,
+            source=source,
+            group_id=group.pk,
+        )
+    return operation
+
+
+def tied_groups(count: int, *, members: int = 2) -> list[SequenceGroup]:
+    """`count` groups that tie on every sort key: one camera, one azimuth, one created_at and
+    `members` members each (no detections). Built with bulk inserts, so hundreds are quick."""
+    camera = CameraFactory()
+    created = timezone.now() - timedelta(days=1)
+    groups = SequenceGroup.objects.bulk_create(
+        SequenceGroup(camera=camera, azimuth=10, representative_bbox=BOX_WITH_CONFIDENCE)
+        for _ in range(count)
+    )
+    SequenceGroup.objects.filter(pk__in=[g.pk for g in groups]).update(created_at=created)
+    Sequence.objects.bulk_create(
+        SequenceFactory.build(
+            alert_api_id=next(_alert_ids),
+            camera=camera,
+            azimuth=10,
+            recorded_at=created,
+            group=group,
+        )
+        for group in groups
+        for _ in range(members)
+    )
+    return groups
+
+
+def smoke_annotation(detection_id: int, smoke_type: str) -> dict:
+    """SPEC §9.1 annotation helper: one smoke cluster of the given type."""
+    return {
+        "sequences_bbox": [
+            {
+                "is_smoke": True,
+                "smoke_type": smoke_type,
+                "false_positive_types": [],
+                "bboxes": [{"detection_id": detection_id, "xyxyn": [0.1, 0.1, 0.4, 0.4]}],
+            }
+        ]
+    }
+
+
+def annotate(
+    sequence,
+    *,
+    smoke=(),
+    fp=(),
+    stage="seq_annotation_done",
+    is_unsure=False,
+    has_missed_smoke=False,
+):
+    """A human save on `sequence`: one box-less cluster per smoke type and per FP type."""
+    clusters = [
+        {"is_smoke": True, "smoke_type": value, "false_positive_types": [], "bboxes": []}
+        for value in smoke
+    ] + [
+        {"is_smoke": False, "smoke_type": None, "false_positive_types": [value], "bboxes": []}
+        for value in fp
+    ]
+    return annotation_write(
+        sequence=sequence,
+        annotation={"sequences_bbox": clusters},
+        processing_stage=stage,
+        has_missed_smoke=has_missed_smoke,
+        is_unsure=is_unsure,
+        source=LabelSource.HUMAN,
+    ).annotation

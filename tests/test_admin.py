@@ -13,7 +13,8 @@ from rest_framework.authtoken.models import Token
 from groups.models import AssignmentRun, GroupOperation, OperationKind, SequenceGroup
 from groups.services import group_bulk_annotate
 from sequences.models import LabelSource, SequenceAnnotation
-from tests.conftest import annotation_of, smoke_annotation
+from tests.factories import smoke_annotation
+from tests.support import annotation_of
 
 pytestmark = pytest.mark.django_db
 

@@ -59,3 +59,27 @@ def test_sequences_never_reaches_groups():
             if reached.split(".")[0] == "groups":
                 leaks.append(f"{module} reaches {reached} (imported by {importer})")
     assert leaks == []
+
+
+SHARED_TEST_MODULES = ("tests.factories", "tests.support")
+
+
+def test_test_modules_share_only_factories_and_support():
+    """Fixtures live in conftest.py files (pytest finds them), builders in tests.factories and
+    other helpers in tests.support: no test module imports from a conftest or another test."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for imported in _test_imports(path):
+            if not imported.startswith(SHARED_TEST_MODULES):
+                offenders.append(f"{path.relative_to(ROOT)} imports {imported}")
+    assert offenders == []
+
+
+def _test_imports(path: Path) -> set[str]:
+    """The modules of the test tree that the file imports from."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tests.")
+    }

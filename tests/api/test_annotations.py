@@ -8,9 +8,8 @@ from sequences.filters import JsonListHasAny
 from sequences.models import LabelSource, SequenceAnnotation
 from sequences.payloads import Label
 from sequences.services import annotation_write_many
-from tests.api.conftest import annotate, detail_locs, walk_pages
-from tests.conftest import annotation_of, smoke_annotation
-from tests.factories import DetectionFactory, SequenceFactory
+from tests.factories import DetectionFactory, SequenceFactory, annotate, smoke_annotation
+from tests.support import annotation_of, detail_locs, walk_pages
 
 pytestmark = pytest.mark.django_db
 

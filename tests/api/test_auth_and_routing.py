@@ -7,8 +7,8 @@ from rest_framework.test import APIClient
 
 from groups.models import GroupOperation, OperationKind
 from sequences.models import SequenceAnnotation
-from tests.api.conftest import token_client
 from tests.factories import SequenceGroupFactory, UserFactory
+from tests.support import token_client
 
 pytestmark = pytest.mark.django_db
 

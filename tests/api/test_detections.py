@@ -8,8 +8,8 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from sequences.models import Detection
-from tests.api.conftest import detail_locs
 from tests.factories import jpeg_bytes, predictions
+from tests.support import detail_locs
 
 pytestmark = pytest.mark.django_db
 

@@ -12,15 +12,15 @@ from django.utils import timezone
 from groups.models import AssignmentRun, GroupOperation, OperationKind, RunStatus, SequenceGroup
 from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation
 from sequences.services import annotation_write
-from tests.api.conftest import annotate, detail_locs, walk_pages
-from tests.conftest import annotation_of
 from tests.factories import (
     CameraFactory,
     SequenceFactory,
     SequenceGroupFactory,
+    annotate,
     group_with_members,
     tied_detections,
 )
+from tests.support import annotation_of, detail_locs, walk_pages
 
 pytestmark = pytest.mark.django_db
 

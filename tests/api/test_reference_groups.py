@@ -4,8 +4,8 @@ import pytest
 
 from groups.models import AssignmentRun, GroupOperation, OperationKind, RunStatus, SequenceGroup
 from sequences.models import LabelSource, ProcessingStage
-from tests.conftest import annotation_of, smoke_annotation
-from tests.factories import CameraFactory
+from tests.factories import CameraFactory, smoke_annotation
+from tests.support import annotation_of
 
 pytestmark = pytest.mark.django_db
 

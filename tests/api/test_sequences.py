@@ -7,14 +7,15 @@ from django.utils import timezone
 
 from sequences.filters import SequenceFilter
 from sequences.models import Camera, Organization, Sequence
-from tests.api.conftest import annotate, detail_locs, walk_pages
 from tests.factories import (
     CameraFactory,
     OrganizationFactory,
     SequenceFactory,
     SequenceGroupFactory,
+    annotate,
     scrambled_ids,
 )
+from tests.support import detail_locs, walk_pages
 
 pytestmark = pytest.mark.django_db
 

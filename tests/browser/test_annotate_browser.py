@@ -15,7 +15,6 @@ from playwright.sync_api import expect
 
 from sequences.models import LabelSource, ProcessingStage
 from sequences.services import annotation_write
-from tests.conftest import annotation_of
 from tests.factories import (
     CameraFactory,
     DetectionFactory,
@@ -23,6 +22,7 @@ from tests.factories import (
     SequenceGroupFactory,
     predictions,
 )
+from tests.support import annotation_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

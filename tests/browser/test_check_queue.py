@@ -6,8 +6,7 @@ from playwright.sync_api import expect
 
 from groups.models import GroupOperation, OperationKind
 from sequences.models import ProcessingStage, SequenceAnnotation
-from tests.factories import group_with_members
-from tests.groups.pages_support import stamp
+from tests.factories import group_with_members, stamp
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,6 @@ from playwright.sync_api import Page, expect
 from groups.models import GroupOperation, OperationKind
 from sequences.models import LabelSource, ProcessingStage
 from sequences.services import annotation_write
-from tests.conftest import annotation_of
 from tests.factories import (
     CameraFactory,
     DetectionFactory,
@@ -23,6 +22,7 @@ from tests.factories import (
     jpeg_bytes,
     predictions,
 )
+from tests.support import annotation_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

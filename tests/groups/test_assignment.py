@@ -32,7 +32,6 @@ from groups.services import group_operation_undo
 from sequences.boxes import iou
 from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation, SourceApi
 from sequences.services import annotation_write
-from tests.conftest import annotation_of, smoke_annotation
 from tests.factories import (
     CameraFactory,
     DetectionFactory,
@@ -40,8 +39,10 @@ from tests.factories import (
     UserFactory,
     predictions,
     sequence_with_boxes,
+    smoke_annotation,
     tied_detections,
 )
+from tests.support import annotation_of
 
 pytestmark = pytest.mark.django_db
 

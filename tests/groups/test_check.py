@@ -17,15 +17,15 @@ from groups.services import (
     label_check_reject,
 )
 from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation
-from tests.conftest import annotation_of
-from tests.factories import SequenceGroupFactory, sequence_with_boxes
-from tests.groups.group_services_support import (
+from tests.factories import (
+    SequenceGroupFactory,
     add_members,
     human_label,
     placeholder,
-    snapshot_of,
+    sequence_with_boxes,
     validated_group,
 )
+from tests.support import annotation_of, snapshot_of
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,7 @@ from django.core.management import CommandError, call_command
 from groups.models import AssignmentRun, SequenceGroup
 from sequences.models import LabelSource, ProcessingStage
 from sequences.services import annotation_write
-from tests.conftest import smoke_annotation
-from tests.factories import CameraFactory, sequence_with_boxes
+from tests.factories import CameraFactory, sequence_with_boxes, smoke_annotation
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from groups.models import SequenceGroup
 from sequences.models import ProcessingStage
 from sequences.payloads import Label
 from sequences.services import SaveOutcome, annotation_write, human_save_for
-from tests.conftest import annotation_of
-from tests.groups.group_services_support import add_members, human_label, validated_group
+from tests.factories import add_members, human_label, validated_group
+from tests.support import annotation_of
 
 pytestmark = pytest.mark.django_db
 

@@ -24,15 +24,8 @@ from sequences.services import (
     annotation_write,
     annotation_write_many,
 )
-from tests.conftest import annotation_of
-from tests.factories import UserFactory
-from tests.groups.group_services_support import (
-    add_members,
-    human_label,
-    placeholder,
-    snapshot_of,
-    validated_group,
-)
+from tests.factories import UserFactory, add_members, human_label, placeholder, validated_group
+from tests.support import annotation_of, snapshot_of
 
 pytestmark = pytest.mark.django_db
 

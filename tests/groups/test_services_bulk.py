@@ -15,9 +15,14 @@ from groups.services import (
     group_bulk_annotate,
 )
 from sequences.models import LOCKED_STAGES, LabelSource, ProcessingStage
-from tests.conftest import annotation_of
-from tests.factories import CameraFactory, SequenceFactory, SequenceGroupFactory, UserFactory
-from tests.groups.group_services_support import placeholder, snapshot_of
+from tests.factories import (
+    CameraFactory,
+    SequenceFactory,
+    SequenceGroupFactory,
+    UserFactory,
+    placeholder,
+)
+from tests.support import annotation_of, snapshot_of
 
 pytestmark = pytest.mark.django_db
 

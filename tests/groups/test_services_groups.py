@@ -17,9 +17,14 @@ from groups.services import (
     group_validate,
 )
 from sequences.models import LOCKED_STAGES, LabelSource, ProcessingStage, Sequence
-from tests.conftest import annotation_of
-from tests.factories import SequenceFactory, SequenceGroupFactory, UserFactory
-from tests.groups.group_services_support import add_members, human_label, snapshot_of
+from tests.factories import (
+    SequenceFactory,
+    SequenceGroupFactory,
+    UserFactory,
+    add_members,
+    human_label,
+)
+from tests.support import annotation_of, snapshot_of
 
 pytestmark = pytest.mark.django_db
 

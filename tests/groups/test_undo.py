@@ -17,13 +17,8 @@ from groups.services import (
 )
 from sequences.models import LabelSource, ProcessingStage
 from sequences.payloads import Label
-from tests.conftest import annotation_of
-from tests.groups.group_services_support import (
-    add_members,
-    human_label,
-    placeholder,
-    snapshot_of,
-)
+from tests.factories import add_members, human_label, placeholder
+from tests.support import annotation_of, snapshot_of
 
 pytestmark = pytest.mark.django_db
 

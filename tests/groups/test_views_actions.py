@@ -10,8 +10,8 @@ from django.urls import reverse
 from groups.models import GroupOperation, OperationKind
 from groups.services import group_member_remove
 from sequences.models import ProcessingStage, Sequence, SequenceAnnotation
-from tests.factories import SequenceFactory, group_with_members
-from tests.groups.pages_support import HX, detail, oob_ids, smoke, text_of
+from tests.factories import SequenceFactory, group_with_members, smoke
+from tests.support import HX, detail, oob_ids, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -28,10 +28,10 @@ def flash(response) -> str:
 # --- validate / unvalidate ----------------------------------------------------------------------
 
 
-def test_validate_without_htmx_redirects_back_with_the_list_query(client, annotator):
+def test_validate_without_htmx_redirects_back_with_the_list_query(client_in, annotator):
     group = group_with_members(2, detections=False)
     url = reverse("groups:validate", args=[group.pk]) + "?tab=all&sort=camera"
-    response = client.post(url)
+    response = client_in.post(url)
     assert response.status_code == 302
     assert response["Location"] == detail(group, "tab=all&sort=camera")
     group.refresh_from_db()
@@ -40,16 +40,16 @@ def test_validate_without_htmx_redirects_back_with_the_list_query(client, annota
 
 
 def test_validate_with_htmx_returns_the_header_and_badges_out_of_band(
-    client, annotator, seed_group, human_save, world
+    client_in, annotator, seed_group, human_save, world
 ):
     """Derive on validate labels the group: the To-label badge drops in the same answer."""
     group = seed_group()
     other = group_with_members(2, detections=False)
     human_save(world.seq1, detection=world.det1, smoke_type="wildfire", actor=annotator)
-    before = client.get(detail(group)).content.decode()
+    before = client_in.get(detail(group)).content.decode()
     assert nav_badge(before) == "2" and nav_badge(before, "check") == "0"
 
-    response = client.post(reverse("groups:validate", args=[group.pk]), **HX)
+    response = client_in.post(reverse("groups:validate", args=[group.pk]), **HX)
     assert response.status_code == 200
     html = response.content.decode()
     # The main fragment is the header (swapped into #group-header), not out of band.
@@ -65,56 +65,56 @@ def test_validate_with_htmx_returns_the_header_and_badges_out_of_band(
 
 
 def test_validate_with_disagreeing_members_shows_the_warning(
-    client, annotator, seed_group, human_save, world
+    client_in, annotator, seed_group, human_save, world
 ):
     group = seed_group()
     human_save(world.seq1, detection=world.det1, smoke_type="wildfire", actor=annotator)
     human_save(world.seq2, detection=world.det3, smoke_type="industrial", actor=annotator)
-    html = client.post(reverse("groups:validate", args=[group.pk]), **HX).content.decode()
+    html = client_in.post(reverse("groups:validate", args=[group.pk]), **HX).content.decode()
     text = text_of(html)
     assert f"Group {group.pk} was validated but not labeled" in text
     assert "notice-warning" in html
     assert oob_ids(html) == {"topbar", "group-history"}
 
 
-def test_unvalidate_keeps_the_label(client, annotator):
+def test_unvalidate_keeps_the_label(client_in, annotator):
     group = group_with_members(2, detections=False, **smoke(), is_validated=False)
-    client.post(reverse("groups:validate", args=[group.pk]))
-    response = client.post(reverse("groups:unvalidate", args=[group.pk]), **HX)
+    client_in.post(reverse("groups:validate", args=[group.pk]))
+    response = client_in.post(reverse("groups:unvalidate", args=[group.pk]), **HX)
     group.refresh_from_db()
     assert not group.is_validated and group.smoke_type == "wildfire"
     assert "Group unvalidated. Its label stays." in text_of(response.content.decode())
     assert "Validate group" in text_of(response.content.decode())
 
 
-def test_revalidating_changes_nothing_and_says_so(client):
+def test_revalidating_changes_nothing_and_says_so(client_in):
     group = group_with_members(2, detections=False)
-    client.post(reverse("groups:validate", args=[group.pk]))
-    response = client.post(reverse("groups:validate", args=[group.pk]), **HX)
+    client_in.post(reverse("groups:validate", args=[group.pk]))
+    response = client_in.post(reverse("groups:validate", args=[group.pk]), **HX)
     assert "This group was already validated; nothing changed." in text_of(
         response.content.decode()
     )
     assert GroupOperation.objects.filter(kind=OperationKind.VALIDATE).count() == 1
 
 
-def test_validate_unknown_group_is_404(client):
-    assert client.post(reverse("groups:validate", args=[999])).status_code == 404
-    assert client.post(reverse("groups:validate", args=[999]), **HX).status_code == 404
+def test_validate_unknown_group_is_404(client_in):
+    assert client_in.post(reverse("groups:validate", args=[999])).status_code == 404
+    assert client_in.post(reverse("groups:validate", args=[999]), **HX).status_code == 404
 
 
-def test_actions_refuse_get(client):
+def test_actions_refuse_get(client_in):
     group = group_with_members(2, detections=False)
-    assert client.get(reverse("groups:validate", args=[group.pk])).status_code == 405
+    assert client_in.get(reverse("groups:validate", args=[group.pk])).status_code == 405
 
 
 # --- remove --------------------------------------------------------------------------------------
 
 
-def test_remove_with_htmx_drops_the_card_and_updates_header_removed_and_badge(client):
+def test_remove_with_htmx_drops_the_card_and_updates_header_removed_and_badge(client_in):
     group = group_with_members(2, detections=False)
     group_with_members(2, detections=False)
     member = group.members.first()
-    response = client.post(
+    response = client_in.post(
         reverse("groups:member_remove", args=[group.pk, member.pk]) + "?tab=all", **HX
     )
     assert response.status_code == 200
@@ -133,35 +133,35 @@ def test_remove_with_htmx_drops_the_card_and_updates_header_removed_and_badge(cl
     assert f'href="{reverse("groups:list")}?tab=all"' in html
 
 
-def test_removing_the_last_member_redraws_the_empty_grid(client):
+def test_removing_the_last_member_redraws_the_empty_grid(client_in):
     group = group_with_members(1, detections=False)
     member = group.members.get()
-    html = client.post(
+    html = client_in.post(
         reverse("groups:member_remove", args=[group.pk, member.pk]), **HX
     ).content.decode()
     assert "group-members" in oob_ids(html)
     assert "This group has no members." in text_of(html)
 
 
-def test_remove_without_htmx_redirects(client):
+def test_remove_without_htmx_redirects(client_in):
     group = group_with_members(2, detections=False)
     member = group.members.first()
-    response = client.post(reverse("groups:member_remove", args=[group.pk, member.pk]))
+    response = client_in.post(reverse("groups:member_remove", args=[group.pk, member.pk]))
     assert response.status_code == 302 and response["Location"] == detail(group)
     assert flash(response) == f"Sequence #{member.pk} removed from this group."
 
 
-def test_removing_a_non_member_explains_and_redraws_the_page(client):
+def test_removing_a_non_member_explains_and_redraws_the_page(client_in):
     group = group_with_members(2, detections=False)
     stranger = SequenceFactory()
     url = reverse("groups:member_remove", args=[group.pk, stranger.pk])
-    response = client.post(url, **HX)
+    response = client_in.post(url, **HX)
     assert response.status_code == 200
     assert response["HX-Retarget"] == "#group-header"
     html = response.content.decode()
     assert f"Sequence {stranger.pk} is not a member of group {group.pk}" in text_of(html)
     assert {"group-members", "removed-members", "group-history"} <= oob_ids(html)
-    plain = client.post(url)  # without htmx: the whole page again, 200, with the reason
+    plain = client_in.post(url)  # without htmx: the whole page again, 200, with the reason
     assert plain.status_code == 200
     page = plain.content.decode()
     assert 'id="group-notice"' in page and "notice-error" in page
@@ -171,11 +171,11 @@ def test_removing_a_non_member_explains_and_redraws_the_page(client):
 # --- re-include ----------------------------------------------------------------------------------
 
 
-def test_reinclude_from_the_group_page_with_htmx(client, annotator):
+def test_reinclude_from_the_group_page_with_htmx(client_in, annotator):
     group = group_with_members(3, detections=False)
     member = group.members.first()
     group_member_remove(group_id=group.pk, sequence_id=member.pk, actor=annotator)
-    response = client.post(
+    response = client_in.post(
         reverse("groups:member_reinclude", args=[member.pk]), {"group": group.pk}, **HX
     )
     html = response.content.decode()
@@ -188,32 +188,32 @@ def test_reinclude_from_the_group_page_with_htmx(client, annotator):
     assert member.group_id is None and not member.is_group_excluded
 
 
-def test_reinclude_from_the_sequence_page_redirects_back(client, annotator):
+def test_reinclude_from_the_sequence_page_redirects_back(client_in, annotator):
     group = group_with_members(2, detections=False)
     member = group.members.first()
     group_member_remove(group_id=group.pk, sequence_id=member.pk, actor=annotator)
     annotate = reverse("sequences:annotate", args=[member.pk])
     url = reverse("sequence_reinclude", args=[member.pk])
     assert url == f"/sequences/{member.pk}/reinclude/"
-    response = client.post(url, {"next": annotate})
+    response = client_in.post(url, {"next": annotate})
     assert response.status_code == 302 and response["Location"] == annotate
     assert not Sequence.objects.get(pk=member.pk).is_group_excluded
-    again = client.post(url, {"next": "https://elsewhere.example/"})
+    again = client_in.post(url, {"next": "https://elsewhere.example/"})
     assert again["Location"] == annotate  # unsafe next: back to the sequence
     assert flash(again) == f"Sequence #{member.pk} was not excluded; nothing changed."
-    refreshed = client.post(url, **HX)
+    refreshed = client_in.post(url, **HX)
     assert refreshed["HX-Refresh"] == "true"
 
 
-def test_reinclude_unknown_sequence_is_404(client):
-    assert client.post(reverse("sequence_reinclude", args=[999])).status_code == 404
+def test_reinclude_unknown_sequence_is_404(client_in):
+    assert client_in.post(reverse("sequence_reinclude", args=[999])).status_code == 404
 
 
 # --- staff undo ----------------------------------------------------------------------------------
 
 
 def test_staff_undo_of_a_propagation_restores_the_members(
-    client, staff_user, annotator, seed_group, human_save, world
+    client_in, staff_user, annotator, seed_group, human_save, world
 ):
     group = seed_group(validated=True, user=annotator)
     human_save(world.seq1, detection=world.det1, smoke_type="wildfire", actor=annotator)
@@ -221,20 +221,20 @@ def test_staff_undo_of_a_propagation_restores_the_members(
     assert world.seq2.annotation.processing_stage == ProcessingStage.SEQ_ANNOTATION_DONE
 
     url = reverse("groups:operation_undo", args=[propagation.pk])
-    assert client.post(url, {"next": detail(group)}).status_code == 403
-    client.force_login(staff_user)
-    response = client.post(url, {"next": detail(group)})
+    assert client_in.post(url, {"next": detail(group)}).status_code == 403
+    client_in.force_login(staff_user)
+    response = client_in.post(url, {"next": detail(group)})
     assert response.status_code == 302 and response["Location"] == detail(group)
     assert flash(response) == f"Operation #{propagation.pk} undone: 1 change reverted."
     assert not SequenceAnnotation.objects.filter(sequence=world.seq2).exists()
     group.refresh_from_db()
     assert group.smoke_type is None
 
-    second = client.post(url, {"next": detail(group)})
+    second = client_in.post(url, {"next": detail(group)})
     assert second.status_code == 302
     assert "has already been undone" in flash(second)
 
 
-def test_undo_of_an_unknown_operation_is_404(client, staff_user):
-    client.force_login(staff_user)
-    assert client.post(reverse("groups:operation_undo", args=[999])).status_code == 404
+def test_undo_of_an_unknown_operation_is_404(client_in, staff_user):
+    client_in.force_login(staff_user)
+    assert client_in.post(reverse("groups:operation_undo", args=[999])).status_code == 404

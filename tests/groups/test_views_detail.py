@@ -17,16 +17,12 @@ from tests.factories import (
     SequenceFactory,
     group_with_members,
     predictions,
-    tied_detections,
-)
-from tests.groups.pages_support import (
-    count_queries,
-    detail,
     smoke,
     stamp,
-    text_of,
+    tied_detections,
     validated,
 )
+from tests.support import count_queries, detail, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -47,10 +43,10 @@ def card_html(html: str, sequence_id: int) -> str:
 # --- header and legend ---------------------------------------------------------------------------
 
 
-def test_header_of_an_unvalidated_group(client):
+def test_header_of_an_unvalidated_group(client_in):
     camera = CameraFactory(name="brison-01", organization__name="SDIS 07")
     group = group_with_members(3, camera=camera, azimuth=91)
-    html = client.get(detail(group)).content.decode()
+    html = client_in.get(detail(group)).content.decode()
     text = text_of(html)
     assert f"Group #{group.pk} · camera brison-01 (SDIS 07) · azimuth 91° · 3 members" in text
     assert "unlabeled" in text
@@ -63,9 +59,9 @@ def test_header_of_an_unvalidated_group(client):
     assert "This group is validated" not in text
 
 
-def test_header_of_a_validated_labeled_group(client, annotator):
+def test_header_of_a_validated_labeled_group(client_in, annotator):
     group = group_with_members(2, is_unsure=True, **smoke("industrial"), **validated(annotator))
-    text = text_of(client.get(detail(group)).content.decode())
+    text = text_of(client_in.get(detail(group)).content.decode())
     assert "smoke / industrial" in text and "unsure" in text
     assert f"Validated by {annotator.username} on" in text
     assert "Unvalidate" in text and "Validate group" not in text
@@ -75,20 +71,20 @@ def test_header_of_a_validated_labeled_group(client, annotator):
     )
 
 
-def test_unknown_group_is_404(client):
-    assert client.get(reverse("groups:detail", args=[999])).status_code == 404
+def test_unknown_group_is_404(client_in):
+    assert client_in.get(reverse("groups:detail", args=[999])).status_code == 404
 
 
-def test_previous_and_next_follow_the_list_order_and_keep_its_query(client):
+def test_previous_and_next_follow_the_list_order_and_keep_its_query(client_in):
     big = group_with_members(4, detections=False)
     middle = group_with_members(3, detections=False)
     small = group_with_members(2, detections=False)
-    html = client.get(detail(middle, "tab=all")).content.decode()
+    html = client_in.get(detail(middle, "tab=all")).content.decode()
     assert f'href="{detail(big, "tab=all")}" rel="prev"' in html
     assert f'href="{detail(small, "tab=all")}" rel="next"' in html
     assert f'href="{reverse("groups:list")}?tab=all" class="back-link"' in html
     # Ascending by members: the neighbours swap.
-    html = client.get(detail(middle, "tab=all&dir=asc")).content.decode()
+    html = client_in.get(detail(middle, "tab=all&dir=asc")).content.decode()
     assert f'href="{href(detail(small, "tab=all&dir=asc"))}" rel="prev"' in html
     assert f'href="{href(detail(big, "tab=all&dir=asc"))}" rel="next"' in html
 
@@ -96,12 +92,12 @@ def test_previous_and_next_follow_the_list_order_and_keep_its_query(client):
 # --- member cards --------------------------------------------------------------------------------
 
 
-def test_members_in_recorded_order_with_links_and_remove_confirmation(client):
+def test_members_in_recorded_order_with_links_and_remove_confirmation(client_in):
     group = group_with_members(0)
     now = timezone.now()
     late = SequenceFactory(camera=group.camera, group=group, recorded_at=now)
     early = SequenceFactory(camera=group.camera, group=group, recorded_at=now - timedelta(hours=2))
-    html = client.get(detail(group)).content.decode()
+    html = client_in.get(detail(group)).content.decode()
     assert html.index(f'id="member-{early.pk}"') < html.index(f'id="member-{late.pk}"')
     card = card_html(html, early.pk)
     annotate = reverse("sequences:annotate", args=[early.pk]) + f"?group={group.pk}"
@@ -115,20 +111,20 @@ def test_members_in_recorded_order_with_links_and_remove_confirmation(client):
     assert re.search(r'hx-confirm="([^"]*)"', card).group(1).replace("&#x27;", "'") == confirm
 
 
-def test_a_placeholder_member_shows_as_not_annotated(client):
+def test_a_placeholder_member_shows_as_not_annotated(client_in):
     """SPEC §9.4 #10: a ready_to_annotate member is not annotated; its stage is shown."""
     group = group_with_members(2)
     member = group.members.first()
     annotation_write(
         sequence=member, processing_stage=ProcessingStage.READY_TO_ANNOTATE, source=None
     )
-    card = card_html(client.get(detail(group)).content.decode(), member.pk)
+    card = card_html(client_in.get(detail(group)).content.decode(), member.pk)
     assert "is-locked" not in card
     assert "status-todo" in card and "status-done" not in card
     assert "Ready to annotate" in text_of(card) and "to annotate" in text_of(card)
 
 
-def test_a_human_annotated_member_is_locked_and_done(client, annotator):
+def test_a_human_annotated_member_is_locked_and_done(client_in, annotator):
     group = group_with_members(2)
     member = group.members.first()
     detection = member.detections.get()
@@ -148,7 +144,7 @@ def test_a_human_annotated_member_is_locked_and_done(client, annotator):
         source="human",
         actor=annotator,
     )
-    card = card_html(client.get(detail(group)).content.decode(), member.pk)
+    card = card_html(client_in.get(detail(group)).content.decode(), member.pk)
     assert 'class="member-card is-locked"' in card
     assert "status-done" in card
     text = text_of(card)
@@ -157,14 +153,14 @@ def test_a_human_annotated_member_is_locked_and_done(client, annotator):
     assert "unchecked" not in text
 
 
-def test_machine_labels_show_provenance_and_check_state(client, annotator):
+def test_machine_labels_show_provenance_and_check_state(client_in, annotator):
     group = group_with_members(3)
     first, second, third = group.members.order_by("recorded_at", "id")
     stamp(group, [first.pk, second.pk], kind=OperationKind.PROPAGATE, actor=annotator)
     SequenceAnnotation.objects.filter(sequence=second).update(
         checked_at=timezone.now(), checked_by=annotator
     )
-    html = client.get(detail(group)).content.decode()
+    html = client_in.get(detail(group)).content.decode()
     first_text = text_of(card_html(html, first.pk))
     assert "propagated" in first_text and "unchecked" in first_text
     assert "smoke / wildfire" in first_text
@@ -172,7 +168,7 @@ def test_machine_labels_show_provenance_and_check_state(client, annotator):
     assert "to annotate" in text_of(card_html(html, third.pk))
 
 
-def test_thumbnail_overlays_in_percent(client):
+def test_thumbnail_overlays_in_percent(client_in):
     group = group_with_members(
         0, representative_bbox={"xyxyn": [0.1, 0.2, 0.3, 0.4], "confidence": 0.9}
     )
@@ -185,7 +181,7 @@ def test_thumbnail_overlays_in_percent(client):
             ([0.2, 0.2, 1.5, 0.5], 0.6),  # out of range: not drawn
         ),
     )
-    card = card_html(client.get(detail(group)).content.decode(), member.pk)
+    card = card_html(client_in.get(detail(group)).content.decode(), member.pk)
     assert f"/sequences/detections/{detection.pk}/image/?variant=thumb" in card
     assert 'loading="lazy"' in card
     predicted = re.findall(r'overlay-prediction" style="([^"]+)"', card)
@@ -194,28 +190,30 @@ def test_thumbnail_overlays_in_percent(client):
     assert reference == ["left:10.000%;top:20.000%;width:20.000%;height:20.000%"]
 
 
-def test_first_detection_with_equal_recorded_at_is_the_lower_id(client):
+def test_first_detection_with_equal_recorded_at_is_the_lower_id(client_in):
     """SPEC §9.4 #2: one card per member; its thumbnail is the lower detection id."""
     group = group_with_members(0)
     member = SequenceFactory(camera=group.camera, group=group)
     moment = timezone.now()
     lower, higher = tied_detections(member, moment)
-    html = client.get(detail(group)).content.decode()
+    html = client_in.get(detail(group)).content.decode()
     assert html.count(f'id="member-{member.pk}"') == 1
     assert (
         f"/detections/{lower.pk}/image/" in html and f"/detections/{higher.pk}/image/" not in html
     )
 
 
-def test_member_without_detections_says_no_image(client):
+def test_member_without_detections_says_no_image(client_in):
     group = group_with_members(1, detections=False)
     member = group.members.get()
-    assert "No image" in text_of(card_html(client.get(detail(group)).content.decode(), member.pk))
+    assert "No image" in text_of(
+        card_html(client_in.get(detail(group)).content.decode(), member.pk)
+    )
 
 
-def test_empty_group(client):
+def test_empty_group(client_in):
     group = group_with_members(0)
-    text = text_of(client.get(detail(group)).content.decode())
+    text = text_of(client_in.get(detail(group)).content.decode())
     assert "This group has no members." in text
     assert "0 members" in text
 
@@ -223,13 +221,13 @@ def test_empty_group(client):
 # --- removed members and history -----------------------------------------------------------------
 
 
-def test_removed_section_lists_excluded_members_with_reinclude(client, annotator):
+def test_removed_section_lists_excluded_members_with_reinclude(client_in, annotator):
     group = group_with_members(3, detections=False)
     member = group.members.first()
-    html = client.get(detail(group)).content.decode()
+    html = client_in.get(detail(group)).content.decode()
     assert re.search(r'id="removed-members"[^>]*hidden', html)
     group_member_remove(group_id=group.pk, sequence_id=member.pk, actor=annotator)
-    html = client.get(detail(group)).content.decode()
+    html = client_in.get(detail(group)).content.decode()
     section = re.search(r'<section class="removed".*?</section>', html, re.S).group(0)
     text = text_of(section)
     assert "Removed from this group" in text and f"Sequence #{member.pk}" in text
@@ -241,12 +239,12 @@ def test_removed_section_lists_excluded_members_with_reinclude(client, annotator
     assert reverse("groups:member_reinclude", args=[member.pk]) in section
 
 
-def test_history_lists_operations_with_who_and_when(client, annotator, staff_user):
+def test_history_lists_operations_with_who_and_when(client_in, annotator, staff_user):
     group = group_with_members(2, detections=False)
     member = group.members.first()
     group_validate(group_id=group.pk, actor=annotator)
     group_member_remove(group_id=group.pk, sequence_id=member.pk, actor=staff_user)
-    html = client.get(detail(group)).content.decode()
+    html = client_in.get(detail(group)).content.decode()
     history = text_of(re.search(r'<section class="history".*?</section>', html, re.S).group(0))
     assert "Validated the group" in history and annotator.username in history
     assert f"Removed sequence #{member.pk} from the group" in history
@@ -254,19 +252,19 @@ def test_history_lists_operations_with_who_and_when(client, annotator, staff_use
     assert "Undo" not in history  # annotators cannot undo
 
 
-def test_staff_see_undo_on_undoable_events_only(client, staff_user):
+def test_staff_see_undo_on_undoable_events_only(client_in, staff_user):
     group = group_with_members(2, detections=False)
     outcome = group_validate(group_id=group.pk, actor=staff_user)
-    client.force_login(staff_user)
-    client.post(reverse("groups:operation_undo", args=[outcome.operation_id]))
-    html = client.get(detail(group)).content.decode()
+    client_in.force_login(staff_user)
+    client_in.post(reverse("groups:operation_undo", args=[outcome.operation_id]))
+    html = client_in.get(detail(group)).content.decode()
     undo_buttons = re.findall(r'aria-label="Undo operation #(\d+)"', html)
     assert undo_buttons == []  # the validation is undone and an undo cannot be undone
     assert f"undone by #{outcome.operation_id + 1}" in text_of(html)
     assert f"Undid operation #{outcome.operation_id} (validate)" in text_of(html)
 
 
-def test_history_shows_checks_of_members_recorded_without_a_group(client, annotator):
+def test_history_shows_checks_of_members_recorded_without_a_group(client_in, annotator):
     group = group_with_members(2)
     other = group_with_members(2)
     stamp(group, [group.members.first().pk])
@@ -276,14 +274,14 @@ def test_history_shows_checks_of_members_recorded_without_a_group(client, annota
     ids = list(SequenceAnnotation.objects.values_list("pk", flat=True))
     outcome = label_check_confirm(annotation_ids=ids, actor=annotator)
     assert GroupOperation.objects.get(pk=outcome.operation_id).group_id is None
-    text = text_of(client.get(detail(group)).content.decode())
+    text = text_of(client_in.get(detail(group)).content.decode())
     assert "Confirmed 2 machine labels" in text
 
 
 # --- query count ---------------------------------------------------------------------------------
 
 
-def test_group_page_query_count_does_not_grow_with_members(client, annotator):
+def test_group_page_query_count_does_not_grow_with_members(client_in, annotator):
     def build(n):
         group = group_with_members(n)
         members = list(group.members.order_by("id"))
@@ -292,6 +290,6 @@ def test_group_page_query_count_does_not_grow_with_members(client, annotator):
         return group
 
     few, many = build(3), build(30)
-    assert count_queries(lambda: client.get(detail(few))) == count_queries(
-        lambda: client.get(detail(many))
+    assert count_queries(lambda: client_in.get(detail(few))) == count_queries(
+        lambda: client_in.get(detail(many))
     )

@@ -15,17 +15,14 @@ from sequences.models import Detection, Sequence
 from tests.factories import (
     CameraFactory,
     OrganizationFactory,
-    group_with_members,
-    tied_detections,
-)
-from tests.groups.pages_support import (
-    count_queries,
     fp,
+    group_with_members,
     smoke,
-    text_of,
+    tied_detections,
     tied_groups,
     validated,
 )
+from tests.support import count_queries, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -48,10 +45,10 @@ def badge(response) -> str:
 # --- tabs, counts, badge ---------------------------------------------------------------------
 
 
-def test_title_subtitle_and_default_tab(client):
+def test_title_subtitle_and_default_tab(client_in):
     unlabeled = group_with_members(2, detections=False)
     group_with_members(2, detections=False, **smoke())
-    response = client.get(LIST)
+    response = client_in.get(LIST)
     assert response.status_code == 200
     text = text_of(response.content.decode())
     assert "Sequence groups" in text
@@ -66,13 +63,13 @@ def test_title_subtitle_and_default_tab(client):
     ("tab", "expected"),
     [("unlabeled", {"plain"}), ("labeled", {"smoke", "fp"}), ("all", {"plain", "smoke", "fp"})],
 )
-def test_every_tab_lists_its_groups_with_counts(client, tab, expected):
+def test_every_tab_lists_its_groups_with_counts(client_in, tab, expected):
     groups = {
         "plain": group_with_members(2, detections=False),
         "smoke": group_with_members(3, detections=False, **smoke()),
         "fp": group_with_members(4, detections=False, **fp()),
     }
-    response = client.get(LIST, {"tab": tab})
+    response = client_in.get(LIST, {"tab": tab})
     assert set(rows(response)) == {groups[name].pk for name in expected}
     assert tab_counts(response) == {"unlabeled": 1, "labeled": 2, "all": 3}
     html = response.content.decode()
@@ -83,23 +80,23 @@ def test_every_tab_lists_its_groups_with_counts(client, tab, expected):
     )
 
 
-def test_tab_links_reset_the_page_and_keep_the_sort(client):
+def test_tab_links_reset_the_page_and_keep_the_sort(client_in):
     group_with_members(2, detections=False)
-    response = client.get(LIST, {"tab": "all", "sort": "camera", "dir": "asc", "page": "1"})
+    response = client_in.get(LIST, {"tab": "all", "sort": "camera", "dir": "asc", "page": "1"})
     queries = {tab["key"]: tab["query"] for tab in response.context["tabs"]}
     assert queries["labeled"] == "tab=labeled&sort=camera&dir=asc"
     assert "page" not in queries["unlabeled"]
 
 
-def test_singletons_are_hidden(client):
+def test_singletons_are_hidden(client_in):
     listed = group_with_members(2, detections=False)
     group_with_members(1, detections=False)
-    response = client.get(LIST, {"tab": "all"})
+    response = client_in.get(LIST, {"tab": "all"})
     assert rows(response) == [listed.pk]
     assert tab_counts(response)["all"] == 1
 
 
-def test_nav_badge_is_the_unfiltered_to_label_count(client):
+def test_nav_badge_is_the_unfiltered_to_label_count(client_in):
     camera = CameraFactory()
     group_with_members(2, detections=False, camera=camera)
     group_with_members(2, detections=False)
@@ -108,29 +105,29 @@ def test_nav_badge_is_the_unfiltered_to_label_count(client):
     group_with_members(1, detections=False)  # hidden: not counted
     unlabeled = selectors.group_stats()["unlabeled"]
     assert unlabeled == 3
-    plain = client.get(LIST)
-    filtered = client.get(LIST, {"camera": camera.pk, "tab": "labeled"})
+    plain = client_in.get(LIST)
+    filtered = client_in.get(LIST, {"camera": camera.pk, "tab": "labeled"})
     assert badge(plain) == badge(filtered) == str(unlabeled)
     assert tab_counts(plain)["unlabeled"] == unlabeled
     assert tab_counts(filtered)["unlabeled"] == 1  # tab counts follow the filter
 
 
-def test_badge_is_shown_on_every_page(client):
+def test_badge_is_shown_on_every_page(client_in):
     group_with_members(2, detections=False)
-    response = client.get(reverse("sequences:list"))
+    response = client_in.get(reverse("sequences:list"))
     assert badge(response) == "1"
 
 
 # --- columns -------------------------------------------------------------------------------------
 
 
-def test_row_columns(client, annotator):
+def test_row_columns(client_in, annotator):
     camera = CameraFactory(name="brison-01", organization__name="SDIS 07")
     group = group_with_members(
         3, camera=camera, azimuth=91, is_unsure=True, **smoke(), **validated(annotator)
     )
     other = group_with_members(2, detections=False, **fp("high_cloud"))
-    response = client.get(LIST, {"tab": "all"})
+    response = client_in.get(LIST, {"tab": "all"})
     html = response.content.decode()
     row = re.search(rf'<tr class="group-row" id="group-row-{group.pk}".*?</tr>', html, re.S)
     text = text_of(row.group(0))
@@ -145,7 +142,7 @@ def test_row_columns(client, annotator):
     assert f'href="{reverse("groups:detail", args=[group.pk])}?tab=all"' in row.group(0)
 
 
-def test_preview_shows_first_middle_and_last_member_zoomed_on_the_reference(client):
+def test_preview_shows_first_middle_and_last_member_zoomed_on_the_reference(client_in):
     group = group_with_members(
         5, representative_bbox={"xyxyn": [0.4, 0.4, 0.5, 0.5], "confidence": 0.8}
     )
@@ -153,7 +150,7 @@ def test_preview_shows_first_middle_and_last_member_zoomed_on_the_reference(clie
     firsts = [
         Detection.objects.filter(sequence=m).order_by("recorded_at", "id")[0] for m in members
     ]
-    html = client.get(LIST).content.decode()
+    html = client_in.get(LIST).content.decode()
     shown = re.findall(r"/sequences/detections/(\d+)/image/\?variant=preview", html)
     assert [int(pk) for pk in shown] == [firsts[0].pk, firsts[2].pk, firsts[4].pk]
     # The region is 0.1 wide: the window is 0.25 wide (4x zoom) from 0.325, centred on it.
@@ -161,12 +158,12 @@ def test_preview_shows_first_middle_and_last_member_zoomed_on_the_reference(clie
     assert "left:30.000%;top:30.000%;width:40.000%;height:40.000%" in html
 
 
-def test_preview_of_equal_recorded_at_detections_is_the_lower_id(client):
+def test_preview_of_equal_recorded_at_detections_is_the_lower_id(client_in):
     group = group_with_members(2, detections=False)
     first_member = group.members.order_by("recorded_at", "id")[0]
     moment = timezone.now()
     lower, _ = tied_detections(first_member, moment)
-    html = client.get(LIST).content.decode()
+    html = client_in.get(LIST).content.decode()
     assert f"/sequences/detections/{lower.pk}/image/?variant=preview" in html
 
 
@@ -175,7 +172,7 @@ def test_preview_of_equal_recorded_at_detections_is_the_lower_id(client):
 
 @pytest.mark.parametrize("direction", ["asc", "desc"])
 @pytest.mark.parametrize("sort", selectors.ORDER_KEYS)
-def test_sort_headers_order_rows_with_the_id_tie_break(client, sort, direction):
+def test_sort_headers_order_rows_with_the_id_tie_break(client_in, sort, direction):
     cameras = [CameraFactory(name=n) for n in ("delta", "Alpha", "charlie")]
     for index in range(7):
         group_with_members(
@@ -184,7 +181,7 @@ def test_sort_headers_order_rows_with_the_id_tie_break(client, sort, direction):
     SequenceGroup.objects.filter(
         pk__in=list(SequenceGroup.objects.values_list("pk", flat=True))[:4]
     ).update(created_at=timezone.now() - timedelta(days=3))
-    response = client.get(LIST, {"tab": "all", "sort": sort, "dir": direction})
+    response = client_in.get(LIST, {"tab": "all", "sort": sort, "dir": direction})
     expected = list(
         selectors.group_list(tab="all", order_by=sort, direction=direction).values_list(
             "pk", flat=True
@@ -201,14 +198,14 @@ def test_sort_headers_order_rows_with_the_id_tie_break(client, sort, direction):
     assert "page" not in query
 
 
-def test_default_sort_is_members_descending(client):
+def test_default_sort_is_members_descending(client_in):
     small = group_with_members(2, detections=False)
     big = group_with_members(5, detections=False)
     middle = group_with_members(3, detections=False)
-    assert rows(client.get(LIST)) == [big.pk, middle.pk, small.pk]
+    assert rows(client_in.get(LIST)) == [big.pk, middle.pk, small.pk]
 
 
-def test_paging_120_tied_groups_shows_each_exactly_once(client, settings, subtests):
+def test_paging_120_tied_groups_shows_each_exactly_once(client_in, settings, subtests):
     """SPEC §9.4 #3: 120 groups with equal member count, created_at, camera and azimuth,
     walked at 50 per page for every sort in both directions."""
     settings.GROUPS_LIST_PAGE_SIZE = 50
@@ -219,7 +216,7 @@ def test_paging_120_tied_groups_shows_each_exactly_once(client, settings, subtes
             with subtests.test(sort=sort, direction=direction):
                 seen = []
                 for page in (1, 2, 3):
-                    response = client.get(
+                    response = client_in.get(
                         LIST, {"tab": "all", "sort": sort, "dir": direction, "page": page}
                     )
                     assert len(rows(response)) == (50 if page < 3 else 20)
@@ -229,39 +226,39 @@ def test_paging_120_tied_groups_shows_each_exactly_once(client, settings, subtes
                 assert "Page 3 of 3" in text_of(response.content.decode())
 
 
-def test_pager_only_when_there_is_more_than_one_page(client, settings):
+def test_pager_only_when_there_is_more_than_one_page(client_in, settings):
     settings.GROUPS_LIST_PAGE_SIZE = 2
     for _ in range(3):
         group_with_members(2, detections=False)
-    first = text_of(client.get(LIST).content.decode())
+    first = text_of(client_in.get(LIST).content.decode())
     assert "Previous · Page 1 of 2 · Next" in first
     settings.GROUPS_LIST_PAGE_SIZE = 50
-    assert "Page 1 of" not in text_of(client.get(LIST).content.decode())
+    assert "Page 1 of" not in text_of(client_in.get(LIST).content.decode())
 
 
-def test_next_page_link_keeps_tab_sort_and_filters(client, settings):
+def test_next_page_link_keeps_tab_sort_and_filters(client_in, settings):
     settings.GROUPS_LIST_PAGE_SIZE = 1
     camera = CameraFactory()
     group_with_members(2, detections=False, camera=camera)
     group_with_members(2, detections=False, camera=camera)
-    response = client.get(LIST, {"tab": "all", "sort": "azimuth", "camera": camera.pk})
+    response = client_in.get(LIST, {"tab": "all", "sort": "azimuth", "camera": camera.pk})
     assert response.context["next_query"] == (f"tab=all&sort=azimuth&camera={camera.pk}&page=2")
 
 
 # --- filters -------------------------------------------------------------------------------------
 
 
-def test_camera_and_organisation_filters(client):
+def test_camera_and_organisation_filters(client_in):
     organization = OrganizationFactory(name="SDIS 07")
     camera = CameraFactory(organization=organization)
     sibling = CameraFactory(organization=organization)
     on_camera = group_with_members(2, detections=False, camera=camera)
     on_sibling = group_with_members(2, detections=False, camera=sibling, **smoke())
     elsewhere = group_with_members(2, detections=False)
-    by_camera = client.get(LIST, {"tab": "all", "camera": camera.pk})
+    by_camera = client_in.get(LIST, {"tab": "all", "camera": camera.pk})
     assert rows(by_camera) == [on_camera.pk]
     assert tab_counts(by_camera) == {"unlabeled": 1, "labeled": 0, "all": 1}
-    by_org = client.get(LIST, {"tab": "all", "organization": organization.pk})
+    by_org = client_in.get(LIST, {"tab": "all", "organization": organization.pk})
     assert set(rows(by_org)) == {on_camera.pk, on_sibling.pk}
     assert elsewhere.pk not in rows(by_org)
     assert tab_counts(by_org) == {"unlabeled": 1, "labeled": 1, "all": 2}
@@ -270,9 +267,9 @@ def test_camera_and_organisation_filters(client):
     assert '<label for="filter-camera">Camera</label>' in html
 
 
-def test_bad_query_values_fall_back_and_are_named(client):
+def test_bad_query_values_fall_back_and_are_named(client_in):
     group = group_with_members(2, detections=False)
-    response = client.get(LIST, {"tab": "nope", "sort": "label", "page": "x", "camera": "abc"})
+    response = client_in.get(LIST, {"tab": "nope", "sort": "label", "page": "x", "camera": "abc"})
     assert response.status_code == 200
     assert rows(response) == [group.pk]
     assert "Ignored an invalid value for: camera, page, sort, tab." in text_of(
@@ -280,11 +277,11 @@ def test_bad_query_values_fall_back_and_are_named(client):
     )
 
 
-def test_page_past_the_end_shows_the_last_page(client, settings):
+def test_page_past_the_end_shows_the_last_page(client_in, settings):
     settings.GROUPS_LIST_PAGE_SIZE = 1
     group_with_members(2, detections=False)
     last = group_with_members(3, detections=False)
-    assert rows(client.get(LIST, {"page": 99})) == [
+    assert rows(client_in.get(LIST, {"page": 99})) == [
         SequenceGroup.objects.exclude(pk=last.pk).get().pk
     ]
 
@@ -292,9 +289,9 @@ def test_page_past_the_end_shows_the_last_page(client, settings):
 # --- empty states --------------------------------------------------------------------------------
 
 
-def test_empty_state_without_any_listed_group(client):
+def test_empty_state_without_any_listed_group(client_in):
     group_with_members(1, detections=False)
-    html = client.get(LIST).content.decode()
+    html = client_in.get(LIST).content.decode()
     assert EMPTY_NO_GROUPS in html
     assert EMPTY_NO_GROUPS == (
         "No groups yet. Groups are built by the assignment job (manage.py assign_groups), which "
@@ -302,16 +299,16 @@ def test_empty_state_without_any_listed_group(client):
     )
 
 
-def test_empty_state_when_everything_is_labeled(client):
+def test_empty_state_when_everything_is_labeled(client_in):
     group_with_members(2, detections=False, **smoke())
-    html = client.get(LIST).content.decode()
+    html = client_in.get(LIST).content.decode()
     assert EMPTY_ALL_LABELED in html
     assert EMPTY_ALL_LABELED == "Every listed group has a label."
 
 
-def test_empty_state_when_the_filter_matches_nothing(client):
+def test_empty_state_when_the_filter_matches_nothing(client_in):
     group_with_members(2, detections=False)
-    html = client.get(LIST, {"camera": CameraFactory().pk}).content.decode()
+    html = client_in.get(LIST, {"camera": CameraFactory().pk}).content.decode()
     assert EMPTY_NO_MATCH in html
     assert EMPTY_NO_MATCH == "No groups match this filter."
 
@@ -319,14 +316,14 @@ def test_empty_state_when_the_filter_matches_nothing(client):
 # --- query count ---------------------------------------------------------------------------------
 
 
-def test_list_query_count_does_not_grow_with_groups(client):
+def test_list_query_count_does_not_grow_with_groups(client_in):
     def build(n):
         for index in range(n):
             group_with_members(3, **(smoke() if index % 2 else {}))
 
     build(3)
-    few = count_queries(lambda: client.get(LIST, {"tab": "all"}))
+    few = count_queries(lambda: client_in.get(LIST, {"tab": "all"}))
     build(27)
-    many = count_queries(lambda: client.get(LIST, {"tab": "all"}))
+    many = count_queries(lambda: client_in.get(LIST, {"tab": "all"}))
     assert Sequence.objects.count() == 90
     assert few == many

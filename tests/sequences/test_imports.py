@@ -26,7 +26,7 @@ from sequences.models import (
 )
 from sequences.services import AutogenParams, azimuth_normalise
 from tests.factories import jpeg_bytes
-from tests.sequences.assignment_hooks import RESULT
+from tests.support.assignment_hooks import RESULT
 
 pytestmark = pytest.mark.django_db
 
@@ -550,7 +550,7 @@ def test_assignment_in_progress_is_skipped_not_failed(tmp_path):
     assert not Sequence.objects.filter(group__isnull=False).exists()
 
 
-HOOKS = "tests.sequences.assignment_hooks"
+HOOKS = "tests.support.assignment_hooks"
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from sequences.importing.platform_records import (
     source_api_for,
 )
 from tests.factories import jpeg_bytes
-from tests.sequences.fake_platform import BAD_GATEWAY_HTML, build_world
+from tests.support.fake_platform import BAD_GATEWAY_HTML, build_world
 
 SOURCE_APIS = ["pyronear_french", "alert_wildfire", "api_cenia"]
 # Tiny backoff, short timeouts: a retried call costs milliseconds.

@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from groups.models import AssignmentRun, SequenceGroup
 from sequences.models import Detection, Sequence, SequenceAnnotation
 from tests.factories import jpeg_bytes
-from tests.sequences.fake_platform import BAD_GATEWAY_HTML, build_world
+from tests.support.fake_platform import BAD_GATEWAY_HTML, build_world
 
 pytestmark = pytest.mark.django_db
 

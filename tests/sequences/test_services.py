@@ -3,7 +3,7 @@ import pytest
 from sequences.models import LabelSource, ProcessingStage, SequenceAnnotation
 from sequences.payloads import Label
 from sequences.services import AnnotationInvalid, annotation_write, annotation_write_many
-from tests.conftest import smoke_annotation
+from tests.factories import smoke_annotation
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from sequences.forms import BOTH_LABELS, CLUSTERS_CHANGED, MISSED_SMOKE_REQUIRED
 from sequences.models import LabelSource, ProcessingStage, SequenceAnnotation
 from sequences.payloads import CLUSTER_INCOMPLETE
 from sequences.services import annotation_write
-from tests.conftest import annotation_of
 from tests.factories import DetectionFactory, SequenceFactory, predictions
+from tests.support import annotation_of
 
 pytestmark = pytest.mark.django_db
 

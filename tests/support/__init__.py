@@ -1,0 +1,73 @@
+"""Helpers the tests share that are neither fixtures (conftest.py) nor data builders
+(factories.py): reading rows back, talking to the API as a script does, reading pages."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from annotation_site.api import auth_token_for
+from sequences.models import SequenceAnnotation
+from sequences.services import annotation_snapshot
+
+
+def annotation_of(sequence) -> SequenceAnnotation | None:
+    return SequenceAnnotation.objects.filter(sequence=sequence).first()
+
+
+def snapshot_of(sequence) -> dict | None:
+    """The annotation snapshot of a sequence as the audit log would take it now."""
+    return annotation_snapshot(SequenceAnnotation.objects.filter(sequence=sequence).first())
+
+
+def token_client(user, scheme: str = "Bearer") -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {auth_token_for(user=user)}")
+    return client
+
+
+def detail_locs(response) -> list[list]:
+    """The `loc` of every field error of a 422."""
+    assert response.status_code == 422, response.content
+    return [error["loc"] for error in response.json()["detail"]]
+
+
+def walk_pages(client, path: str, *, size: int = 50, **params) -> list[int]:
+    """Every id of a list, page after page."""
+    ids, page = [], 1
+    while True:
+        body = client.get(path, {**params, "page": page, "size": size}).json()
+        ids += [item["id"] for item in body["items"]]
+        if page >= body["pages"]:
+            return ids
+        page += 1
+
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def detail(group, query: str = "") -> str:
+    """The URL of a group's page, with a list query string."""
+    return reverse("groups:detail", args=[group.pk]) + (f"?{query}" if query else "")
+
+
+def count_queries(func) -> int:
+    """How many queries `func()` runs."""
+    with CaptureQueriesContext(connection) as context:
+        func()
+    return len(context.captured_queries)
+
+
+def oob_ids(markup: str) -> set[str]:
+    """Ids of the elements an htmx answer swaps out of band."""
+    return set(re.findall(r'<[a-z]+[^>]*\bid="([^"]+)"[^>]*\bhx-swap-oob="true"', markup))
+
+
+def text_of(markup: str) -> str:
+    """The visible text of an HTML fragment, whitespace collapsed (for verbatim checks)."""
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup))).strip()
