@@ -1,3 +1,5 @@
+"""The site's routes: the pages of both apps, the admin, the login and the REST API."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path

@@ -1,3 +1,5 @@
+"""The WSGI application; it refuses to start without a SECRET_KEY and says what to set."""
+
 import os
 
 from django.conf import settings

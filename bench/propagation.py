@@ -35,7 +35,7 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from sequences.models import ProcessingStage  # noqa: E402
-from tests.groups.group_services_support import (  # noqa: E402
+from tests.factories import (  # noqa: E402
     add_members,
     human_label,
     validated_group,

@@ -1,3 +1,5 @@
+"""The groups app: connects its one receiver on annotation saves and its settings check."""
+
 from django.apps import AppConfig
 
 

@@ -1,3 +1,5 @@
+"""The sequences app: registers its settings check."""
+
 from django.apps import AppConfig
 
 
