@@ -23,6 +23,7 @@ from sequences.serializers import (
     save_warning_context,
 )
 from sequences.services import (
+    EMPTY_ANNOTATIONS,
     AutogenParams,
     annotation_content_errors,
     annotation_create,
@@ -39,7 +40,7 @@ def _content_errors(values: dict[str, Any], sequence: Sequence | None) -> list[t
     Empty ones are left out: at `ready_to_annotate` they are generated.
     """
     annotation = values.get("annotation")
-    if sequence is None or annotation in (None, {}, {"sequences_bbox": []}):
+    if sequence is None or annotation in EMPTY_ANNOTATIONS:
         return []
     return body_errors(annotation_content_errors(sequence=sequence, annotation=annotation))
 

@@ -12,6 +12,7 @@
 
 from sequences.services.annotations import (
     ANNOTATION_EXISTS,
+    EMPTY_ANNOTATIONS,
     NO_EFFECT,
     GroupEffect,
     HumanSave,
@@ -83,6 +84,7 @@ __all__ = [
     "CHECK_SKIP_NOT_MACHINE",
     "DETECTIONS_NOT_IN_SEQUENCE",
     "DETECTION_EXISTS",
+    "EMPTY_ANNOTATIONS",
     "IMAGE_EXTENSION_INVALID",
     "IMAGE_FORMATS",
     "IMAGE_INVALID",
