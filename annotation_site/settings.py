@@ -217,6 +217,12 @@ GROUPS_LIST_PAGE_SIZE = env_number("GROUPS_LIST_PAGE_SIZE", 50, int)
 # Cards per page of the check queue: one screenful to confirm at a time.
 GROUPS_CHECK_PAGE_SIZE = env_number("GROUPS_CHECK_PAGE_SIZE", 24, int)
 GROUPS_ASSIGN_STALE_AFTER_SECONDS = env_number("GROUPS_ASSIGN_STALE_AFTER_SECONDS", 1800, int)
+# Machine labels hold back (sequences.safeguards): no machine false-positive label on a sequence
+# the platform's temporal model scores at least this, or whose box moves at least this much.
+GROUPS_HOLD_BACK_TEMPORAL_SCORE = env_number("GROUPS_HOLD_BACK_TEMPORAL_SCORE", 0.5)
+GROUPS_HOLD_BACK_MOTION = env_number("GROUPS_HOLD_BACK_MOTION", 0.025)
+# A machine label this risky is "look closely" in the check queue: confirmed one by one.
+GROUPS_LOOK_CLOSELY_RISK = env_number("GROUPS_LOOK_CLOSELY_RISK", 0.5)
 
 # --- Annotation and import ----------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ string-referenced foreign keys (`Sequence.group`, `SequenceAnnotation.label_sour
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 
 from sequences.payloads import (
@@ -135,6 +135,14 @@ class Sequence(models.Model):
     is_wildfire_alertapi = models.CharField(
         max_length=32, choices=AnnotationType.choices, null=True, blank=True
     )
+    # The platform's temporal model: its score of the whole sequence and the versions that gave
+    # it. NULL means "not scored", never "scored low".
+    temporal_model_score = models.FloatField(null=True, blank=True)
+    temporal_model_version = models.CharField(max_length=64, null=True, blank=True)
+    temporal_api_version = models.CharField(max_length=64, null=True, blank=True)
+    # How fast the box grows and moves over the first frames (`boxes.box_motion`); NULL until
+    # measured, or when too few frames have a box.
+    motion = models.FloatField(null=True, blank=True)
     recorded_at = models.DateTimeField()
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -170,6 +178,15 @@ class Sequence(models.Model):
             models.CheckConstraint(
                 condition=Q(azimuth__isnull=True) | Q(azimuth__gte=0, azimuth__lte=359),
                 name="sequences_sequence_azimuth_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(temporal_model_score__isnull=True)
+                | Q(temporal_model_score__gte=0, temporal_model_score__lte=1),
+                name="sequences_sequence_temporal_score_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(motion__isnull=True) | Q(motion__gte=0),
+                name="sequences_sequence_motion_not_negative",
             ),
         ]
         indexes = [
@@ -265,6 +282,10 @@ class SequenceAnnotation(models.Model):
         blank=True,
         related_name="+",
     )
+    # How closely a person should look at a machine label before confirming it, from 0 to 1,
+    # and why (`sequences.safeguards`): set when the label is written, NULL for other labels.
+    check_risk = models.FloatField(null=True, blank=True)
+    check_reasons = models.JSONField(default=list, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
     checked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -296,10 +317,27 @@ class SequenceAnnotation(models.Model):
                 | Q(label_source__isnull=False, label_source__in=sorted(MACHINE_SOURCES)),
                 name="sequences_sequenceannotation_source_operation_machine_only",
             ),
+            models.CheckConstraint(
+                condition=Q(check_risk__isnull=True)
+                | Q(
+                    check_risk__gte=0,
+                    check_risk__lte=1,
+                    label_source__isnull=False,
+                    label_source__in=sorted(MACHINE_SOURCES),
+                ),
+                name="sequences_sequenceannotation_risk_machine_only",
+            ),
         ]
         indexes = [
             models.Index(fields=["processing_stage", "created_at"], name="ann_stage_created_idx"),
             models.Index(fields=["label_source"], name="ann_label_source_idx"),
+            # The check queue, riskiest first: only the unchecked machine labels are indexed.
+            models.Index(
+                F("check_risk").desc(),
+                "sequence",
+                condition=Q(label_source__in=sorted(MACHINE_SOURCES), checked_at__isnull=True),
+                name="ann_check_queue_idx",
+            ),
         ]
 
     def __str__(self) -> str:

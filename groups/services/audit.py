@@ -63,12 +63,15 @@ def group_stamp_members(
     is_unsure: bool,
     source: LabelSource,
     group_id: int | None,
+    reference_box: list[float] | None = None,
 ) -> list[StampOutcome]:
     """Seed-and-stamp `label` on sequences and log each written one under `operation`.
 
     The set form of SPEC §4.8, in the caller's transaction: `annotation_write_many` writes the
-    annotations (locked ones and ones without predictions are skipped), then one bulk insert
-    records a GroupOperationMember (before/after snapshots) per applied sequence.
+    annotations (locked ones, ones without predictions and ones a safeguard holds back are
+    skipped; `reference_box`, the group's region, weighs in the labels' risk), then one bulk
+    insert records a GroupOperationMember (before/after snapshots) per applied sequence, and
+    the operation's details list the sequences held back (`held_back`, with their reason).
     `sequence_ids` may be an ordered `values_list("pk", flat=True)` QuerySet, so a whole group is
     selected by a subquery rather than a long id list.
     """
@@ -80,8 +83,13 @@ def group_stamp_members(
         actor=operation.actor,
         group_id=group_id,
         operation_id=operation.pk,
+        reference_box=reference_box,
     )
     members_log(outcomes, lambda _: operation.pk)
+    held = held_back_items(outcomes)
+    if held:
+        operation.details = {**operation.details, "held_back": held}
+        operation.save(update_fields=["details"])
     return outcomes
 
 
@@ -114,3 +122,12 @@ def members_log(outcomes: list[StampOutcome], operation_of: Callable[[int], int]
 
 def applied_count(outcomes: list[StampOutcome]) -> int:
     return sum(1 for outcome in outcomes if outcome.applied)
+
+
+def held_back_items(outcomes: list[StampOutcome]) -> list[dict[str, Any]]:
+    """What an operation's details keep of the sequences a safeguard held back."""
+    return [
+        {"sequence_id": outcome.sequence_id, "reason": outcome.hold_back}
+        for outcome in outcomes
+        if outcome.held_back
+    ]

@@ -20,7 +20,7 @@ from groups.services.errors import (
     NotMembers,
     group_locked,
 )
-from groups.services.propagation import group_label_of, group_label_set
+from groups.services.propagation import group_label_of, group_label_set, reference_box
 from sequences.models import LabelSource
 from sequences.payloads import Label, Loc
 from sequences.services import StampOutcome
@@ -123,6 +123,7 @@ def group_bulk_annotate(
             is_unsure=is_unsure,
             source=LabelSource.BULK,
             group_id=group_id,
+            reference_box=reference_box(group) if group else None,
         )
         written = applied_count(outcomes)
         group_changed = bool(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from groups.models import GroupOperation, GroupOperationMember, OperationKind
@@ -42,7 +43,9 @@ def label_check_confirm(*, annotation_ids: list[int], actor) -> CheckOutcome:
     """Mark the listed machine labels checked by `actor`, as one `check` operation (§5.9).
 
     Ids are de-duplicated; each unchecked machine label is checked, the others are skipped
-    ("already checked", "not a machine label"). The operation's group is the one group the
+    ("already checked", "not a machine label"). A "look closely" label (a risk from
+    GROUPS_LOOK_CLOSELY_RISK) is confirmed only on its own: in a list of several it is skipped.
+    The operation's group is the one group the
     checked labels came from, NULL when they span several; nothing checked -> no operation.
     Raises CheckInvalid (not a non-empty list of integers), AnnotationNotFound (unknown ids;
     nothing is checked then).
@@ -51,7 +54,8 @@ def label_check_confirm(*, annotation_ids: list[int], actor) -> CheckOutcome:
     if errors:
         raise CheckInvalid(errors)
     ids = list(dict.fromkeys(annotation_ids))
-    outcomes = annotation_check_many(annotation_ids=ids, actor=actor)
+    spare = settings.GROUPS_LOOK_CLOSELY_RISK if len(ids) > 1 else None
+    outcomes = annotation_check_many(annotation_ids=ids, actor=actor, spare_risk_from=spare)
     missing = sorted(set(ids) - {outcome.annotation_id for outcome in outcomes})
     if missing:
         raise AnnotationNotFound(missing)

@@ -8,6 +8,7 @@ save's transaction, which already holds the group row, and fans out in one savep
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -73,6 +74,22 @@ def other_members(group: SequenceGroup, *, exclude_sequence_id: int | None = Non
     return members.order_by("pk").values_list("pk", flat=True)
 
 
+@dataclass(frozen=True)
+class FanOut:
+    """What labeling a group and fanning out did: the group changed, members written, members
+    a safeguard held back."""
+
+    group_changed: bool
+    written: int
+    held_back: int
+
+
+def reference_box(group: SequenceGroup) -> list[float] | None:
+    """The group's reference region (its representative box), if it has one."""
+    bbox = group.representative_bbox
+    return bbox.get("xyxyn") if isinstance(bbox, dict) else None
+
+
 def label_fan_out(
     *,
     group: SequenceGroup,
@@ -82,13 +99,12 @@ def label_fan_out(
     actor,
     exclude_sequence_id: int | None = None,
     group_before: dict[str, Any] | None = None,
-) -> tuple[bool, int]:
+) -> FanOut:
     """Label a locked group, then seed-and-stamp its writable members (`propagated`).
 
     Shared by propagation (§5.7) and derive-on-validate (§5.5). Runs in the caller's savepoint
     and, when the group changed, records on `operation` the group after and before (the
-    current state, or `group_before` when the operation changed the group earlier). Returns
-    `(group_changed, members_written)`.
+    current state, or `group_before` when the operation changed the group earlier).
     """
     before = group_before or group_snapshot(group)
     group_changed = group_label_set(group, label=label, is_unsure=is_unsure, actor=actor)
@@ -99,10 +115,12 @@ def label_fan_out(
         is_unsure=group.is_unsure,
         source=LabelSource.PROPAGATED,
         group_id=group.pk,
+        reference_box=reference_box(group),
     )
     if group_changed:
         operation_group_change(operation, before=before, group=group)
-    return group_changed, applied_count(outcomes)
+    held_back = sum(1 for outcome in outcomes if outcome.held_back)
+    return FanOut(group_changed, applied_count(outcomes), held_back)
 
 
 # --- Propagation on a human save (SPEC §5.7) ---------------------------------------------------
@@ -142,7 +160,7 @@ def group_propagate(
                 actor=actor,
                 details={"source_sequence_id": annotation.sequence_id, "label": str(label)},
             )
-            group_changed, written = label_fan_out(
+            fan_out = label_fan_out(
                 group=group,
                 operation=operation,
                 label=label,
@@ -150,11 +168,16 @@ def group_propagate(
                 actor=actor,
                 exclude_sequence_id=annotation.sequence_id,
             )
-            if not (group_changed or written):
+            if not (fan_out.group_changed or fan_out.written):
                 transaction.set_rollback(True)
     except Exception:
         # All-or-nothing (§5.7 step 4): whatever failed, the savepoint is gone and the
         # member's own save, outside it, stands.
         logger.exception("Propagation in group %s failed", group.pk)
         return GroupEffect(warning=FANOUT_FAILED_WARNING.format(group_id=group.pk, label=label))
-    return GroupEffect(label=label, members_updated=written, group_labeled=group_changed)
+    return GroupEffect(
+        label=label,
+        members_updated=fan_out.written,
+        members_held_back=fan_out.held_back,
+        group_labeled=fan_out.group_changed,
+    )

@@ -19,7 +19,7 @@ from groups.services.audit import (
 )
 from groups.services.errors import AlreadyUndone, OperationNotFound, UndoOfUndo
 from sequences.models import Sequence, SequenceAnnotation
-from sequences.services import annotation_restore_many, annotation_snapshot
+from sequences.services import annotation_restore_many, annotation_snapshot, snapshot_matches
 from sequences.services.locks import group_lock, sequence_lock
 
 LEFT_ALONE_EDITED = "edited since"
@@ -109,12 +109,12 @@ def _undo_members(operation: GroupOperation, *, actor) -> tuple[list[dict], list
     }
     snapshots, logged, restored, left_alone = {}, [], [], []
     for member in members:
-        now = annotation_snapshot(current.get(member.sequence_id))
-        if now != member.after:
+        row = current.get(member.sequence_id)
+        if not snapshot_matches(row, member.after):
             left_alone.append({"sequence_id": member.sequence_id, "reason": LEFT_ALONE_EDITED})
             continue
         snapshots[member.sequence_id] = member.before
-        logged.append({"sequence_id": member.sequence_id, "before": now})
+        logged.append({"sequence_id": member.sequence_id, "before": annotation_snapshot(row)})
         restored.append(member.sequence_id)
     annotation_restore_many(snapshots=snapshots, actor=actor)
     if logged:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from groups.models import GroupOperation, OperationKind, SequenceGroup
 from groups.services.audit import group_snapshot
 from groups.services.errors import group_locked
-from groups.services.propagation import group_label_of, label_fan_out
+from groups.services.propagation import FanOut, group_label_of, label_fan_out
 from sequences.models import DONE_STAGES, SequenceAnnotation
 from sequences.payloads import Label, annotation_label
 
@@ -35,6 +35,7 @@ class ValidationOutcome:
     operation_id: int | None = None
     validation_warning: str | None = None
     propagated_count: int = 0
+    held_back_count: int = 0
 
 
 def _votes(group: SequenceGroup) -> dict[Label, list[tuple[int, bool]]]:
@@ -69,22 +70,22 @@ def _disagreement(votes: dict[Label, list[tuple[int, bool]]]) -> str:
 
 def _derive_on_validate(
     *, group: SequenceGroup, operation: GroupOperation, actor, group_before: dict[str, Any]
-) -> tuple[str | None, int]:
+) -> tuple[str | None, FanOut | None]:
     """Label a freshly validated, unlabeled group from its DONE members (§5.5 steps 1-4).
 
     `group_before` is the state before the validation, so that one undo reverts both.
-    Returns `(warning, members_written)`.
+    Returns `(warning, the fan-out or None)`.
     """
     votes = _votes(group)
     if not votes:
-        return None, 0
+        return None, None
     if len(votes) > 1:
         warning = VALIDATION_DISAGREE_WARNING.format(group_id=group.pk, votes=_disagreement(votes))
-        return warning, 0
+        return warning, None
     [(label, voters)] = votes.items()
     try:
         with transaction.atomic():
-            _, written = label_fan_out(
+            fan_out = label_fan_out(
                 group=group,
                 operation=operation,
                 label=label,
@@ -96,10 +97,10 @@ def _derive_on_validate(
         logger.exception("Labeling group %s on validation failed", group.pk)
         group.refresh_from_db()
         operation.refresh_from_db()
-        return VALIDATION_LABEL_FAILED_WARNING.format(group_id=group.pk, label=label), 0
+        return VALIDATION_LABEL_FAILED_WARNING.format(group_id=group.pk, label=label), None
     operation.details = {**operation.details, "derived_label": str(label)}
     operation.save(update_fields=["details"])
-    return None, written
+    return None, fan_out
 
 
 @transaction.atomic
@@ -127,9 +128,9 @@ def group_validate(*, group_id: int, actor) -> ValidationOutcome:
         group_before=before,
         group_after=group_snapshot(group),
     )
-    warning, written = None, 0
+    warning, fan_out = None, None
     if group_label_of(group) is None:
-        warning, written = _derive_on_validate(
+        warning, fan_out = _derive_on_validate(
             group=group, operation=operation, actor=actor, group_before=before
         )
     if warning:
@@ -140,7 +141,8 @@ def group_validate(*, group_id: int, actor) -> ValidationOutcome:
         changed=True,
         operation_id=operation.pk,
         validation_warning=warning,
-        propagated_count=written,
+        propagated_count=fan_out.written if fan_out else 0,
+        held_back_count=fan_out.held_back if fan_out else 0,
     )
 
 

@@ -32,6 +32,7 @@ from sequences.services.content import (
     annotation_generate,
     annotation_snapshot,
     ordered_predictions,
+    snapshot_matches,
 )
 from sequences.services.errors import (
     AlreadyExists,
@@ -66,7 +67,9 @@ from sequences.services.ingest import (
 )
 from sequences.services.stamps import (
     CHECK_SKIP_ALREADY,
+    CHECK_SKIP_LOOK_CLOSELY,
     CHECK_SKIP_NOT_MACHINE,
+    HELD_BACK,
     SKIP_LOCKED,
     SKIP_NO_PREDICTIONS,
     MachineStamp,
@@ -81,6 +84,7 @@ __all__ = [
     "ANNOTATION_EXISTS",
     "AZIMUTH_INVALID",
     "CHECK_SKIP_ALREADY",
+    "CHECK_SKIP_LOOK_CLOSELY",
     "CHECK_SKIP_NOT_MACHINE",
     "DETECTIONS_NOT_IN_SEQUENCE",
     "DETECTION_EXISTS",
@@ -91,6 +95,7 @@ __all__ = [
     "IMAGE_MEDIA_TYPES",
     "NO_EFFECT",
     "SEQUENCE_EXISTS",
+    "HELD_BACK",
     "SKIP_LOCKED",
     "SKIP_NO_PREDICTIONS",
     "SOURCE_API_MISMATCH",
@@ -130,6 +135,7 @@ __all__ = [
     "ordered_predictions",
     "organization_upsert",
     "sequence_create",
+    "snapshot_matches",
     "thumbnail_name",
     "thumbnail_open",
 ]

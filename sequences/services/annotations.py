@@ -48,12 +48,14 @@ EMPTY_ANNOTATIONS = (None, {}, {"sequences_bbox": []})
 class GroupEffect:
     """What the sequence's group did with a human save, as the groups app reports it.
 
-    `label` fanned out to `members_updated` other members; `group_labeled` when the group itself
-    took it; `warning` says why the group and its members were left as they were.
+    `label` fanned out to `members_updated` other members (`members_held_back` more were held
+    back by a safeguard); `group_labeled` when the group itself took it; `warning` says why the
+    group and its members were left as they were.
     """
 
     label: Label | None = None
     members_updated: int = 0
+    members_held_back: int = 0
     group_labeled: bool = False
     warning: str | None = None
 

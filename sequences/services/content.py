@@ -26,6 +26,7 @@ from sequences.models import (
     SequenceAnnotation,
 )
 from sequences.payloads import NOT_A_BOOLEAN, Loc
+from sequences.safeguards import LabelRisk, Signals
 from sequences.services.errors import AnnotationInvalid
 
 STAGE_INVALID = f"must be one of {', '.join(ProcessingStage.values)}"
@@ -93,7 +94,58 @@ def annotation_snapshot(annotation: SequenceAnnotation | None) -> dict[str, Any]
         "label_source_operation_id": annotation.label_source_operation_id,
         "checked_at": annotation.checked_at.isoformat() if annotation.checked_at else None,
         "checked_by_id": annotation.checked_by_id,
+        "check_risk": annotation.check_risk,
+        "check_reasons": annotation.check_reasons,
     }
+
+
+def snapshot_matches(annotation: SequenceAnnotation | None, recorded: dict | None) -> bool:
+    """Whether the row still is what a snapshot recorded (the keys an older snapshot lacks are
+    not compared, so audit rows written before a field existed still undo)."""
+    current = annotation_snapshot(annotation)
+    if current is None or recorded is None:
+        return current == recorded
+    return {key: current.get(key) for key in recorded} == recorded
+
+
+# --- What the safeguards of machine labels read -------------------------------------------------
+
+
+def _first_frames(detections: list[tuple[int, Any]]) -> list[Any]:
+    """The predictions of the first frames, those the representative box pools (§4.4)."""
+    return [
+        predictions for _, predictions in detections[: settings.GROUPS_REPRESENTATIVE_DETECTIONS]
+    ]
+
+
+def sequence_signals(
+    sequence_ids: Iterable[int] | Any, detections: dict[int, list[tuple[int, Any]]]
+) -> dict[int, Signals]:
+    """What each sequence says of itself (`sequences.safeguards.Signals`), in one query.
+
+    `detections` are the sequences' ordered predictions, already read by the caller: a motion
+    not measured yet is measured from them.
+    """
+    rows = Sequence.objects.filter(pk__in=sequence_ids).values_list(
+        "pk", "is_wildfire_alertapi", "temporal_model_score", "motion"
+    )
+    signals = {}
+    for sequence_id, platform_class, score, motion in rows:
+        if motion is None:
+            motion = boxes.box_motion(_first_frames(detections.get(sequence_id, [])))
+        signals[sequence_id] = Signals(platform_class, score, motion)
+    return signals
+
+
+def reference_overlap(
+    detections: list[tuple[int, Any]], reference_box: list[float] | None
+) -> float | None:
+    """IoU of a sequence's representative box with a group's reference region (None without
+    a region or a box)."""
+    if reference_box is None:
+        return None
+    box = boxes.representative_box(_first_frames(detections))
+    return None if box is None else boxes.iou(box["xyxyn"], reference_box)
 
 
 # --- Validation -------------------------------------------------------------------------------
@@ -148,8 +200,10 @@ def provenance_stamp(
     actor,
     group_id: int | None = None,
     operation_id: int | None = None,
+    risk: LabelRisk | None = None,
 ) -> None:
-    """Record who wrote the row and how; machine labels start unchecked (SPEC §5.9)."""
+    """Record who wrote the row and how; machine labels start unchecked (SPEC §5.9), with their
+    `risk` for the check queue."""
     now = timezone.now()
     row.updated_by = actor
     row.updated_at = now
@@ -159,9 +213,13 @@ def provenance_stamp(
         row.label_source_operation_id = operation_id
         row.checked_at = None
         row.checked_by = None
+        row.check_risk = risk.value if risk else 0.0
+        row.check_reasons = risk.stored_reasons() if risk else []
         return
     row.label_source_group_id = None
     row.label_source_operation_id = None
+    row.check_risk = None
+    row.check_reasons = []
     # A placeholder (a writable stage) carries no label, hence no label source; a human save
     # is checked whatever its stage (SPEC §2.2), an import placeholder is not.
     human = source == LabelSource.HUMAN

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from sequences import payloads
@@ -24,6 +25,7 @@ from sequences.models import (
     SequenceAnnotation,
 )
 from sequences.payloads import Label
+from sequences.safeguards import Thresholds, hold_back, hold_back_text, label_risk
 from sequences.services.content import (
     AutogenParams,
     annotation_generate,
@@ -31,10 +33,13 @@ from sequences.services.content import (
     content_set,
     ordered_predictions,
     provenance_stamp,
+    reference_overlap,
+    sequence_signals,
 )
 
 SKIP_NO_PREDICTIONS = "no AI predictions to seed annotation"
 SKIP_LOCKED = "already {stage}"
+HELD_BACK = "held back: {reason}"
 
 
 @dataclass
@@ -47,6 +52,9 @@ class StampOutcome:
     annotation_id: int | None = None
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+    # Not written because a safeguard holds the sequence back (`reason` says which, in words).
+    held_back: bool = False
+    hold_back: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ class MachineStamp:
     is_unsure: bool
     group_id: int | None = None
     operation_id: int | None = None
+    # The group's reference region: a weak overlap with it makes the label riskier.
+    reference_box: list[float] | None = None
 
 
 def annotation_write_many(
@@ -68,6 +78,7 @@ def annotation_write_many(
     actor=None,
     group_id: int | None = None,
     operation_id: int | None = None,
+    reference_box: list[float] | None = None,
 ) -> list[StampOutcome]:
     """Seed-and-stamp `label` on many sequences at once, in the caller's transaction.
 
@@ -79,7 +90,7 @@ def annotation_write_many(
     create and one bulk update, whatever the number of sequences (SQLite splits bulk statements).
     `sequence_ids` may be a `values_list("pk", flat=True)` QuerySet, read as a subquery.
     """
-    stamp = MachineStamp(label, is_unsure, group_id, operation_id)
+    stamp = MachineStamp(label, is_unsure, group_id, operation_id, reference_box)
     return _stamps_write(sequence_ids, lambda _: stamp, source=source, actor=actor)
 
 
@@ -101,6 +112,12 @@ def _stamps_write(
     source: LabelSource,
     actor,
 ) -> list[StampOutcome]:
+    """The set-wise write behind `annotation_write_many` and `annotation_write_stamps`.
+
+    The safeguards apply here, where every machine label is written: a sequence held back
+    (`sequences.safeguards.hold_back`) is left as it is, reported with its reason; every label
+    written carries its risk for the check queue.
+    """
     if source not in MACHINE_SOURCES:
         raise ValueError(f"set-wise writes are for machine labels, not {source!r}")
     existing = {
@@ -110,6 +127,8 @@ def _stamps_write(
         .order_by("sequence_id")
     }
     detections = ordered_predictions(sequence_ids)
+    signals = sequence_signals(sequence_ids, detections)
+    thresholds = Thresholds.from_settings(settings)
     params = AutogenParams()
     outcomes, to_create, to_update = [], [], []
     for sequence_id in sequence_ids:
@@ -118,18 +137,37 @@ def _stamps_write(
             reason = SKIP_LOCKED.format(stage=row.processing_stage)
             outcomes.append(StampOutcome(sequence_id, False, reason, row.pk))
             continue
-        generated = annotation_generate(detections=detections.get(sequence_id, []), params=params)
+        own = detections.get(sequence_id, [])
+        generated = annotation_generate(detections=own, params=params)
         if not generated["sequences_bbox"]:
             annotation_id = row.pk if row else None
             outcomes.append(StampOutcome(sequence_id, False, SKIP_NO_PREDICTIONS, annotation_id))
             continue
+        stamp = stamp_for(sequence_id)
+        smoke = stamp.label.kind == "smoke"
+        held = hold_back(smoke=smoke, signals=signals[sequence_id], thresholds=thresholds)
+        if held is not None:
+            text = hold_back_text(held, signals[sequence_id], thresholds)
+            annotation_id = row.pk if row else None
+            reason = HELD_BACK.format(reason=text)
+            outcomes.append(
+                StampOutcome(
+                    sequence_id, False, reason, annotation_id, held_back=True, hold_back=held
+                )
+            )
+            continue
+        risk = label_risk(
+            smoke=smoke,
+            signals=signals[sequence_id],
+            overlap=reference_overlap(own, stamp.reference_box),
+            thresholds=thresholds,
+        )
         before = annotation_snapshot(row)
         if row is None:
             row = SequenceAnnotation(sequence_id=sequence_id, has_missed_smoke=False)
             to_create.append(row)
         else:
             to_update.append(row)
-        stamp = stamp_for(sequence_id)
         content_set(row, payloads.stamp_label(generated, stamp.label))
         row.is_unsure = stamp.is_unsure
         row.processing_stage = ProcessingStage.SEQ_ANNOTATION_DONE
@@ -139,6 +177,7 @@ def _stamps_write(
             actor=actor,
             group_id=stamp.group_id,
             operation_id=stamp.operation_id,
+            risk=risk,
         )
         outcomes.append(StampOutcome(sequence_id, True, None, row.pk, before))
     SequenceAnnotation.objects.bulk_create(to_create)
@@ -170,6 +209,8 @@ STAMPED_FIELDS = [
     "updated_at",
     "checked_at",
     "checked_by",
+    "check_risk",
+    "check_reasons",
 ]
 
 
@@ -177,18 +218,22 @@ STAMPED_FIELDS = [
 
 CHECK_SKIP_ALREADY = "already checked"
 CHECK_SKIP_NOT_MACHINE = "not a machine label"
+CHECK_SKIP_LOOK_CLOSELY = "look closely: confirm it on its own"
 
 # References a snapshot may hold; the row they point to may have been deleted since.
 SNAPSHOT_REFERENCES = ("label_source_group", "label_source_operation", "checked_by")
 RESTORED_FIELDS = [*STAMPED_FIELDS, "has_missed_smoke"]
 
 
-def annotation_check_many(*, annotation_ids: list[int], actor) -> list[StampOutcome]:
+def annotation_check_many(
+    *, annotation_ids: list[int], actor, spare_risk_from: float | None = None
+) -> list[StampOutcome]:
     """Mark unchecked machine labels as checked by `actor`, in the caller's transaction.
 
     One outcome per annotation id that exists, in the given order (an unknown id simply has no
     outcome, so callers find unknown ids by their absence): applied, with before/after
-    snapshots; or skipped, "not a machine label" or "already checked". Rows are locked in
+    snapshots; or skipped, "not a machine label", "already checked", or, with
+    `spare_risk_from`, "look closely" for a label at least that risky. Rows are locked in
     ascending sequence order and written with one bulk update; the label itself is not touched.
     """
     rows = {
@@ -207,6 +252,8 @@ def annotation_check_many(*, annotation_ids: list[int], actor) -> list[StampOutc
             reason = CHECK_SKIP_NOT_MACHINE
         elif row.checked_at is not None:
             reason = CHECK_SKIP_ALREADY
+        elif spare_risk_from is not None and (row.check_risk or 0.0) >= spare_risk_from:
+            reason = CHECK_SKIP_LOOK_CLOSELY
         else:
             before = annotation_snapshot(row)
             row.checked_at, row.checked_by = now, actor
@@ -271,6 +318,8 @@ def annotation_restore_many(*, snapshots: dict[int, dict[str, Any] | None], acto
         row.is_unsure = snapshot["is_unsure"]
         row.has_missed_smoke = snapshot["has_missed_smoke"]
         row.label_source = snapshot["label_source"]
+        row.check_risk = snapshot.get("check_risk")
+        row.check_reasons = snapshot.get("check_reasons", [])
         for name in SNAPSHOT_REFERENCES:
             value = snapshot[f"{name}_id"]
             setattr(row, f"{name}_id", value if value in surviving[name] else None)
