@@ -13,5 +13,6 @@ def navigation(request) -> dict:
     return {
         # The unfiltered To-label count, the same number as the list's tab (SPEC §9.4 #15).
         "nav_groups_to_label": lambda: group_stats()["unlabeled"],
-        "nav_unchecked": unchecked_count,
+        # Machine labels to check, and how many of them to look at closely.
+        "nav_check": unchecked_count,
     }

@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 from groups.forms import ListParams
 from groups.models import GroupOperation, OperationKind, SequenceGroup
-from groups.selectors import SORT_KEYS
+from groups.selectors import SORT_KEYS, is_look_closely
 from groups.services import CheckOutcome, UndoOutcome, ValidationOutcome
 from sequences.boxes import is_valid_box
 from sequences.models import (
@@ -27,7 +29,8 @@ from sequences.models import (
 )
 from sequences.payloads import Label, annotation_label
 from sequences.presenters import box_style
-from sequences.selectors import valid_boxes
+from sequences.safeguards import Thresholds, risk_text
+from sequences.selectors import HeldBack, valid_boxes
 
 # The list preview never zooms in further than this fraction of the image (4x).
 PREVIEW_MIN_SIDE = 0.25
@@ -177,6 +180,8 @@ class MemberCard:
     provenance: str
     unchecked: bool
     confirm: str
+    # Why the group's label was not applied to this member (a safeguard held it back), or None.
+    held_back: HeldBack | None = None
 
     @property
     def is_machine_label(self) -> bool:
@@ -202,6 +207,7 @@ def member_card(member: Sequence, *, group_id: int, reference: list[float] | Non
         provenance=provenance,
         unchecked=row is not None and row.is_unchecked_machine_label,
         confirm=REMOVE_CONFIRM.format(sequence_id=member.pk, group_id=group_id),
+        held_back=getattr(member, "held_back", None),
     )
 
 
@@ -217,7 +223,14 @@ _SENTENCES = {
 
 
 def operation_summary(operation: GroupOperation) -> str:
-    """One sentence saying what an audited operation did (the group page's history)."""
+    """One sentence saying what an audited operation did (the group page's history), with the
+    members a safeguard held back from its label."""
+    held = len((operation.details or {}).get("held_back") or [])
+    summary = _operation_sentence(operation)
+    return f"{summary}; {held} held back" if held else summary
+
+
+def _operation_sentence(operation: GroupOperation) -> str:
     details = operation.details or {}
     label = details.get("label") or details.get("derived_label")
     count = getattr(operation, "member_count", 0)
@@ -290,7 +303,8 @@ def validation_notice(outcome: ValidationOutcome, *, validating: bool) -> tuple[
     if label is None:
         return "Group validated. Save one member as done to label the whole group.", "success"
     updated = plural(outcome.propagated_count, "member")
-    return f"Group validated · labeled {label} · {updated} updated.", "success"
+    held = f" · {outcome.held_back_count} held back" if outcome.held_back_count else ""
+    return f"Group validated · labeled {label} · {updated} updated{held}.", "success"
 
 
 def undo_notice(outcome: UndoOutcome, *, operation_id: int) -> str:
@@ -314,6 +328,9 @@ class CheckCard:
     label: dict[str, str] | None
     source: str
     operation: GroupOperation | None
+    # A "look closely" label is confirmed on its own; `reasons` say why it is risky, in words.
+    look_closely: bool = False
+    reasons: str = ""
 
     @property
     def source_sequence_id(self) -> int | None:
@@ -333,6 +350,7 @@ def check_cards(
     annotations: list[SequenceAnnotation], detections: dict[int, Detection]
 ) -> list[CheckCard]:
     """The cards of a page of the check queue; `detections` holds their first detections."""
+    thresholds = Thresholds.from_settings(settings)
     cards = []
     for row in annotations:
         group = row.label_source_group or row.sequence.group
@@ -345,6 +363,8 @@ def check_cards(
                 label=label_parts(annotation_label(row.annotation)),
                 source=row.label_source,
                 operation=row.label_source_operation,
+                look_closely=is_look_closely(row),
+                reasons=risk_text(row.check_reasons or [], thresholds),
             )
         )
     return cards

@@ -1,5 +1,5 @@
-"""Reads of the groups app: the group list and its counts, a group with its members, the audit
-history of a group, and the check queue.
+"""Reads of the groups app: the group list and its counts, a group with its members (and which
+of them are held back from its label), the audit history of a group, and the check queue.
 
 Every function returns pre-joined rows, so a page costs the same number of queries whatever the
 number of groups, members or operations it shows. `camera_id` / `organization_id` arguments are
@@ -27,6 +27,8 @@ from django.db.models.functions import Lower, RowNumber
 
 from groups.models import GroupOperation, GroupOperationMember, OperationKind, SequenceGroup
 from sequences.models import MACHINE_SOURCES, Detection, Sequence, SequenceAnnotation
+from sequences.safeguards import Thresholds
+from sequences.selectors import held_back_q, sequence_held_back
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,23 @@ def group_previews(*, group_ids: list[int]) -> dict[int, list[int]]:
     }
 
 
+def groups_with_held_back_counts(groups: list[SequenceGroup]) -> list[SequenceGroup]:
+    """The given groups, each with `held_back_count`: its members a safeguard keeps from the
+    group's label (`sequences.selectors.held_back_q`), in one query for the whole page."""
+    if not groups:
+        return groups
+    counts = dict(
+        Sequence.objects.filter(held_back_q(), group_id__in=[group.pk for group in groups])
+        .order_by()
+        .values("group_id")
+        .annotate(count=Count("id"))
+        .values_list("group_id", "count")
+    )
+    for group in groups:
+        group.held_back_count = counts.get(group.pk, 0)
+    return groups
+
+
 # --- one group -------------------------------------------------------------------------------
 
 
@@ -245,12 +264,18 @@ def group_detail(*, group_id: int) -> SequenceGroup:
     """A group with its camera, organisation, reviewers and `members_ordered` (see
     `group_members`), in three queries whatever the number of members.
 
-    Raises SequenceGroup.DoesNotExist for an unknown id.
+    Each member also carries `held_back` (`sequences.selectors.HeldBack`, or None) and the group
+    `held_back_count`. Raises SequenceGroup.DoesNotExist for an unknown id.
     """
     group = SequenceGroup.objects.select_related(
         "camera", "camera__organization", "validated_by", "labeled_by"
     ).get(pk=group_id)
     group.members_ordered = group_members(group_id=group.pk)
+    thresholds = Thresholds.from_settings(settings)
+    for member in group.members_ordered:
+        member.group = group  # the row just read: no query per member
+        member.held_back = sequence_held_back(member, thresholds=thresholds)
+    group.held_back_count = sum(1 for m in group.members_ordered if m.held_back is not None)
     return group
 
 
@@ -307,8 +332,9 @@ def _unchecked() -> Q:
 
 
 def unchecked_machine_labels() -> QuerySet[SequenceAnnotation]:
-    """Machine-applied labels nobody has confirmed yet, ordered by the group they came from
-    (labels without a group last), then the sequence's (recorded_at, id).
+    """Machine-applied labels nobody has confirmed yet, riskiest first: by `check_risk`
+    descending, then sequence id, the order of the partial index `ann_check_queue_idx`, so a page
+    reads from the index at any size of the queue.
 
     Rows carry their sequence (camera, organisation, current group), the source group and
     operation (with its actor), the last writer and `first_detection_id`.
@@ -327,17 +353,31 @@ def unchecked_machine_labels() -> QuerySet[SequenceAnnotation]:
             "updated_by",  # the card's actor when the operation row is gone
         )
         .annotate(first_detection_id=Subquery(first.values("id")[:1]))
-        .order_by(
-            F("label_source_group_id").asc(nulls_last=True),
-            "sequence__recorded_at",
-            "sequence_id",
-        )
+        .order_by(F("check_risk").desc(), "sequence_id")
     )
 
 
-def unchecked_count() -> int:
-    """How many machine labels wait in the check queue (the navigation badge)."""
-    return SequenceAnnotation.objects.filter(_unchecked()).count()
+def is_look_closely(annotation: SequenceAnnotation) -> bool:
+    """Whether a machine label is risky enough to be confirmed only on its own."""
+    return (annotation.check_risk or 0.0) >= settings.GROUPS_LOOK_CLOSELY_RISK
+
+
+@dataclass(frozen=True)
+class CheckCounts:
+    """The check badge: machine labels waiting, and how many of them are "look closely"."""
+
+    total: int
+    look_closely: int
+
+
+def unchecked_count() -> CheckCounts:
+    """How many machine labels wait in the check queue, and how many of them need a close look
+    (the navigation badge), in one query that reads only the check queue's index columns."""
+    counts = SequenceAnnotation.objects.filter(_unchecked()).aggregate(
+        total=Count("sequence"),
+        look_closely=Count("sequence", filter=Q(check_risk__gte=settings.GROUPS_LOOK_CLOSELY_RISK)),
+    )
+    return CheckCounts(counts["total"] or 0, counts["look_closely"] or 0)
 
 
 def detections_by_id(*, detection_ids: list[int]) -> dict[int, Any]:

@@ -66,7 +66,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(
         selectors.group_list(**params.selector_kwargs()), settings.GROUPS_LIST_PAGE_SIZE
     ).get_page(params.page)
-    groups = list(page.object_list)
+    groups = selectors.groups_with_held_back_counts(list(page.object_list))
     previews = selectors.group_previews(group_ids=[group.pk for group in groups])
     list_query = params.query(page=page.number)
     context = {
@@ -118,6 +118,7 @@ def _group_context(
             presenters.member_card(member, group_id=group.pk, reference=reference)
             for member in group.members_ordered
         ],
+        "held_back_count": group.held_back_count,
         "removed": selectors.group_removed_members(group_id=group.pk),
         "history": presenters.history_entries(selectors.group_history(group_id=group.pk)),
         "list_query": list_query,
@@ -202,8 +203,11 @@ def _toggle_validation(request: HttpRequest, group_id: int, *, validating: bool)
         return presenters.validation_notice(outcomes[0], validating=validating)
 
     def oob() -> list[str]:
-        # Fanned-out labels change member captions; otherwise the cards are as they were.
-        return ["history", "members"] if outcomes[0].propagated_count else ["history"]
+        # Fanned-out labels change member captions, and so does a label held back from some
+        # members (they now say why); otherwise the cards are as they were.
+        outcome = outcomes[0]
+        redraw = outcome.propagated_count or outcome.held_back_count
+        return ["history", "members"] if redraw else ["history"]
 
     return _group_action(request, group_id, action, main="header", oob=oob)
 
@@ -282,10 +286,14 @@ def _check_context(request: HttpRequest, *, notice=None, notice_level="success")
     detections = selectors.detections_by_id(
         detection_ids=[row.first_detection_id for row in rows if row.first_detection_id]
     )
+    cards = presenters.check_cards(rows, detections)
     return {
         "nav_section": "check",
         "page": page,
-        "cards": presenters.check_cards(rows, detections),
+        "cards": cards,
+        # "Confirm these N" sends only these; a look-closely card is confirmed on its own.
+        "confirmable": [card for card in cards if not card.look_closely],
+        "look_closely_count": sum(1 for card in cards if card.look_closely),
         "page_query": f"?page={page.number}" if page.number > 1 else "",
         "notice": notice,
         "notice_level": notice_level,
@@ -294,7 +302,7 @@ def _check_context(request: HttpRequest, *, notice=None, notice_level="success")
 
 @require_GET
 def check_queue(request: HttpRequest) -> HttpResponse:
-    """The check queue (SPEC §5.9): unchecked machine labels, by group then recorded time."""
+    """The check queue (SPEC §5.9): unchecked machine labels, riskiest first."""
     return render(request, "groups/check_queue.html", _check_context(request))
 
 
@@ -320,7 +328,8 @@ def _check_action(
 
 @require_POST
 def check_confirm_view(request: HttpRequest) -> HttpResponse:
-    """ "Confirm these N": mark the page's machine labels checked, as one operation."""
+    """ "Confirm these N" (the page's labels but the look-closely ones), or the Confirm of one
+    look-closely card: mark the labels sent checked, as one operation."""
 
     def confirm(data: dict) -> str:
         outcome = services.label_check_confirm(

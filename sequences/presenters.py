@@ -1,5 +1,5 @@
 """What the sequence templates draw: boxes placed over an image in percent, and the annotation
-page's player frames and group line.
+page's player frames, group line and why the group's label was held back.
 
 `box_percent` is the one place where an xyxyn box becomes percent of the image (or of a zoom
 window on it); the CSS and SVG forms below, and the groups app's thumbnails and previews, are
@@ -14,7 +14,9 @@ from sequences.boxes import is_valid_box
 from sequences.forms import cluster_colour
 from sequences.models import Sequence
 from sequences.payloads import Label
-from sequences.selectors import AnnotationPage, valid_boxes
+from sequences.selectors import AnnotationPage, sequence_held_back, valid_boxes
+
+HELD_BACK_LINE = "Group #{group_id} is labeled {label}; its label was not applied here: {reason}."
 
 # (left, top, side) of a square window on the image, in image fractions.
 Window = tuple[float, float, float]
@@ -73,3 +75,12 @@ def group_line(sequence: Sequence) -> str | None:
     if group.is_unsure:
         parts.append("unsure")
     return " · ".join(parts)
+
+
+def held_back_line(sequence: Sequence) -> str | None:
+    """Why the group's label was not applied to this sequence (a safeguard held it back), or
+    None: "Group #12 is labeled FP/antenna; its label was not applied here: ..."."""
+    held = sequence_held_back(sequence)
+    if held is None:
+        return None
+    return HELD_BACK_LINE.format(group_id=sequence.group_id, label=held.label, reason=held.text)

@@ -1,4 +1,5 @@
-"""Reads of the sequence domain: the annotation queue, the done list, the annotation page.
+"""Reads of the sequence domain: the annotation queue, the done list, the annotation page, and
+which members are held back from their group's label.
 
 Every function returns pre-joined rows, so a page costs the same number of queries whatever the
 number of rows it shows. The group of a sequence is read through the `Sequence.group` relation
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Case, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from sequences.boxes import is_valid_box
@@ -22,6 +24,16 @@ from sequences.models import (
     ProcessingStage,
     Sequence,
     SequenceAnnotation,
+)
+from sequences.payloads import Label
+from sequences.safeguards import (
+    NOT_SMOKE_CLASS,
+    SMOKE_CLASSES,
+    HoldBack,
+    Signals,
+    Thresholds,
+    hold_back,
+    hold_back_text,
 )
 from sequences.services import annotation_generate
 
@@ -215,3 +227,65 @@ def valid_boxes(predictions: Any) -> list[list[float]]:
         for item in items
         if isinstance(item, dict) and is_valid_box(item.get("xyxyn"))
     ]
+
+
+# --- held back from the group's label (sequences.safeguards) ------------------------------------
+
+
+def held_back_q(*, thresholds: Thresholds | None = None) -> Q:
+    """Sequences held back from their group's label, as a filter on `Sequence`: the SQL form of
+    `sequence_held_back` (and of `sequences.safeguards.hold_back`).
+
+    A member is held back when its group carries a label of the kind the safeguards refuse for
+    the member's own signals, and no person labeled it (no annotation, or one at a writable
+    stage). Signals are read as stored: a NULL score or motion holds nothing back. Only positive
+    comparisons, so a NULL never turns into a match.
+    """
+    limits = thresholds or Thresholds.from_settings(settings)
+    by_nobody = Q(annotation__isnull=True) | Q(annotation__processing_stage__in=WRITABLE_STAGES)
+    refuses_fp = (
+        Q(is_wildfire_alertapi__in=sorted(SMOKE_CLASSES))
+        | Q(temporal_model_score__gte=limits.temporal_score)
+        | Q(motion__gte=limits.motion)
+    )
+    refuses_smoke = Q(is_wildfire_alertapi=NOT_SMOKE_CLASS)
+    return by_nobody & (
+        (Q(group__false_positive_type__isnull=False) & refuses_fp)
+        | (Q(group__smoke_type__isnull=False) & refuses_smoke)
+    )
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """Why a member does not carry its group's label: the safeguard's code, in words, and the
+    group's label it was held back from."""
+
+    code: HoldBack
+    text: str
+    label: Label
+
+
+def sequence_signals_of(sequence: Sequence) -> Signals:
+    """What a sequence row says of itself, as the safeguards read it."""
+    return Signals(sequence.is_wildfire_alertapi, sequence.temporal_model_score, sequence.motion)
+
+
+def sequence_held_back(
+    sequence: Sequence, *, thresholds: Thresholds | None = None
+) -> HeldBack | None:
+    """Whether `sequence` is held back from its group's label, and why (the rule of
+    `held_back_q`, on rows already read: the sequence's `group` and `annotation` must be loaded
+    with it, or each costs a query)."""
+    group = sequence.group
+    label = Label.from_columns(group.smoke_type, group.false_positive_type) if group else None
+    if label is None:
+        return None
+    annotation = getattr(sequence, "annotation", None)
+    if annotation is not None and annotation.processing_stage not in WRITABLE_STAGES:
+        return None
+    limits = thresholds or Thresholds.from_settings(settings)
+    signals = sequence_signals_of(sequence)
+    code = hold_back(smoke=label.kind == "smoke", signals=signals, thresholds=limits)
+    if code is None:
+        return None
+    return HeldBack(code, hold_back_text(code, signals, limits), label)

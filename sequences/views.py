@@ -28,7 +28,7 @@ from sequences.forms import (
 )
 from sequences.models import Detection, LabelSource, ProcessingStage, Sequence
 from sequences.payloads import FALSE_POSITIVE_LABELS, annotation_label
-from sequences.presenters import group_line, player_frames
+from sequences.presenters import group_line, held_back_line, player_frames
 from sequences.services import (
     IMAGE_MEDIA_TYPES,
     AnnotationInvalid,
@@ -42,6 +42,8 @@ from sequences.services.images import thumbnail_name, thumbnail_open
 LIST_PAGE_SIZE = 50
 SAVED_MESSAGE = "Sequence #{sequence_id} saved"
 PROPAGATED_MESSAGE = "group #{group_id} labeled {label}, {count} other member{plural} updated"
+# Added to PROPAGATED_MESSAGE when a safeguard kept members from the group's label.
+HELD_BACK_SUFFIX = ", {count} held back"
 SEQUENCE_NOT_FOUND = "Sequence not found."
 
 
@@ -136,16 +138,15 @@ def _after_save(
             warning=effect.warning,
             next_url=next_url,
         )
-    if count := effect.members_updated:
-        messages.info(
-            request,
-            PROPAGATED_MESSAGE.format(
-                group_id=outcome.group_id,
-                label=effect.label,
-                count=count,
-                plural="" if count == 1 else "s",
-            ),
+    count, held = effect.members_updated, effect.members_held_back
+    if count or held:
+        message = PROPAGATED_MESSAGE.format(
+            group_id=outcome.group_id,
+            label=effect.label,
+            count=count,
+            plural="" if count == 1 else "s",
         )
+        messages.info(request, message + (HELD_BACK_SUFFIX.format(count=held) if held else ""))
     return redirect(next_url)
 
 
@@ -253,6 +254,7 @@ def _render_annotate(
             "cards": form.cluster_cards(frame_numbers),
             "frames": frames,
             "group_line": group_line(page.sequence),
+            "held_back_line": held_back_line(page.sequence),
             "back_url": route.back_url,
             "from_group": route.group_id is not None,
             "warning": warning,

@@ -102,8 +102,9 @@
     return false;
   }
 
-  // Check queue: J / K move between cards, X is "Not this" on the focused card, Enter confirms
-  // the page. After htmx redraws the queue, focus returns to the card at the same position.
+  // Check queue: J / K move between cards, X is "Not this" on the focused card, C confirms the
+  // focused look-closely card on its own, Enter confirms the page's other cards. After htmx
+  // redraws the queue, focus returns to the card at the same position.
   var refocusIndex = null;
 
   function checkCards() {
@@ -130,10 +131,14 @@
       focusCard(cards, index < 0 ? 0 : index + (key === "j" ? 1 : -1));
       return true;
     }
-    if (key === "x" && current) {
-      refocusIndex = index;
-      shortcut("x", current).click();
-      return true;
+    if ((key === "x" || key === "c") && current) {
+      // Only a look-closely card has its own Confirm: C does nothing on the others.
+      var button = shortcut(key, current);
+      if (button) {
+        refocusIndex = index;
+        button.click();
+        return true;
+      }
     }
     if (key === "enter") {
       // Enter on a link or button keeps its own meaning.
