@@ -395,3 +395,112 @@ def annotate(
         is_unsure=is_unsure,
         source=LabelSource.HUMAN,
     ).annotation
+
+
+def plume(box=BOX, *, growth: float = 0.04, frames: int = 10, **sequence_fields) -> Sequence:
+    """A sequence whose box grows by `growth` of its area per frame around its centre, as a
+    rising plume does: its motion (`boxes.box_motion`) is about log(1 + growth), 0.039 by
+    default; `growth=0` gives a recurring object that stays put."""
+    x1, y1, x2, y2 = box
+    centre_x, centre_y = (x1 + x2) / 2, (y1 + y2) / 2
+    boxes = []
+    for frame in range(frames):
+        scale = (1 + growth) ** (frame / 2)
+        half_width, half_height = (x2 - x1) / 2 * scale, (y2 - y1) / 2 * scale
+        corners = (
+            centre_x - half_width,
+            centre_y - half_height,
+            centre_x + half_width,
+            centre_y + half_height,
+        )
+        boxes.append([round(value, 6) for value in corners])
+    return sequence_with_boxes(*boxes, **sequence_fields)
+
+
+def fanned_out_group(
+    *signals: dict, label: Label | None = None, actor=None, validated: bool = True, **group_fields
+) -> tuple[SequenceGroup, Sequence, list[Sequence]]:
+    """Machine labels written by the real propagation, with their risks and hold-backs.
+
+    A validated group (any `validated_group` field may be given) with a saver and one
+    placeholder member per entry of `signals` (Sequence fields: `motion`,
+    `temporal_model_score`, `is_wildfire_alertapi`); a human save of `label` (default FP/antenna)
+    on the saver fans it out. Returns `(group, saver, members)`, members in the order of
+    `signals`; those a safeguard held back stay placeholders. `validated=False`: the group is
+    not validated, so the save labels the saver only and a validation would fan out.
+    """
+    label = label or Label.fp("antenna")
+    if validated:
+        group = validated_group(user=actor, **group_fields)
+    else:
+        group = SequenceGroupFactory(representative_bbox=BOX_WITH_CONFIDENCE, **group_fields)
+    saver, *members = add_members(group, len(signals) + 1, placeholders=True)
+    for member, fields in zip(members, signals, strict=True):
+        Sequence.objects.filter(pk=member.pk).update(**fields)
+    human_label(
+        saver,
+        saver.detections.get(),
+        stage=ProcessingStage.SEQ_ANNOTATION_DONE,
+        smoke_type=label.value if label.kind == "smoke" else None,
+        fp=label.value if label.kind == "fp" else None,
+        actor=actor,
+    )
+    group.refresh_from_db()
+    for member in members:
+        member.refresh_from_db()
+    return group, saver, members
+
+
+def labeled_group(
+    camera, *, azimuth=90, box=BOX, smoke_type="wildfire", fp=None, unsure=False
+) -> SequenceGroup:
+    """A labeled, unvalidated group (smoke/<smoke_type>, or FP/<fp> with `smoke_type=None`)
+    whose region is `box`."""
+    return SequenceGroupFactory(
+        camera=camera,
+        azimuth=azimuth,
+        representative_bbox={"xyxyn": box, "confidence": 0.9},
+        smoke_type=smoke_type,
+        false_positive_type=fp,
+        is_unsure=unsure,
+        labeled_at=timezone.now(),
+    )
+
+
+# --- The training export -------------------------------------------------------------------------
+
+
+def export_alert(camera, alert_api_id: int, *, frames: int = 2, **sequence_fields) -> Sequence:
+    """An alert of `camera` with `frames` detections 30 s apart, each with a stored JPEG; the
+    first holds the detector's box BOX, the others none (frames without a box)."""
+    sequence = SequenceFactory(
+        camera=camera, source_api=camera.source_api, alert_api_id=alert_api_id, **sequence_fields
+    )
+    for index in range(frames):
+        DetectionFactory(
+            sequence=sequence,
+            alert_api_id=alert_api_id * 100 + index,
+            recorded_at=sequence.recorded_at + timedelta(seconds=30 * index),
+            algo_predictions=predictions((BOX, 0.9)) if index == 0 else predictions(),
+        )
+    return sequence
+
+
+def export_labeled(camera, alert_api_id: int, *, smoke_type=None, fp=None, **fields) -> Sequence:
+    """`export_alert` with a human label on its first frame's box, at `seq_annotation_done`
+    (`unsure`, `has_missed_smoke`, `stage` and `frames` may be given)."""
+    unsure = fields.pop("unsure", False)
+    missed = fields.pop("has_missed_smoke", False)
+    stage = fields.pop("stage", ProcessingStage.SEQ_ANNOTATION_DONE)
+    sequence = export_alert(camera, alert_api_id, **fields)
+    human_label(
+        sequence,
+        sequence.detections.order_by("recorded_at", "id").first(),
+        stage=stage,
+        smoke_type=smoke_type,
+        fp=fp,
+        unsure=unsure,
+    )
+    if missed:
+        SequenceAnnotation.objects.filter(sequence=sequence).update(has_missed_smoke=True)
+    return sequence

@@ -7,16 +7,19 @@ from django.utils import timezone
 
 from groups import selectors
 from groups.models import GroupOperation, GroupOperationMember, OperationKind, SequenceGroup
-from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation
+from sequences.models import ProcessingStage, SequenceAnnotation
 from tests.factories import (
     CameraFactory,
     DetectionFactory,
     OrganizationFactory,
     SequenceFactory,
     UserFactory,
+    fanned_out_group,
     group_with_members,
+    stamp,
     tied_detections,
 )
+from tests.support import annotation_of
 
 pytestmark = pytest.mark.django_db
 
@@ -298,40 +301,21 @@ def test_history_lists_operations_of_the_group_and_of_its_members():
 # --- the check queue ---------------------------------------------------------------------------
 
 
-def _machine_label(sequence, *, group=None, source=LabelSource.INHERITED, checked=False):
-    return SequenceAnnotation.objects.create(
-        sequence=sequence,
-        processing_stage=ProcessingStage.SEQ_ANNOTATION_DONE,
-        label_source=source,
-        label_source_group=group,
-        checked_at=timezone.now() if checked else None,
+def test_unchecked_machine_labels_riskiest_first_then_sequence_id():
+    # Propagated FP labels: risks 0.8 (motion), 0 (twice, tied), 0.9 (temporal score).
+    _, saver, (moving, calm, quiet, scored) = fanned_out_group(
+        {"motion": 0.02}, {}, {}, {"temporal_model_score": 0.45}
     )
+    checked = annotation_of(quiet)
+    SequenceAnnotation.objects.filter(pk=checked.pk).update(checked_at=timezone.now())
+    bulk = group_with_members(2)
+    loose = bulk.members.order_by("id")[0]
+    stamp(bulk, [loose.pk], kind=OperationKind.BULK)
 
-
-def test_unchecked_machine_labels_by_group_then_recorded_at():
-    later_group = group_with_members(2)
-    first_group = group_with_members(2)
-    first_group, later_group = sorted([first_group, later_group], key=lambda g: g.pk)
-    now = timezone.now()
-    a, b = first_group.members.order_by("recorded_at", "id")
-    Sequence.objects.filter(pk=a.pk).update(recorded_at=now)
-    Sequence.objects.filter(pk=b.pk).update(recorded_at=now - timedelta(days=1))
-    c, d = later_group.members.order_by("recorded_at", "id")
-    loose = SequenceFactory()
-    rows = [
-        _machine_label(loose, source=LabelSource.BULK),
-        _machine_label(c, group=later_group, source=LabelSource.PROPAGATED),
-        _machine_label(a, group=first_group),
-        _machine_label(b, group=first_group, source=LabelSource.BULK),
-        _machine_label(d, group=later_group, checked=True),
-    ]
-    human = SequenceFactory()
-    SequenceAnnotation.objects.create(
-        sequence=human,
-        processing_stage=ProcessingStage.SEQ_ANNOTATION_DONE,
-        label_source=LabelSource.HUMAN,
-    )
     queue = list(selectors.unchecked_machine_labels())
-    assert [row.pk for row in queue] == [rows[3].pk, rows[2].pk, rows[1].pk, rows[0].pk]
-    assert selectors.unchecked_count() == 4
-    assert queue[0].first_detection_id == b.detections.get().pk
+
+    assert [row.sequence_id for row in queue] == [scored.pk, moving.pk, calm.pk, loose.pk]
+    assert [row.check_risk for row in queue] == [0.9, 0.8, 0.0, 0.0]
+    assert selectors.unchecked_count() == selectors.CheckCounts(total=4, look_closely=2)
+    assert queue[0].first_detection_id == scored.detections.get().pk
+    assert saver.pk not in {row.sequence_id for row in queue}  # a human label

@@ -10,8 +10,8 @@ from django.urls import reverse
 from groups.models import GroupOperation, OperationKind
 from groups.services import group_member_remove
 from sequences.models import ProcessingStage, Sequence, SequenceAnnotation
-from tests.factories import SequenceFactory, group_with_members, smoke
-from tests.support import HX, detail, oob_ids, text_of
+from tests.factories import SequenceFactory, fanned_out_group, group_with_members, smoke
+from tests.support import HX, annotation_of, detail, oob_ids, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -238,3 +238,25 @@ def test_staff_undo_of_a_propagation_restores_the_members(
 def test_undo_of_an_unknown_operation_is_404(client_in, staff_user):
     client_in.force_login(staff_user)
     assert client_in.post(reverse("groups:operation_undo", args=[999])).status_code == 404
+
+
+def test_validate_says_how_many_members_were_held_back(client_in):
+    # Not validated yet: the saver's FP label waits for the validation to fan out.
+    group, _, (verdict, ordinary, moving) = fanned_out_group(
+        {"is_wildfire_alertapi": "wildfire_smoke"},
+        {},
+        {"motion": 0.1},
+        validated=False,
+    )
+
+    response = client_in.post(reverse("groups:validate", args=[group.pk]), **HX)
+
+    html = response.content.decode()
+    text = text_of(html)
+    assert "Group validated · labeled FP/antenna · 1 member updated · 2 held back." in text
+    assert "group-members" in oob_ids(html)
+    assert "4 members · 2 held back" in text
+    assert annotation_of(ordinary).label_source == "propagated"
+    assert (
+        annotation_of(verdict).label_source is None and annotation_of(moving).label_source is None
+    )

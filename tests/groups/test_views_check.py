@@ -1,17 +1,20 @@
-"""The check queue page (SPEC §5.9, issue 8): cards, provenance, confirm, "Not this", badge."""
+"""The check queue page (SPEC §5.9, issues 8 and 13): cards riskiest first, provenance, the
+look-closely cards and their own confirm, confirm the others, "Not this", the badge."""
 
 import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from groups import selectors
 from groups.models import GroupOperation, OperationKind
 from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation
-from tests.factories import group_with_members, stamp
-from tests.support import HX, count_queries, oob_ids, text_of
+from tests.factories import fanned_out_group, group_with_members, stamp
+from tests.support import HX, annotation_of, count_queries, oob_ids, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +29,7 @@ def card_ids(response) -> list[int]:
     return [card.annotation.pk for card in response.context["cards"]]
 
 
-def test_cards_by_group_then_recorded_at_with_provenance(client_in, annotator, staff_user):
+def test_cards_of_equal_risk_by_sequence_id_with_provenance(client_in, annotator, staff_user):
     first = group_with_members(2)
     second = group_with_members(2)
     older, newer = first.members.order_by("recorded_at", "id")
@@ -46,10 +49,10 @@ def test_cards_by_group_then_recorded_at_with_provenance(client_in, annotator, s
 
     response = client_in.get(CHECK)
     assert response.status_code == 200
-    expected = [
-        SequenceAnnotation.objects.get(sequence=sequence).pk
-        for sequence in (newer, older, second.members.order_by("id")[1])
-    ] + [SequenceAnnotation.objects.get(sequence__group=loose).pk]
+    # Smoke labels without a region to compare with: every risk is 0, the sequence id decides.
+    rows = SequenceAnnotation.objects.order_by("sequence_id")
+    assert set(rows.values_list("check_risk", flat=True)) == {0.0}
+    expected = list(rows.values_list("pk", flat=True))
     assert card_ids(response) == expected
     html = response.content.decode()
     text = text_of(html)
@@ -61,7 +64,7 @@ def test_cards_by_group_then_recorded_at_with_provenance(client_in, annotator, s
     assert check_badge(html) == "4"
     # Each card shows the sequence's first image with its boxes and the group's region.
     card = re.search(rf'id="check-{expected[0]}".*?</article>', html, re.S).group(0)
-    first_detection = newer.detections.order_by("recorded_at", "id")[0]
+    first_detection = rows[0].sequence.detections.order_by("recorded_at", "id")[0]
     assert f"/detections/{first_detection.pk}/image/?variant=thumb" in card
     assert "overlay-prediction" in card and "overlay-reference" in card
 
@@ -72,7 +75,7 @@ def test_badge_counts_unchecked_machine_labels_everywhere(client_in):
     SequenceAnnotation.objects.filter(pk=SequenceAnnotation.objects.first().pk).update(
         checked_at=timezone.now()
     )
-    assert selectors.unchecked_count() == 2
+    assert selectors.unchecked_count().total == 2
     assert check_badge(client_in.get(reverse("groups:list")).content.decode()) == "2"
 
 
@@ -100,7 +103,7 @@ def test_confirm_without_htmx_redirects_to_the_same_page(client_in):
     ids = list(SequenceAnnotation.objects.values_list("pk", flat=True))
     response = client_in.post(reverse("groups:check_confirm") + "?page=2", {"annotation_ids": ids})
     assert response.status_code == 302 and response["Location"] == f"{CHECK}?page=2"
-    assert selectors.unchecked_count() == 0
+    assert selectors.unchecked_count().total == 0
     assert client_in.get(CHECK).content.decode().count("Nothing to check") == 1
 
 
@@ -114,7 +117,7 @@ def test_confirm_with_a_bad_body_changes_nothing(client_in):
     )
     unknown = client_in.post(reverse("groups:check_confirm"), {"annotation_ids": [999]}, **HX)
     assert "Sequence annotations [999] not found" in text_of(unknown.content.decode())
-    assert selectors.unchecked_count() == 2
+    assert selectors.unchecked_count().total == 2
 
 
 def test_not_this_ejects_the_sequence_and_reverts_its_label(client_in):
@@ -199,3 +202,159 @@ def test_check_page_query_count_does_not_grow(client_in, annotator):
     many = count_queries(lambda: client_in.get(CHECK))
     assert SequenceAnnotation.objects.count() == 33
     assert few == many
+
+
+# --- riskiest first, and the look-closely cards (issue 13) ----------------------------------
+
+
+def risky_members():
+    """Propagated FP/antenna labels of four risks: motion 0.005 (0.2), temporal score 0.45
+    (0.9), no signal (0), motion 0.02 (0.8). The default look-closely level is 0.5."""
+    _, _, members = fanned_out_group(
+        {"motion": 0.005}, {"temporal_model_score": 0.45}, {}, {"motion": 0.02}
+    )
+    return [annotation_of(member) for member in members]
+
+
+def confirm_form_ids(html: str) -> list[int]:
+    form = re.search(r'<form[^>]*id="check-confirm-form".*?</form>', html, re.S).group(0)
+    return [int(value) for value in re.findall(r'name="annotation_ids" value="(\d+)"', form)]
+
+
+def card_markup(html: str, annotation_id: int) -> str:
+    return re.search(rf'<article[^>]*id="check-{annotation_id}".*?</article>', html, re.S).group(0)
+
+
+def look_closely_badge(html: str) -> str | None:
+    found = re.search(r'id="nav-look-closely-badge"[^>]*>([^<]+)<', html)
+    return found.group(1) if found else None
+
+
+def test_cards_riskiest_first(client_in):
+    slight, scored, calm, moving = risky_members()
+
+    response = client_in.get(CHECK)
+
+    assert card_ids(response) == [scored.pk, moving.pk, slight.pk, calm.pk]
+    assert [card.look_closely for card in response.context["cards"]] == [True, True, False, False]
+
+
+def test_a_look_closely_card_is_marked_with_its_reasons_in_words(client_in):
+    slight, scored, calm, moving = risky_members()
+
+    html = client_in.get(CHECK).content.decode()
+
+    moving_card = text_of(card_markup(html, moving.pk))
+    assert "Look closely" in moving_card
+    assert (
+        "Why: its box moves (motion 0.020; labels wait from 0.025); "
+        "the platform gave no verdict." in moving_card
+    )
+    scored_card = text_of(card_markup(html, scored.pk))
+    assert "Look closely" in scored_card
+    assert "the temporal model scores it 0.45 (labels wait from 0.50)" in scored_card
+    for calm_card in (card_markup(html, slight.pk), card_markup(html, calm.pk)):
+        assert "Look closely" not in text_of(calm_card) and "Why:" not in text_of(calm_card)
+        assert 'data-shortcut="c"' not in calm_card
+    assert "2 to look at closely on this page" in text_of(html)
+
+
+def test_confirm_these_n_leaves_the_look_closely_cards(client_in):
+    slight, scored, calm, moving = risky_members()
+    html = client_in.get(CHECK).content.decode()
+
+    assert "Confirm these 2" in text_of(html)
+    assert confirm_form_ids(html) == [slight.pk, calm.pk]
+
+    response = client_in.post(
+        reverse("groups:check_confirm"), {"annotation_ids": confirm_form_ids(html)}, **HX
+    )
+
+    after = response.content.decode()
+    assert "Confirmed 2 labels." in text_of(after)
+    assert card_ids(response) == [scored.pk, moving.pk]
+    assert check_badge(after) == "2" and look_closely_badge(after) == "2 look closely"
+    # Only look-closely cards are left: no page-wide confirm, each card has its own.
+    assert 'id="check-confirm-form"' not in after
+    assert "Every card on this page needs a close look: confirm them one by one." in text_of(after)
+    assert after.count('data-shortcut="c"') == 2
+
+
+def test_a_look_closely_card_is_confirmed_on_its_own(client_in, annotator):
+    _, scored, _, moving = risky_members()
+    html = client_in.get(CHECK).content.decode()
+    card = card_markup(html, moving.pk)
+    form = re.search(r'<form class="confirm-one-form".*?</form>', card, re.S).group(0)
+    assert re.findall(r'name="annotation_ids" value="(\d+)"', form) == [str(moving.pk)]
+
+    response = client_in.post(
+        reverse("groups:check_confirm"), {"annotation_ids": [moving.pk]}, **HX
+    )
+
+    assert "Confirmed 1 label." in text_of(response.content.decode())
+    moving.refresh_from_db()
+    assert moving.checked_by == annotator
+    assert moving.pk not in card_ids(response) and scored.pk in card_ids(response)
+    assert look_closely_badge(response.content.decode()) == "1 look closely"
+
+
+def test_the_badge_counts_look_closely_labels_separately(client_in):
+    html = client_in.get(reverse("groups:list")).content.decode()
+    assert look_closely_badge(html) is None
+
+    risky_members()
+
+    assert selectors.unchecked_count() == selectors.CheckCounts(total=4, look_closely=2)
+    html = client_in.get(reverse("groups:list")).content.decode()
+    assert check_badge(html) == "4" and look_closely_badge(html) == "2 look closely"
+    assert re.search(r"Check\s*4\s*·\s*2 look closely", text_of(html))
+
+
+def test_the_look_closely_level_is_the_setting(client_in, settings):
+    settings.GROUPS_LOOK_CLOSELY_RISK = 0.85
+    slight, scored, calm, moving = risky_members()
+
+    html = client_in.get(CHECK).content.decode()
+
+    assert confirm_form_ids(html) == [moving.pk, slight.pk, calm.pk]
+    assert look_closely_badge(html) == "1 look closely"
+    # Reasons stay in words on a risky card below the level, without the marker.
+    moving_card = text_of(card_markup(html, moving.pk))
+    assert "Look closely" not in moving_card and "Why: its box moves" in moving_card
+
+
+def test_check_page_with_look_closely_cards_costs_the_same_queries(client_in, annotator):
+    def build(n):
+        fanned_out_group(
+            *({"motion": 0.02 if index % 2 else 0.0} for index in range(n)), actor=annotator
+        )
+
+    build(2)
+    few = count_queries(lambda: client_in.get(CHECK))
+    build(20)
+    many = count_queries(lambda: client_in.get(CHECK))
+    assert selectors.unchecked_count() == selectors.CheckCounts(total=22, look_closely=11)
+    assert few == many
+
+
+def _plan(connection, sql: str, params) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_the_queue_and_the_badge_read_the_check_queue_index(postgres_only):
+    risky_members()
+    page = selectors.unchecked_machine_labels()[:24]
+
+    plan = _plan(connection, *page.query.sql_with_params())
+
+    # Walked in the index's own order: no sort of the annotations.
+    assert "ann_check_queue_idx" in plan
+    assert "Sort Key: sequences_sequenceannotation" not in plan
+    with CaptureQueriesContext(connection) as badge:
+        selectors.unchecked_count()
+    assert len(badge) == 1
+    badge_plan = _plan(connection, badge.captured_queries[0]["sql"], ())
+    assert "Index Only Scan using ann_check_queue_idx" in badge_plan

@@ -15,7 +15,9 @@ from tests.factories import (
     CameraFactory,
     DetectionFactory,
     SequenceFactory,
+    fanned_out_group,
     group_with_members,
+    human_label,
     predictions,
     smoke,
     stamp,
@@ -25,6 +27,8 @@ from tests.factories import (
 from tests.support import count_queries, detail, text_of
 
 pytestmark = pytest.mark.django_db
+
+DONE = ProcessingStage.SEQ_ANNOTATION_DONE
 
 
 def href(url: str) -> str:
@@ -292,4 +296,68 @@ def test_group_page_query_count_does_not_grow_with_members(client_in, annotator)
     few, many = build(3), build(30)
     assert count_queries(lambda: client_in.get(detail(few))) == count_queries(
         lambda: client_in.get(detail(many))
+    )
+
+
+# --- members held back from the group's label (issue 13) -----------------------------------------
+
+
+def test_held_back_members_are_counted_in_the_header_and_explained_on_their_cards(client_in):
+    group, saver, (verdict, ordinary, moving) = fanned_out_group(
+        {"is_wildfire_alertapi": "wildfire_smoke"}, {}, {"motion": 0.1}
+    )
+
+    html = client_in.get(detail(group)).content.decode()
+
+    assert "· 4 members · 2 held back" in text_of(html)
+    assert text_of(card_html(html, verdict.pk)).endswith(
+        "held back not labeled FP/antenna: the platform classed the alert wildfire_smoke"
+    )
+    assert "its box grows or moves like a plume (motion 0.100, labels wait from 0.025)" in (
+        text_of(card_html(html, moving.pk))
+    )
+    for labeled in (saver, ordinary):
+        assert "held back" not in text_of(card_html(html, labeled.pk))
+
+
+def test_a_held_back_member_a_person_labeled_is_no_longer_held_back(client_in):
+    group, _, (verdict, moving) = fanned_out_group(
+        {"is_wildfire_alertapi": "wildfire_smoke"}, {"motion": 0.1}
+    )
+
+    human_label(verdict, verdict.detections.get(), stage=DONE, smoke_type="wildfire")
+
+    html = client_in.get(detail(group)).content.decode()
+    assert "· 3 members · 1 held back" in text_of(html)
+    assert "held back" not in text_of(card_html(html, verdict.pk))
+
+
+def test_an_unlabeled_group_holds_nobody_back(client_in):
+    group = group_with_members(2)
+    type(group.members.first()).objects.filter(group=group).update(motion=0.5)
+
+    html = client_in.get(detail(group)).content.decode()
+
+    assert "held back" not in text_of(html)
+
+
+def test_group_page_with_held_back_members_costs_the_same_queries(client_in):
+    def build(n):
+        signals = ({"motion": 0.1 if index % 2 else 0.0} for index in range(n))
+        return fanned_out_group(*signals)[0]
+
+    few, many = build(2), build(20)
+    assert count_queries(lambda: client_in.get(detail(few))) == count_queries(
+        lambda: client_in.get(detail(many))
+    )
+
+
+def test_the_history_says_how_many_members_were_held_back(client_in):
+    group, saver, _ = fanned_out_group({"motion": 0.1}, {"temporal_model_score": 0.9}, {})
+
+    text = text_of(client_in.get(detail(group)).content.decode())
+
+    assert (
+        f"Saved sequence #{saver.pk} as FP/antenna and labeled the group; 1 other member "
+        "updated; 2 held back" in text
     )

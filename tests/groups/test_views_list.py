@@ -12,9 +12,11 @@ from groups import selectors
 from groups.models import SequenceGroup
 from groups.presenters import EMPTY_ALL_LABELED, EMPTY_NO_GROUPS, EMPTY_NO_MATCH
 from sequences.models import Detection, Sequence
+from sequences.payloads import Label
 from tests.factories import (
     CameraFactory,
     OrganizationFactory,
+    fanned_out_group,
     fp,
     group_with_members,
     smoke,
@@ -320,10 +322,38 @@ def test_list_query_count_does_not_grow_with_groups(client_in):
     def build(n):
         for index in range(n):
             group_with_members(3, **(smoke() if index % 2 else {}))
+        # and a group with members held back from its label
+        fanned_out_group({"motion": 0.1}, {"is_wildfire_alertapi": "other_smoke"}, {})
 
     build(3)
     few = count_queries(lambda: client_in.get(LIST, {"tab": "all"}))
     build(27)
     many = count_queries(lambda: client_in.get(LIST, {"tab": "all"}))
-    assert Sequence.objects.count() == 90
+    assert Sequence.objects.count() == 98
     assert few == many
+
+
+# --- members held back (issue 13) ----------------------------------------------------------------
+
+
+def held_back_cell(html: str, group_id: int) -> str:
+    row = re.search(rf'<tr[^>]*id="group-row-{group_id}".*?</tr>', html, re.S).group(0)
+    return text_of(re.search(r'<td class="num col-held-back">.*?</td>', row, re.S).group(0))
+
+
+def test_the_list_counts_held_back_members_per_group(client_in):
+    protected, _, _ = fanned_out_group(
+        {"motion": 0.1}, {"temporal_model_score": 0.8}, {"is_wildfire_alertapi": "other"}
+    )
+    smoky, _, _ = fanned_out_group(
+        {"is_wildfire_alertapi": "other"}, {"motion": 0.1}, label=Label.smoke("wildfire")
+    )
+    plain = group_with_members(2, **fp())
+
+    response = client_in.get(LIST, {"tab": "labeled"})
+
+    html = response.content.decode()
+    assert "Held back" in text_of(html)
+    counts = {group.pk: group.held_back_count for group in response.context["groups"]}
+    assert counts == {protected.pk: 2, smoky.pk: 1, plain.pk: 0}
+    assert [held_back_cell(html, pk) for pk in counts] == ["2", "1", "0"]

@@ -14,7 +14,7 @@ from sequences.models import LabelSource, ProcessingStage, SequenceAnnotation
 from sequences.payloads import CLUSTER_INCOMPLETE
 from sequences.services import annotation_write
 from tests.factories import DetectionFactory, SequenceFactory, predictions
-from tests.support import annotation_of
+from tests.support import annotation_of, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -332,6 +332,45 @@ def test_propagation_is_reported_on_the_next_page(client_in, world, seed_group):
     assert f"Sequence #{world.seq1.pk} saved" in content
     assert f"group #{group.pk} labeled smoke/wildfire, 1 other member updated" in content
     assert annotation_of(world.seq2).label_source == LabelSource.PROPAGATED
+
+
+def test_held_back_members_are_counted_and_the_next_page_says_why(client_in, world, seed_group):
+    group = seed_group(validated=True)
+    type(world.seq2).objects.filter(pk=world.seq2.pk).update(is_wildfire_alertapi="other")
+
+    response = client_in.post(annotate_url(world.seq1), wildfire(), follow=True)
+
+    # Sequence 2 was held back: still writable, it is the next one to annotate.
+    assert response.redirect_chain == [(annotate_url(world.seq2), 302)]
+    text = text_of(response.content.decode())
+    assert f"group #{group.pk} labeled smoke/wildfire, 0 other members updated, 1 held back" in text
+    assert (
+        f"Group #{group.pk} is labeled smoke/wildfire; its label was not applied here: "
+        "the platform classed the alert as not smoke." in text
+    )
+    assert annotation_of(world.seq2) is None
+
+
+def test_the_held_back_line_names_the_reason(client_in, world, seed_group):
+    group = seed_group(false_positive_type="antenna")
+    type(world.seq1).objects.filter(pk=world.seq1.pk).update(is_wildfire_alertapi="wildfire_smoke")
+
+    held = text_of(client_in.get(annotate_url(world.seq1)).content.decode())
+    other = client_in.get(annotate_url(world.seq2)).content.decode()
+
+    assert (
+        f"Group #{group.pk} is labeled FP/antenna; its label was not applied here: "
+        "the platform classed the alert wildfire_smoke." in held
+    )
+    assert 'id="held-back-line"' not in other
+
+
+def test_a_person_labeled_sequence_is_not_held_back(client_in, world, seed_group, human_save):
+    seed_group(false_positive_type="antenna")
+    type(world.seq1).objects.filter(pk=world.seq1.pk).update(motion=0.3)
+    human_save(world.seq1, detection=world.det1, smoke_type="wildfire")
+
+    assert 'id="held-back-line"' not in client_in.get(annotate_url(world.seq1)).content.decode()
 
 
 def test_conflicting_save_stays_with_the_banner(client_in, world, seed_group):
