@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from groups.models import GroupOperation, OperationKind
 from sequences.models import ProcessingStage, SequenceAnnotation
 from tests.factories import fanned_out_group, group_with_members, stamp
-from tests.support import annotation_of
+from tests.support import annotation_of, pin_hold_back_thresholds
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -60,7 +60,10 @@ def test_walk_a_page_of_the_queue_with_the_keyboard(live_server, log_in, annotat
     assert kinds == [OperationKind.INHERIT, OperationKind.REJECT, OperationKind.CHECK]
 
 
-def test_look_closely_cards_come_first_and_are_confirmed_one_by_one(live_server, log_in, annotator):
+def test_look_closely_cards_come_first_and_are_confirmed_one_by_one(
+    live_server, log_in, annotator, settings
+):
+    pin_hold_back_thresholds(settings)  # motion from 0.025, score from 0.5, look closely from 0.5
     # Propagated FP labels: motion 0.02 (risk 0.8), none (0), temporal score 0.45 (0.9), none.
     _, _, members = fanned_out_group({"motion": 0.02}, {}, {"temporal_model_score": 0.45}, {})
     moving, calm, scored, quiet = (annotation_of(member) for member in members)

@@ -19,7 +19,7 @@ from tests.factories import (
     stamp,
     tied_detections,
 )
-from tests.support import annotation_of
+from tests.support import annotation_of, pin_hold_back_thresholds
 
 pytestmark = pytest.mark.django_db
 
@@ -301,7 +301,8 @@ def test_history_lists_operations_of_the_group_and_of_its_members():
 # --- the check queue ---------------------------------------------------------------------------
 
 
-def test_unchecked_machine_labels_riskiest_first_then_sequence_id():
+def test_unchecked_machine_labels_riskiest_first_then_sequence_id(settings):
+    pin_hold_back_thresholds(settings)  # motion from 0.025, score from 0.5, look closely from 0.5
     # Propagated FP labels: risks 0.8 (motion), 0 (twice, tied), 0.9 (temporal score).
     _, saver, (moving, calm, quiet, scored) = fanned_out_group(
         {"motion": 0.02}, {}, {}, {"temporal_model_score": 0.45}

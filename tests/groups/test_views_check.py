@@ -14,7 +14,14 @@ from groups import selectors
 from groups.models import GroupOperation, OperationKind
 from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation
 from tests.factories import fanned_out_group, group_with_members, stamp
-from tests.support import HX, annotation_of, count_queries, oob_ids, text_of
+from tests.support import (
+    HX,
+    annotation_of,
+    count_queries,
+    oob_ids,
+    pin_hold_back_thresholds,
+    text_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -207,9 +214,11 @@ def test_check_page_query_count_does_not_grow(client_in, annotator):
 # --- riskiest first, and the look-closely cards (issue 13) ----------------------------------
 
 
-def risky_members():
+def risky_members(settings, **levels):
     """Propagated FP/antenna labels of four risks: motion 0.005 (0.2), temporal score 0.45
-    (0.9), no signal (0), motion 0.02 (0.8). The default look-closely level is 0.5."""
+    (0.9), no signal (0), motion 0.02 (0.8), with the thresholds pinned (motion 0.025, score 0.5,
+    look closely from 0.5 unless `levels` say otherwise)."""
+    pin_hold_back_thresholds(settings, **levels)
     _, _, members = fanned_out_group(
         {"motion": 0.005}, {"temporal_model_score": 0.45}, {}, {"motion": 0.02}
     )
@@ -230,8 +239,8 @@ def look_closely_badge(html: str) -> str | None:
     return found.group(1) if found else None
 
 
-def test_cards_riskiest_first(client_in):
-    slight, scored, calm, moving = risky_members()
+def test_cards_riskiest_first(client_in, settings):
+    slight, scored, calm, moving = risky_members(settings)
 
     response = client_in.get(CHECK)
 
@@ -239,8 +248,8 @@ def test_cards_riskiest_first(client_in):
     assert [card.look_closely for card in response.context["cards"]] == [True, True, False, False]
 
 
-def test_a_look_closely_card_is_marked_with_its_reasons_in_words(client_in):
-    slight, scored, calm, moving = risky_members()
+def test_a_look_closely_card_is_marked_with_its_reasons_in_words(client_in, settings):
+    slight, scored, calm, moving = risky_members(settings)
 
     html = client_in.get(CHECK).content.decode()
 
@@ -259,8 +268,8 @@ def test_a_look_closely_card_is_marked_with_its_reasons_in_words(client_in):
     assert "2 to look at closely on this page" in text_of(html)
 
 
-def test_confirm_these_n_leaves_the_look_closely_cards(client_in):
-    slight, scored, calm, moving = risky_members()
+def test_confirm_these_n_leaves_the_look_closely_cards(client_in, settings):
+    slight, scored, calm, moving = risky_members(settings)
     html = client_in.get(CHECK).content.decode()
 
     assert "Confirm these 2" in text_of(html)
@@ -280,8 +289,8 @@ def test_confirm_these_n_leaves_the_look_closely_cards(client_in):
     assert after.count('data-shortcut="c"') == 2
 
 
-def test_a_look_closely_card_is_confirmed_on_its_own(client_in, annotator):
-    _, scored, _, moving = risky_members()
+def test_a_look_closely_card_is_confirmed_on_its_own(client_in, annotator, settings):
+    _, scored, _, moving = risky_members(settings)
     html = client_in.get(CHECK).content.decode()
     card = card_markup(html, moving.pk)
     form = re.search(r'<form class="confirm-one-form".*?</form>', card, re.S).group(0)
@@ -298,11 +307,11 @@ def test_a_look_closely_card_is_confirmed_on_its_own(client_in, annotator):
     assert look_closely_badge(response.content.decode()) == "1 look closely"
 
 
-def test_the_badge_counts_look_closely_labels_separately(client_in):
+def test_the_badge_counts_look_closely_labels_separately(client_in, settings):
     html = client_in.get(reverse("groups:list")).content.decode()
     assert look_closely_badge(html) is None
 
-    risky_members()
+    risky_members(settings)
 
     assert selectors.unchecked_count() == selectors.CheckCounts(total=4, look_closely=2)
     html = client_in.get(reverse("groups:list")).content.decode()
@@ -311,8 +320,7 @@ def test_the_badge_counts_look_closely_labels_separately(client_in):
 
 
 def test_the_look_closely_level_is_the_setting(client_in, settings):
-    settings.GROUPS_LOOK_CLOSELY_RISK = 0.85
-    slight, scored, calm, moving = risky_members()
+    slight, scored, calm, moving = risky_members(settings, look_closely=0.85)
 
     html = client_in.get(CHECK).content.decode()
 
@@ -323,7 +331,9 @@ def test_the_look_closely_level_is_the_setting(client_in, settings):
     assert "Look closely" not in moving_card and "Why: its box moves" in moving_card
 
 
-def test_check_page_with_look_closely_cards_costs_the_same_queries(client_in, annotator):
+def test_check_page_with_look_closely_cards_costs_the_same_queries(client_in, annotator, settings):
+    pin_hold_back_thresholds(settings)
+
     def build(n):
         fanned_out_group(
             *({"motion": 0.02 if index % 2 else 0.0} for index in range(n)), actor=annotator
@@ -344,8 +354,8 @@ def _plan(connection, sql: str, params) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def test_the_queue_and_the_badge_read_the_check_queue_index(postgres_only):
-    risky_members()
+def test_the_queue_and_the_badge_read_the_check_queue_index(postgres_only, settings):
+    risky_members(settings)
     page = selectors.unchecked_machine_labels()[:24]
 
     plan = _plan(connection, *page.query.sql_with_params())

@@ -24,7 +24,7 @@ from tests.factories import (
     tied_detections,
     validated,
 )
-from tests.support import count_queries, detail, text_of
+from tests.support import count_queries, detail, pin_hold_back_thresholds, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -302,7 +302,10 @@ def test_group_page_query_count_does_not_grow_with_members(client_in, annotator)
 # --- members held back from the group's label (issue 13) -----------------------------------------
 
 
-def test_held_back_members_are_counted_in_the_header_and_explained_on_their_cards(client_in):
+def test_held_back_members_are_counted_in_the_header_and_explained_on_their_cards(
+    client_in, settings
+):
+    pin_hold_back_thresholds(settings)
     group, saver, (verdict, ordinary, moving) = fanned_out_group(
         {"is_wildfire_alertapi": "wildfire_smoke"}, {}, {"motion": 0.1}
     )

@@ -17,12 +17,13 @@ from sequences.models import (
 from sequences.safeguards import HoldBack, Signals, Thresholds, hold_back
 from sequences.selectors import held_back_q, sequence_held_back
 from tests.factories import CameraFactory, SequenceFactory, SequenceGroupFactory, fp, smoke
+from tests.support import pin_hold_back_thresholds
 
 pytestmark = pytest.mark.django_db
 
 GROUP_LABELS = {"fp": fp, "smoke": smoke, "unlabeled": dict}
 PLATFORM_CLASSES = [None, "wildfire_smoke", "other_smoke", "other"]
-# Each threshold (0.5 and 0.025 by default) with a value just under it, and NULL.
+# Each threshold (pinned at 0.5 and 0.025) with a value just under it, and NULL.
 SCORES = [None, 0.49, 0.5]
 MOTIONS = [None, 0.0249, 0.025]
 STAGES = [
@@ -42,7 +43,8 @@ def _expected(kind, platform_class, score, motion, stage) -> HoldBack | None:
     return hold_back(smoke=kind == "smoke", signals=signals, thresholds=thresholds)
 
 
-def test_held_back_q_and_sequence_held_back_agree_with_the_safeguards():
+def test_held_back_q_and_sequence_held_back_agree_with_the_safeguards(settings):
+    pin_hold_back_thresholds(settings)  # the values above sit on and just under these
     camera = CameraFactory()
     groups = {
         kind: SequenceGroupFactory(camera=camera, **fields())
@@ -81,7 +83,8 @@ def test_held_back_q_and_sequence_held_back_agree_with_the_safeguards():
     assert {pk: held.code if held else None for pk, held in in_python.items()} == expected
 
 
-def test_the_reason_names_the_groups_label_and_the_sequences_own_values():
+def test_the_reason_names_the_groups_label_and_the_sequences_own_values(settings):
+    pin_hold_back_thresholds(settings)
     group = SequenceGroupFactory(**fp("antenna"))
     sequence = SequenceFactory(camera=group.camera, group=group, temporal_model_score=0.72)
 

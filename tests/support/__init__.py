@@ -71,3 +71,11 @@ def oob_ids(markup: str) -> set[str]:
 def text_of(markup: str) -> str:
     """The visible text of an HTML fragment, whitespace collapsed (for verbatim checks)."""
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup))).strip()
+
+
+def pin_hold_back_thresholds(settings, *, temporal_score=0.5, motion=0.025, look_closely=0.5):
+    """Fix the hold-back thresholds and the look-closely level a test's figures are written
+    for (`settings` is pytest-django's fixture), whatever the site's defaults become."""
+    settings.GROUPS_HOLD_BACK_TEMPORAL_SCORE = temporal_score
+    settings.GROUPS_HOLD_BACK_MOTION = motion
+    settings.GROUPS_LOOK_CLOSELY_RISK = look_closely
