@@ -142,6 +142,8 @@ class AssignmentRun(models.Model):
     joined_existing = models.PositiveIntegerField(default=0)
     inherited_annotations = models.PositiveIntegerField(default=0)
     joined_not_inherited = models.PositiveIntegerField(default=0)
+    # Joiners of a labeled group that a machine-label safeguard held back from its label.
+    held_back = models.PositiveIntegerField(default=0)
     skipped_no_bbox = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
 

@@ -171,6 +171,7 @@ class SequenceGroupAssignApi(APIView):
         joined_existing = serializers.IntegerField()
         inherited_annotations = serializers.IntegerField()
         joined_not_inherited = serializers.IntegerField()
+        held_back = serializers.IntegerField()
         skipped_no_bbox = serializers.IntegerField()
 
     @api_schema(

@@ -12,7 +12,8 @@ importers. A run
    the bucket's boxes, in a sequential walk) and writes whole buckets in batches of about
    ``BATCH_MAX_SEQUENCES`` sequences or ``BATCH_MAX_SECONDS``, each batch in its own
    transaction: lock the candidates, bulk-create the groups, one statement for the
-   memberships, inheritance set-wise, heartbeat.
+   memberships (which also stores the motion of candidates not measured yet), inheritance
+   set-wise (the machine-label safeguards hold some joiners back), heartbeat.
 
 The number of queries grows with the number of batches, never with the number of sequences
 nor with the number of labeled groups receiving inheritors.
@@ -25,7 +26,7 @@ By job: :mod:`groups.assignment.reads` (the candidates, their first detections, 
 the module that reads them, and only there, so that a patched value takes effect.
 """
 
-from groups.assignment.reads import representative_boxes
+from groups.assignment.reads import FirstFrames, first_frames_read, representative_boxes
 from groups.assignment.run import (
     COUNTER_NAMES,
     AssignmentAlreadyRunning,
@@ -45,9 +46,11 @@ __all__ = [
     "AssignmentArgumentInvalid",
     "AssignmentLockLost",
     "Counters",
+    "FirstFrames",
     "RunOutcome",
     "assignment_run",
     "bucket_walk",
+    "first_frames_read",
     "iso_z",
     "match_threshold",
     "representative_boxes",

@@ -1,12 +1,13 @@
 """The reads of the group assignment run (SPEC §4.4, §5.2): candidates, detections, the plan.
 
 - the candidates (no group, not excluded) and the plan of a run: their snapshot in
-  ``(recorded_at, id)`` order, their representative boxes and the groups of their buckets;
+  ``(recorded_at, id)`` order, their representative boxes, the motion of those not measured
+  yet, and the groups of their buckets;
 - the first ``GROUPS_REPRESENTATIVE_DETECTIONS`` detections of a whole set of sequences in ONE
   streamed query, each chunk fetched by a read-ahead thread while the last one is decoded, with
   the cyclic garbage collector paused;
 - the reads of a batch under its lock (the joined groups' labels) and of a dry run (which
-  inheritors a seed-and-stamp would write);
+  inheritors a seed-and-stamp would write, and which the safeguards would hold back);
 - the id-array parameters that the writes share.
 
 Nothing here writes.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import gc
 import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -31,10 +32,12 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 
 from groups.models import SequenceGroup
-from sequences.boxes import representative_box
+from sequences.boxes import box_motion, representative_box
 from sequences.models import LOCKED_STAGES, Detection, Sequence, SequenceAnnotation
 from sequences.payloads import Label
+from sequences.safeguards import Thresholds, hold_back
 from sequences.services import annotation_generate, ordered_predictions
+from sequences.services.content import sequence_signals
 
 if TYPE_CHECKING:
     from groups.assignment.run import _BatchResult
@@ -158,21 +161,48 @@ def _read_ahead(fetch: Callable[[], list]) -> Iterator[list]:
             yield rows
 
 
-def representative_boxes(sequences: QuerySet[Sequence]) -> dict[int, dict[str, Any]]:
-    """``{sequence_id: {"xyxyn": [...], "confidence": c}}`` for every sequence that has one.
+@dataclass
+class FirstFrames:
+    """What the first detections of a set of sequences give.
+
+    ``boxes``: ``{sequence_id: {"xyxyn": [...], "confidence": c}}`` for every sequence that has
+    a representative box; ``motions``: ``{sequence_id: motion}`` for the sequences whose motion
+    was asked for and could be measured (``sequences.boxes.box_motion``: three framed boxes).
+    """
+
+    boxes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    motions: dict[int, float] = field(default_factory=dict)
+
+
+def first_frames_read(
+    sequences: QuerySet[Sequence], *, measure_motion: Collection[int] = frozenset()
+) -> FirstFrames:
+    """The representative boxes of ``sequences`` and the motion of those in ``measure_motion``.
 
     SPEC §4.4 for a whole set at once: one streamed query, rows decoded chunk by chunk so that
-    memory holds the results, not the detections. Sequences without a usable box are absent.
+    memory holds the results, not the detections; the motion is measured from the same frames
+    as the box. Sequences without a usable box are absent from ``boxes``.
     """
-    result: dict[int, dict[str, Any]] = {}
+    result = FirstFrames()
     # closing(): should the loop raise, the read-ahead's pending fetch is awaited and the cursor
     # closed right away, before the caller's error handling uses the connection again.
     with _collector_paused(), closing(_first_detection_rows(sequences)) as rows:
         for sequence_id, group in itertools.groupby(rows, key=itemgetter(0)):
-            box = representative_box(predictions for _, predictions in group)
+            frames: Iterable[Any] = (predictions for _, predictions in group)
+            if sequence_id in measure_motion:
+                frames = list(frames)
+                motion = box_motion(frames)
+                if motion is not None:
+                    result.motions[sequence_id] = motion
+            box = representative_box(frames)
             if box is not None:
-                result[sequence_id] = box
+                result.boxes[sequence_id] = box
     return result
+
+
+def representative_boxes(sequences: QuerySet[Sequence]) -> dict[int, dict[str, Any]]:
+    """``{sequence_id: {"xyxyn": [...], "confidence": c}}`` for every sequence that has one."""
+    return first_frames_read(sequences).boxes
 
 
 def _candidates() -> QuerySet[Sequence]:
@@ -198,6 +228,8 @@ class _Bucket:
     sequence_ids: list[int] = field(default_factory=list)
     boxes: list[dict[str, Any]] = field(default_factory=list)
     groups: list[_GroupRow] = field(default_factory=list)
+    # The motion of the candidates measured by the plan (their stored motion was NULL).
+    motions: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -210,18 +242,24 @@ class _Plan:
 def _plan() -> _Plan:
     """Snapshot the candidates, read their representative boxes and their buckets' groups.
 
-    Three queries whatever the backlog: the ordered candidate ids, the streamed detections,
-    and the groups of the cameras and azimuths that hold a candidate. Candidates
+    Three queries whatever the backlog: the ordered candidate ids, the streamed detections
+    (which also give the motion of the candidates not measured yet, stored with their
+    membership), and the groups of the cameras and azimuths that hold a candidate. Candidates
     arriving after the snapshot are ignored until the next run.
     """
     snapshot = list(
-        _candidates().order_by("recorded_at", "id").values_list("id", "camera_id", "azimuth")
+        _candidates()
+        .order_by("recorded_at", "id")
+        .values_list("id", "camera_id", "azimuth", "motion")
     )
-    found = representative_boxes(_candidates().filter(azimuth__isnull=False))
+    unmeasured = {row[0] for row in snapshot if row[2] is not None and row[3] is None}
+    frames = first_frames_read(
+        _candidates().filter(azimuth__isnull=False), measure_motion=unmeasured
+    )
     buckets: dict[tuple[int, int], _Bucket] = {}
     skipped = 0
-    for sequence_id, camera_id, azimuth in snapshot:
-        box = found.get(sequence_id)
+    for sequence_id, camera_id, azimuth, _ in snapshot:
+        box = frames.boxes.get(sequence_id)
         if azimuth is None or box is None:
             skipped += 1
             continue
@@ -230,6 +268,8 @@ def _plan() -> _Plan:
             bucket = buckets[camera_id, azimuth] = _Bucket(camera_id, azimuth)
         bucket.sequence_ids.append(sequence_id)
         bucket.boxes.append(box)
+        if sequence_id in frames.motions:
+            bucket.motions[sequence_id] = frames.motions[sequence_id]
     # The buckets' cameras and azimuths come from the snapshot in memory: an index lookup per
     # camera whatever the planner's statistics say (an EXISTS over the candidates degrades
     # badly right after a big run, before statistics catch up). Other azimuths are dropped below.
@@ -274,18 +314,37 @@ def _locked_labels(result: _BatchResult) -> dict[int, tuple[Label | None, bool]]
     return {pk: (Label.from_columns(smoke, fp), is_unsure) for pk, smoke, fp, is_unsure in rows}
 
 
-def _would_seed(sequence_ids: list[int]) -> set[int]:
-    """The sequences a seed-and-stamp would write (SPEC §4.8): writable, and clusters to seed."""
-    if not sequence_ids:
-        return set()
+def _would_stamp(stamps: dict[int, Label]) -> tuple[int, int]:
+    """``(written, held back)``: what a seed-and-stamp of ``stamps`` (``{sequence_id: label}``)
+    would do, decided as the write decides (SPEC §4.8 and the machine-label safeguards).
+
+    A sequence is written when it is writable, has clusters to seed and no safeguard holds it
+    back from its label. Reads only: the motion a write would measure is measured, not stored.
+    """
+    if not stamps:
+        return 0, 0
     locked = set(
         SequenceAnnotation.objects.filter(
-            sequence_id__in=_id_set(sequence_ids), processing_stage__in=LOCKED_STAGES
+            sequence_id__in=_id_set(list(stamps)), processing_stage__in=LOCKED_STAGES
         ).values_list("sequence_id", flat=True)
     )
-    writable = [sequence_id for sequence_id in sequence_ids if sequence_id not in locked]
-    return {
+    writable = [sequence_id for sequence_id in stamps if sequence_id not in locked]
+    detections = ordered_predictions(_id_set(writable))
+    seeded = [
         sequence_id
-        for sequence_id, detections in ordered_predictions(_id_set(writable)).items()
-        if annotation_generate(detections=detections)["sequences_bbox"]
-    }
+        for sequence_id, own in detections.items()
+        if annotation_generate(detections=own)["sequences_bbox"]
+    ]
+    signals = sequence_signals(_id_set(seeded), detections)
+    thresholds = Thresholds.from_settings(settings)
+    held = sum(
+        1
+        for sequence_id in seeded
+        if hold_back(
+            smoke=stamps[sequence_id].kind == "smoke",
+            signals=signals[sequence_id],
+            thresholds=thresholds,
+        )
+        is not None
+    )
+    return len(seeded) - held, held

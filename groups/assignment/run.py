@@ -3,7 +3,7 @@
 :func:`assignment_run` takes the single-runner lock (the ``running`` AssignmentRun row, whose
 heartbeat every batch refreshes), makes the plan (:mod:`groups.assignment.reads`), walks whole
 buckets (:mod:`groups.matching`) and commits them in batches (:mod:`groups.assignment.writes`),
-adds up the six counters and closes the run row; a dry run computes the same counters from
+adds up the seven counters and closes the run row; a dry run computes the same counters from
 reads only. The errors and result types of a run live here.
 """
 
@@ -30,7 +30,7 @@ from groups.assignment.reads import (
     _id_set,
     _locked_labels,
     _plan,
-    _would_seed,
+    _would_stamp,
 )
 from groups.assignment.writes import (
     _commit_without_waiting_for_disk,
@@ -93,13 +93,19 @@ class AssignmentLockLost(Exception):
 
 @dataclass
 class Counters:
-    """The six counters of a run (SPEC §5.2); ``processed`` = new + joined + skipped."""
+    """The seven counters of a run (SPEC §5.2); ``processed`` = new + joined + skipped.
+
+    ``inherited_annotations``, ``joined_not_inherited`` and ``held_back`` count joiners of
+    labeled groups (subsets of ``joined_existing``): those that got the group's label, those
+    too loose to inherit, and those a safeguard held back from it.
+    """
 
     processed: int = 0
     new_groups: int = 0
     joined_existing: int = 0
     inherited_annotations: int = 0
     joined_not_inherited: int = 0
+    held_back: int = 0
     skipped_no_bbox: int = 0
 
     def add(self, other: Counters) -> None:
@@ -120,11 +126,12 @@ class RunOutcome:
     joined_existing: int
     inherited_annotations: int
     joined_not_inherited: int
+    held_back: int
     skipped_no_bbox: int
     duration_seconds: float
 
     def as_dict(self) -> dict[str, int | None]:
-        """The SPEC §5.2 result: ``run_id`` and the six counters."""
+        """The SPEC §5.2 result: ``run_id`` and the seven counters."""
         return {"run_id": self.run_id, **{name: getattr(self, name) for name in COUNTER_NAMES}}
 
 
@@ -245,15 +252,17 @@ def _batch_commit(
         ]
         pairs += [(sequence_id, created[index]) for sequence_id, index in result.joined_new]
         pairs += [(join.sequence_id, join.group.id) for join in joins]
-        _memberships_write(sorted(pairs))
+        measured = {key: value for bucket in buckets for key, value in bucket.motions.items()}
+        _memberships_write(sorted((sid, gid, measured.get(sid)) for sid, gid in pairs))
 
         counters = result.counters
         dropped = len(result.joined_existing) - len(joins)  # their group was deleted meanwhile
         counters.joined_existing -= dropped
         counters.processed -= dropped
         inheritors = _inheritors(joins, labels, counters)
-        counters.inherited_annotations = _inherit(
-            run=run, actor=actor, inheritors=inheritors, labels=labels
+        regions = {join.group.id: join.group.box for join in joins}
+        counters.inherited_annotations, counters.held_back = _inherit(
+            run=run, actor=actor, inheritors=inheritors, labels=labels, regions=regions
         )
         _heartbeat(run, totals, counters)
     return counters
@@ -433,8 +442,7 @@ def _dry_run(threshold: float) -> Counters:
         join.group.id: (join.group.label, join.group.is_unsure) for join in result.joined_existing
     }
     inheritors = _inheritors(result.joined_existing, labels, result.counters)
-    result.counters.inherited_annotations = len(
-        _would_seed([sid for ids in inheritors.values() for sid in ids])
-    )
+    stamps = {sid: labels[gid][0] for gid, ids in inheritors.items() for sid in ids}
+    result.counters.inherited_annotations, result.counters.held_back = _would_stamp(stamps)
     totals.add(result.counters)
     return totals

@@ -1,9 +1,10 @@
 """The writes of the group assignment run (SPEC §5.2, §5.3): set-wise SQL inside a batch.
 
 - the founders' groups, created in one statement;
-- the memberships, set in one statement;
+- the memberships, set in one statement, with the motion the plan measured;
 - the inheritance: one ``inherit`` operation per (run, group), the inheritors seed-and-stamped
-  through :func:`groups.services.group_stamps_write`;
+  through :func:`groups.services.group_stamps_write`, the members a safeguard held back listed
+  in their operation's details;
 - what a long run asks of PostgreSQL: batches committed without waiting for the disk, and one
   refresh of the groups table's statistics once the run has grown it.
 
@@ -13,6 +14,7 @@ On PostgreSQL the number of statements does not grow with the number of rows.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from typing import Any
 
 from django.db import connection
@@ -21,8 +23,9 @@ from django.utils import timezone
 from groups.assignment.reads import _Bucket, _int_array
 from groups.models import AssignmentRun, GroupOperation, OperationKind, SequenceGroup
 from groups.services import group_stamps_write
+from groups.services.audit import held_back_items
 from sequences.models import LabelSource, Sequence
-from sequences.services import MachineStamp
+from sequences.services import MachineStamp, StampOutcome
 
 
 def _groups_create(
@@ -72,46 +75,66 @@ def _groups_create(
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def _memberships_write(pairs: list[tuple[int, int]]) -> None:
-    """Set ``group_id`` of many sequences ``(sequence_id, group_id)`` in one statement.
+def _memberships_write(rows: list[tuple[int, int, float | None]]) -> None:
+    """Set ``group_id`` of many sequences ``(sequence_id, group_id, motion)`` in one statement.
 
-    PostgreSQL: ``UPDATE ... FROM unnest(ids, group_ids)``, two array parameters whatever the
-    number of rows. SQLite: ``UPDATE ... FROM (VALUES ...)`` (SQLite >= 3.33), split where the
-    backend caps the number of parameters.
+    ``motion`` is the one the plan measured, or None: it fills a NULL ``motion`` column and never
+    replaces a stored one. PostgreSQL: ``UPDATE ... FROM unnest(ids, group_ids, motions)``,
+    three array parameters whatever the number of rows. SQLite: ``UPDATE ... FROM
+    (VALUES ...)`` (SQLite >= 3.33), split where the backend caps the number of parameters.
     """
-    if not pairs:
+    if not rows:
         return
     quote = connection.ops.quote_name
-    table, group_id, id_ = quote(Sequence._meta.db_table), quote("group_id"), quote("id")
+    table, id_ = quote(Sequence._meta.db_table), quote("id")
+    group_id, motion = quote("group_id"), quote("motion")
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            sequence_ids, group_ids = zip(*pairs, strict=True)
+            sequence_ids, group_ids, motions = zip(*rows, strict=True)
             cursor.execute(
-                f"UPDATE {table} SET {group_id} = v.group_id "
-                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, group_id) "
+                f"UPDATE {table} SET {group_id} = v.group_id, "
+                f"{motion} = COALESCE({table}.{motion}, v.motion) "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::float8[]) AS v(id, group_id, motion) "
                 f"WHERE {table}.{id_} = v.id",
-                [_int_array(sequence_ids), _int_array(group_ids)],
+                [_int_array(sequence_ids), _int_array(group_ids), _float_array(motions)],
             )
             return
-        size = (connection.features.max_query_params or 2 * len(pairs)) // 2
-        for start in range(0, len(pairs), size):
-            chunk = pairs[start : start + size]
-            values = ", ".join(["(%s, %s)"] * len(chunk))
+        size = (connection.features.max_query_params or 3 * len(rows)) // 3
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
             cursor.execute(
-                f"UPDATE {table} SET {group_id} = v.column2 "
+                f"UPDATE {table} SET {group_id} = v.column2, "
+                f"{motion} = COALESCE({table}.{motion}, v.column3) "
                 f"FROM (VALUES {values}) AS v WHERE {table}.{id_} = v.column1",
-                [value for pair in chunk for value in pair],
+                [value for row in chunk for value in row],
             )
 
 
-def _inherit(*, run: AssignmentRun, actor, inheritors: dict[int, list[int]], labels: dict) -> int:
+def _float_array(values: tuple[float | None, ...]) -> str:
+    """Floats or None as one PostgreSQL array literal, for a ``%s::float8[]`` parameter."""
+    return "{" + ",".join("NULL" if value is None else repr(float(value)) for value in values) + "}"
+
+
+def _inherit(
+    *,
+    run: AssignmentRun,
+    actor,
+    inheritors: dict[int, list[int]],
+    labels: dict,
+    regions: dict[int, list[float]],
+) -> tuple[int, int]:
     """Seed-and-stamp the inheritors, one ``inherit`` operation per (run, group) (SPEC §5.3).
 
-    Returns the number of annotations written. An operation that wrote nothing (every
-    inheritor locked or without predictions) is deleted again: empty operations are not kept.
+    Each label's risk weighs the inheritor's overlap with its group's region (``regions``).
+    Returns ``(annotations written, inheritors held back)``: a safeguard holds back an inheritor
+    its label must not reach; it keeps its membership and stays writable for a person, and its
+    operation's details list it (``held_back``, one update for the batch). An operation that
+    wrote nothing (every inheritor locked, without predictions or held back) is deleted again:
+    empty operations are not kept.
     """
     if not inheritors:
-        return 0
+        return 0, 0
     operations = GroupOperation.objects.bulk_create(
         GroupOperation(
             kind=OperationKind.INHERIT,
@@ -125,14 +148,27 @@ def _inherit(*, run: AssignmentRun, actor, inheritors: dict[int, list[int]], lab
     stamps = {}
     for operation in operations:
         label, is_unsure = labels[operation.group_id]
-        stamp = MachineStamp(label, is_unsure, operation.group_id, operation.pk)
+        region = regions[operation.group_id]
+        stamp = MachineStamp(label, is_unsure, operation.group_id, operation.pk, region)
         stamps.update(dict.fromkeys(inheritors[operation.group_id], stamp))
     outcomes = group_stamps_write(stamps=stamps, source=LabelSource.INHERITED, actor=actor)
-    written = {stamps[outcome.sequence_id].operation_id for outcome in outcomes if outcome.applied}
-    empty = [operation.pk for operation in operations if operation.pk not in written]
+    by_operation: dict[int, list[StampOutcome]] = defaultdict(list)
+    for outcome in outcomes:
+        by_operation[stamps[outcome.sequence_id].operation_id].append(outcome)
+    empty, holding = [], []
+    for operation in operations:
+        own = by_operation[operation.pk]
+        if not any(outcome.applied for outcome in own):
+            empty.append(operation.pk)
+        elif held := held_back_items(own):
+            operation.details = {**operation.details, "held_back": held}
+            holding.append(operation)
     if empty:
         GroupOperation.objects.filter(pk__in=empty).delete()
-    return sum(outcome.applied for outcome in outcomes)
+    if holding:
+        GroupOperation.objects.bulk_update(holding, ["details"])
+    written = sum(outcome.applied for outcome in outcomes)
+    return written, sum(outcome.held_back for outcome in outcomes)
 
 
 def _commit_without_waiting_for_disk() -> None:

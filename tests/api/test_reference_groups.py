@@ -34,6 +34,7 @@ def test_1_assign_creates_one_group(api, world, assigned):
         "joined_existing": 0,
         "inherited_annotations": 0,
         "joined_not_inherited": 0,
+        "held_back": 0,
         "skipped_no_bbox": 1,
     }
     sequence = api.get(f"/api/v1/sequences/{world.seq1.pk}").json()

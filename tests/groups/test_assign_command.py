@@ -12,7 +12,8 @@ from groups import assignment
 from groups.management.commands import assign_groups
 from groups.models import AssignmentRun, RunStatus, SequenceGroup
 from sequences.models import Sequence
-from tests.factories import CameraFactory, sequence_with_boxes
+from tests.factories import CameraFactory, labeled_group, plume, sequence_with_boxes
+from tests.support import pin_hold_back_thresholds
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def test_prints_the_counters_in_one_line(world):
     run = AssignmentRun.objects.get()
     assert out == (
         f"run={run.pk} processed=3 new_groups=1 joined_existing=0 inherited_annotations=0 "
-        "joined_not_inherited=0 skipped_no_bbox=2\n"
+        "joined_not_inherited=0 held_back=0 skipped_no_bbox=2\n"
     )
     assert err == ""
     assert run.trigger == "command" and run.status == RunStatus.SUCCEEDED
@@ -65,8 +66,29 @@ def test_json_prints_one_object_with_run_id_counters_and_duration():
         "joined_existing": 1,
         "inherited_annotations": 0,
         "joined_not_inherited": 0,
+        "held_back": 0,
         "skipped_no_bbox": 0,
     }
+
+
+def test_held_back_joiners_show_in_the_line_and_the_json(settings):
+    pin_hold_back_thresholds(settings)
+    camera = CameraFactory()
+    labeled_group(camera, smoke_type=None, fp="antenna")
+    sequence_with_boxes(BOX, BOX, BOX, camera=camera)  # an antenna: inherits
+    plume(camera=camera)  # a growing plume: held back
+    sequence_with_boxes(BOX, camera=camera, is_wildfire_alertapi="wildfire_smoke")  # held back
+
+    dry, _ = run_command("--dry-run")
+    out, _ = run_command("--json")
+
+    assert dry == (
+        "dry-run (nothing written) processed=3 new_groups=0 joined_existing=3 "
+        "inherited_annotations=1 joined_not_inherited=0 held_back=2 skipped_no_bbox=0\n"
+    )
+    payload = json.loads(out)
+    assert (payload["inherited_annotations"], payload["held_back"]) == (1, 2)
+    assert AssignmentRun.objects.get(pk=payload["run_id"]).held_back == 2
 
 
 def test_importers_pass_their_trigger():
@@ -83,7 +105,7 @@ def test_dry_run_reports_and_writes_nothing():
     out, _ = run_command("--dry-run")
     assert out == (
         "dry-run (nothing written) processed=2 new_groups=1 joined_existing=1 "
-        "inherited_annotations=0 joined_not_inherited=0 skipped_no_bbox=0\n"
+        "inherited_annotations=0 joined_not_inherited=0 held_back=0 skipped_no_bbox=0\n"
     )
     assert not AssignmentRun.objects.exists() and not SequenceGroup.objects.exists()
     assert json.loads(run_command("--dry-run", "--json")[0])["run_id"] is None

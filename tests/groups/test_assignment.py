@@ -37,12 +37,14 @@ from tests.factories import (
     DetectionFactory,
     SequenceGroupFactory,
     UserFactory,
+    labeled_group,
     predictions,
     sequence_with_boxes,
     smoke_annotation,
     tied_detections,
 )
 from tests.support import annotation_of
+from tests.support.assignment import counters, expect
 
 pytestmark = pytest.mark.django_db
 
@@ -57,21 +59,6 @@ LOCKED = [
 ]
 
 
-def counters(outcome) -> dict:
-    return {key: value for key, value in outcome.as_dict().items() if key != "run_id"}
-
-
-def expect(processed=0, new=0, joined=0, inherited=0, not_inherited=0, skipped=0) -> dict:
-    return {
-        "processed": processed,
-        "new_groups": new,
-        "joined_existing": joined,
-        "inherited_annotations": inherited,
-        "joined_not_inherited": not_inherited,
-        "skipped_no_bbox": skipped,
-    }
-
-
 def database_state() -> dict:
     """Everything a run may write, to compare before and after."""
     return {
@@ -82,18 +69,6 @@ def database_state() -> dict:
         ),
         "operations": GroupOperation.objects.count(),
     }
-
-
-def labeled_group(camera, *, azimuth=90, box=BOX, smoke_type="wildfire", fp=None, unsure=False):
-    return SequenceGroupFactory(
-        camera=camera,
-        azimuth=azimuth,
-        representative_bbox={"xyxyn": box, "confidence": 0.9},
-        smoke_type=smoke_type,
-        false_positive_type=fp,
-        is_unsure=unsure,
-        labeled_at=timezone.now(),
-    )
 
 
 def write_stage(sequence, stage):

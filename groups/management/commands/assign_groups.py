@@ -33,7 +33,9 @@ class Command(ProjectCommand):
         "one is in progress. Prints the counters: processed = new_groups + joined_existing + "
         "skipped_no_bbox; inherited_annotations = joiners that got their group's label; "
         "joined_not_inherited = joiners of a labeled group whose box overlapped too little "
-        "to inherit; skipped_no_bbox = sequences without azimuth or usable box (retried on "
+        "to inherit; held_back = joiners of a labeled group that a safeguard kept from its "
+        "label (the platform's verdict, the temporal score or the motion: they stay writable "
+        "for a person); skipped_no_bbox = sequences without azimuth or usable box (retried on "
         "every run)."
     )
 
