@@ -2,9 +2,10 @@
 
 The replay runs the assignment (SPEC §4.5) over the whole history in memory, once per matching
 threshold, with the same walk as a run (:func:`groups.matching.bucket_walk`); the statistics
-measure what each threshold and each inheritance gate would give against the finished human
-labels. :func:`assignment_report` gathers them for the command, which only prints them. Reads
-only: nothing is written.
+measure what each threshold, each inheritance gate and each hold-back threshold of the
+machine-label safeguards would give against the finished human labels.
+:func:`assignment_report` gathers them for the command, which only prints them. Reads only:
+nothing is written.
 """
 
 from __future__ import annotations
@@ -15,19 +16,26 @@ from typing import Any
 
 from django.conf import settings
 
-from groups.assignment import match_threshold, representative_boxes
+from groups.assignment import first_frames_read, match_threshold
 from groups.matching import bucket_walk
 from sequences.models import DONE_STAGES, LabelSource, Sequence, SequenceAnnotation
 from sequences.payloads import Label, annotation_label
+from sequences.safeguards import SMOKE_CLASSES
 
 # --- Replay over the whole history ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ReplaySequence:
+    """A sequence of the history: its bucket, its box and what it says of itself (the
+    platform's class, the temporal score, the motion: stored, or measured for the replay)."""
+
     id: int
     bucket: tuple[int, int]
     box: list[float]
+    platform_class: str | None = None
+    temporal_score: float | None = None
+    motion: float | None = None
 
 
 @dataclass
@@ -53,18 +61,30 @@ class Placement:
 def replay_history_read() -> ReplayHistory:
     """Read the whole history once for replays: all sequences with an azimuth, grouped or not.
 
-    Two queries (ids, then the streamed first detections); nothing is written.
+    Two queries (the sequences, then the streamed first detections, which also give the motion
+    of the sequences that have none stored yet); nothing is written.
     """
     with_azimuth = Sequence.objects.filter(azimuth__isnull=False)
-    found = representative_boxes(with_azimuth)
-    rows = with_azimuth.order_by("recorded_at", "id").values_list("id", "camera_id", "azimuth")
+    rows = list(
+        with_azimuth.order_by("recorded_at", "id").values_list(
+            "id", "camera_id", "azimuth", "is_wildfire_alertapi", "temporal_model_score", "motion"
+        )
+    )
+    unmeasured = {row[0] for row in rows if row[5] is None}
+    frames = first_frames_read(with_azimuth, measure_motion=unmeasured)
     sequences, skipped = [], 0
-    for sequence_id, camera_id, azimuth in rows:
-        box = found.get(sequence_id)
+    for sequence_id, camera_id, azimuth, platform_class, score, motion in rows:
+        box = frames.boxes.get(sequence_id)
         if box is None:
             skipped += 1
-        else:
-            sequences.append(ReplaySequence(sequence_id, (camera_id, azimuth), box["xyxyn"]))
+            continue
+        if motion is None:
+            motion = frames.motions.get(sequence_id)
+        sequences.append(
+            ReplaySequence(
+                sequence_id, (camera_id, azimuth), box["xyxyn"], platform_class, score, motion
+            )
+        )
     return ReplayHistory(sequences, skipped)
 
 
@@ -175,11 +195,25 @@ class GateRow:
     different_share: float | None
 
 
-def inheritance_rows(
-    gates: list[float], placements: list[Placement], labels: dict[int, Label]
-) -> tuple[int, int, list[GateRow]]:
-    """Returns ``(joiners, joiners of a labeled group, one row per gate)``."""
-    candidates: list[tuple[float, Label, Label | None]] = []  # (iou, group label, own label)
+@dataclass(frozen=True)
+class LabeledJoiner:
+    """A joiner of a replayed group whose OTHER members carry human labels.
+
+    ``group_label`` is their majority label, the label the joiner would inherit; ``own`` is
+    the joiner's own finished human label, if any.
+    """
+
+    sequence_id: int
+    iou: float
+    group_label: Label
+    own: Label | None
+
+
+def labeled_joiners(
+    placements: list[Placement], labels: dict[int, Label]
+) -> tuple[int, list[LabeledJoiner]]:
+    """Returns ``(joiners, the joiners of a group whose other members carry human labels)``."""
+    found: list[LabeledJoiner] = []
     joiners = 0
     for members in members_by_group(placements).values():
         voters = [
@@ -192,23 +226,105 @@ def inheritance_rows(
             others = [label for sequence_id, label in voters if sequence_id != member.sequence_id]
             group_label = majority(others)
             if group_label is not None:
-                candidates.append((member.iou, group_label, labels.get(member.sequence_id)))
+                own = labels.get(member.sequence_id)
+                found.append(LabeledJoiner(member.sequence_id, member.iou, group_label, own))
+    return joiners, found
+
+
+def judged_by_people(joiners: list[LabeledJoiner]) -> tuple[int, int, float | None]:
+    """``(with a human label, labeled differently from their group, that share)``."""
+    judged = [joiner for joiner in joiners if joiner.own is not None]
+    different = sum(1 for joiner in judged if joiner.own != joiner.group_label)
+    return len(judged), different, share(different, len(judged))
+
+
+def inheritance_rows(gates: list[float], joiners: list[LabeledJoiner]) -> list[GateRow]:
+    """One row per gate over the joiners of labeled groups (:func:`labeled_joiners`)."""
     rows = []
     for gate in gates:
-        passing = [(group, own) for iou, group, own in candidates if iou > gate]
-        judged = [(group, own) for group, own in passing if own is not None]
-        different = sum(1 for group, own in judged if own != group)
-        rows.append(
-            GateRow(gate, len(passing), len(judged), different, share(different, len(judged)))
-        )
-    return joiners, len(candidates), rows
+        passing = [joiner for joiner in joiners if joiner.iou > gate]
+        rows.append(GateRow(gate, len(passing), *judged_by_people(passing)))
+    return rows
 
 
-def assignment_report(*, thresholds: list[float], gates: list[float]) -> dict[str, Any]:
+@dataclass
+class HoldBackRow:
+    value: float
+    held_back: int
+    with_human_label: int
+    different_human_label: int
+    different_share: float | None
+
+
+def hold_back_rows(
+    values: list[float], joiners: list[LabeledJoiner], signal: dict[int, float | None]
+) -> list[HoldBackRow]:
+    """One row per threshold value of one safeguard signal (``signal``: sequence -> value).
+
+    The joiners are those that would inherit a false-positive label; a row counts those that
+    this signal alone holds back at that value (at or above it; a NULL value never does), and
+    among them the ones a person labeled differently: the hold-back was right.
+    """
+    rows = []
+    for value in values:
+        held = [
+            joiner
+            for joiner in joiners
+            if (measured := signal.get(joiner.sequence_id)) is not None and measured >= value
+        ]
+        rows.append(HoldBackRow(value, len(held), *judged_by_people(held)))
+    return rows
+
+
+def hold_back_report(
+    *,
+    history: ReplayHistory,
+    joiners: list[LabeledJoiner],
+    scores: list[float],
+    motions: list[float],
+) -> dict[str, Any]:
+    """The hold-back part of the report: the machine false-positive labels the inheritance would
+    write at the configured gate, and per value of each threshold (the temporal score, the
+    motion) how many of them that signal would hold back and how many rightly."""
+    gate = settings.GROUPS_INHERITANCE_MIN_IOU
+    inheritors = [
+        joiner for joiner in joiners if joiner.iou > gate and joiner.group_label.kind == "fp"
+    ]
+    by_id = {sequence.id: sequence for sequence in history.sequences}
+    sequences = [by_id[joiner.sequence_id] for joiner in inheritors]
+    return {
+        "gate": gate,
+        "false_positive_inheritors": len(inheritors),
+        "platform_smoke": sum(1 for s in sequences if s.platform_class in SMOKE_CLASSES),
+        "scored": sum(1 for s in sequences if s.temporal_score is not None),
+        "measured": sum(1 for s in sequences if s.motion is not None),
+        "configured_temporal_score": settings.GROUPS_HOLD_BACK_TEMPORAL_SCORE,
+        "configured_motion": settings.GROUPS_HOLD_BACK_MOTION,
+        "temporal_scores": [
+            asdict(row)
+            for row in hold_back_rows(
+                scores, inheritors, {s.id: s.temporal_score for s in sequences}
+            )
+        ],
+        "motions": [
+            asdict(row)
+            for row in hold_back_rows(motions, inheritors, {s.id: s.motion for s in sequences})
+        ],
+    }
+
+
+def assignment_report(
+    *,
+    thresholds: list[float],
+    gates: list[float],
+    hold_back_scores: list[float],
+    hold_back_motions: list[float],
+) -> dict[str, Any]:
     """What ``manage.py group_report`` prints, as one JSON-ready dict (its help says what).
 
     One replay per threshold, one more at the configured ``GROUPS_MATCH_IOU_THRESHOLD`` for the
-    inheritance gates; the history and the human labels are read once.
+    inheritance gates and the hold-back thresholds; the history and the human labels are read
+    once.
     """
     history = replay_history_read()
     labels = human_labels()
@@ -218,7 +334,7 @@ def assignment_report(*, thresholds: list[float], gates: list[float]) -> dict[st
     ]
     current = settings.GROUPS_MATCH_IOU_THRESHOLD
     placements = assignment_replay(history=history, threshold=current)
-    joiners, in_labeled, gate_rows = inheritance_rows(gates, placements, labels)
+    joiners, in_labeled = labeled_joiners(placements, labels)
     return {
         "sequences": len(history.sequences),
         "skipped_no_bbox": history.skipped_no_bbox,
@@ -229,7 +345,10 @@ def assignment_report(*, thresholds: list[float], gates: list[float]) -> dict[st
             "threshold": current,
             "configured_gate": settings.GROUPS_INHERITANCE_MIN_IOU,
             "joiners": joiners,
-            "joiners_of_labeled_groups": in_labeled,
-            "gates": [asdict(row) for row in gate_rows],
+            "joiners_of_labeled_groups": len(in_labeled),
+            "gates": [asdict(row) for row in inheritance_rows(gates, in_labeled)],
         },
+        "hold_back": hold_back_report(
+            history=history, joiners=in_labeled, scores=hold_back_scores, motions=hold_back_motions
+        ),
     }

@@ -1,4 +1,5 @@
-"""``manage.py group_report``: the threshold and inheritance-gate evidence, written nowhere."""
+"""``manage.py group_report``: the threshold, inheritance-gate and hold-back evidence, written
+nowhere."""
 
 import io
 import json
@@ -7,9 +8,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from groups.models import AssignmentRun, SequenceGroup
-from sequences.models import LabelSource, ProcessingStage
+from sequences.models import LabelSource, ProcessingStage, Sequence
 from sequences.services import annotation_write
-from tests.factories import CameraFactory, sequence_with_boxes, smoke_annotation
+from tests.factories import CameraFactory, plume, sequence_with_boxes, smoke_annotation
+from tests.support import pin_hold_back_thresholds
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +153,132 @@ def test_bad_values_are_refused_naming_the_option(option):
         call_command("group_report", option, "0.3,abc", stdout=io.StringIO())
     with pytest.raises(CommandError, match=f"{option} must be"):
         call_command("group_report", option, "1.2", stdout=io.StringIO())
+
+
+@pytest.fixture
+def antennas_and_fires(settings):
+    """Camera C at 30°: four antennas that stay put, two fires and an unlabeled plume join the
+    first antenna. Every joiner's group is FP/antenna (the other members' majority) and all
+    pass the 0.5 gate, so seven sequences, six joiners would inherit a false-positive label.
+
+    | joiner   | own label      | temporal score | motion                |
+    | antenna2 | FP/antenna     | -              | 0 (three still frames) |
+    | antenna3 | FP/antenna     | 0.6            | 0                     |
+    | antenna4 | FP/antenna     | -              | 0.03 (stored)         |
+    | fire1    | smoke/wildfire | 0.8            | 0.0392 (grows 4 %)    |
+    | fire2    | smoke/wildfire | 0.4            | 0.0198 (grows 2 %)    |
+    | plume    | none           | 0.35           | 0.0953 (grows 10 %)   |
+    """
+    pin_hold_back_thresholds(settings)
+    camera = CameraFactory()
+    still = [BOX, BOX, BOX]
+    first = sequence_with_boxes(*still, camera=camera, azimuth=30)
+    antenna2 = sequence_with_boxes(*still, camera=camera, azimuth=30)
+    antenna3 = sequence_with_boxes(*still, camera=camera, azimuth=30, temporal_model_score=0.6)
+    antenna4 = sequence_with_boxes(*still, camera=camera, azimuth=30, motion=0.03)
+    fire1 = plume(camera=camera, azimuth=30, temporal_model_score=0.8)
+    fire2 = plume(
+        camera=camera,
+        azimuth=30,
+        growth=0.02,
+        temporal_model_score=0.4,
+        is_wildfire_alertapi="wildfire_smoke",
+    )
+    plume(camera=camera, azimuth=30, growth=0.1, temporal_model_score=0.35)
+    for antenna in (first, antenna2, antenna3, antenna4):
+        label(antenna, "antenna")
+    for fire in (fire1, fire2):
+        label(fire, "wildfire", stage=ProcessingStage.ANNOTATED)
+
+
+def rows(values: list[float], counts: list[tuple[int, int, int, float | None]]) -> list[dict]:
+    return [
+        {
+            "value": value,
+            "held_back": held,
+            "with_human_label": judged,
+            "different_human_label": different,
+            "different_share": different_share,
+        }
+        for value, (held, judged, different, different_share) in zip(values, counts, strict=True)
+    ]
+
+
+def test_per_hold_back_threshold_who_would_be_held_back_and_rightly(antennas_and_fires):
+    result = report("--hold-back-scores", "0.3,0.5,0.7", "--hold-back-motions", "0.01,0.025,0.05")
+
+    hold_back = result["hold_back"]
+    assert {key: value for key, value in hold_back.items() if not isinstance(value, list)} == {
+        "gate": 0.5,
+        "false_positive_inheritors": 6,
+        "platform_smoke": 1,  # fire2: held back whatever the thresholds
+        "scored": 4,
+        "measured": 6,
+        "configured_temporal_score": 0.5,
+        "configured_motion": 0.025,
+    }
+    assert hold_back["temporal_scores"] == rows(
+        [0.3, 0.5, 0.7],
+        [
+            (4, 3, 2, 0.6667),  # antenna3, fire1, fire2, the plume; both fires rightly
+            (2, 2, 1, 0.5),  # antenna3 (wrongly), fire1
+            (1, 1, 1, 1.0),  # fire1
+        ],
+    )
+    assert hold_back["motions"] == rows(
+        [0.01, 0.025, 0.05],
+        [
+            (4, 3, 2, 0.6667),  # antenna4 (stored motion), fire1, fire2, the plume
+            (3, 2, 1, 0.5),  # antenna4, fire1, the plume
+            (1, 0, 0, None),  # the plume, which no person labeled
+        ],
+    )
+    assert Sequence.objects.filter(motion__isnull=False).count() == 1  # nothing written
+
+
+def test_the_hold_back_defaults_sit_around_the_settings(antennas_and_fires, settings):
+    settings.GROUPS_HOLD_BACK_TEMPORAL_SCORE = 0.9
+    hold_back = report()["hold_back"]
+    assert [row["value"] for row in hold_back["temporal_scores"]] == [0.7, 0.8, 0.9, 1.0]
+    assert [row["value"] for row in hold_back["motions"]] == [0.01, 0.015, 0.025, 0.035, 0.05]
+    assert hold_back["configured_temporal_score"] == 0.9
+
+
+def test_text_report_has_the_hold_back_tables(antennas_and_fires):
+    out = io.StringIO()
+    call_command(
+        "group_report",
+        "--hold-back-scores",
+        "0.5",
+        "--hold-back-motions",
+        "0.05",
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert (
+        "Hold-back thresholds at threshold 0.3 and gate 0.5: 6 joiners would inherit a "
+        "false-positive label; 4 carry a temporal score, 6 a motion; the platform classed 1 as "
+        "smoke (held back whatever the thresholds)\n"
+        "Temporal score (configured GROUPS_HOLD_BACK_TEMPORAL_SCORE = 0.5), this signal alone\n"
+        " score  held back  own label    different label\n"
+        "   0.5          2          2         1    50.0%\n"
+        "Motion (configured GROUPS_HOLD_BACK_MOTION = 0.025), this signal alone\n"
+        "motion  held back  own label    different label\n"
+        "  0.05          1          0         0        -\n"
+    ) in text
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "bounds"),
+    [
+        ("--hold-back-scores", "1.5", "between 0 and 1"),
+        ("--hold-back-scores", "-0.1", "between 0 and 1"),
+        ("--hold-back-motions", "-0.01", ">= 0"),
+        ("--hold-back-motions", "nan", ">= 0"),
+    ],
+)
+def test_bad_hold_back_values_are_refused_naming_the_option(option, value, bounds):
+    with pytest.raises(CommandError, match=f"{option} must be a comma-separated list of numbers"):
+        call_command("group_report", option, value, stdout=io.StringIO())
+    with pytest.raises(CommandError, match=bounds):
+        call_command("group_report", option, value, stdout=io.StringIO())
