@@ -28,7 +28,7 @@ from groups.api.shapes import (
 from groups.assignment import AssignmentAlreadyRunning, assignment_run
 from groups.filters import SequenceGroupFilter
 from groups.models import RunTrigger, SequenceGroup
-from groups.selectors import group_detail, group_stats
+from groups.selectors import group_detail, group_stats, groups_with_held_back_counts
 from groups.services import (
     GroupNotFound,
     group_member_reinclude,
@@ -66,7 +66,9 @@ class SequenceGroupCollectionApi(APIView):
         return paginated_response(
             request=request,
             queryset=SequenceGroup.objects.none(),
-            serialize=lambda rows, query: SequenceGroupListItemSerializer(rows, many=True).data,
+            serialize=lambda rows, query: (
+                SequenceGroupListItemSerializer(groups_with_held_back_counts(rows), many=True).data
+            ),
             filterset_class=SequenceGroupFilter,
         )
 

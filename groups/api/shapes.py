@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sequences.payloads import annotation_label
+from sequences.safeguards import HoldBack
 from sequences.serializers import PredictionsField, RepresentativeBboxDoc
 
 
@@ -32,6 +33,9 @@ class SequenceGroupBaseSerializer(serializers.Serializer):
 
 class SequenceGroupListItemSerializer(SequenceGroupBaseSerializer):
     member_count = serializers.IntegerField()
+    held_back_count = serializers.IntegerField(
+        help_text="Members a safeguard kept from the group's label, waiting for a person"
+    )
 
 
 class SequenceGroupReadSerializer(SequenceGroupBaseSerializer):
@@ -39,6 +43,9 @@ class SequenceGroupReadSerializer(SequenceGroupBaseSerializer):
     validated_by_user_id = serializers.IntegerField(source="validated_by_id", allow_null=True)
     validated_at = serializers.DateTimeField(allow_null=True)
     updated_at = serializers.DateTimeField()
+
+
+HOLD_BACK_CODES = [code.value for code in HoldBack]
 
 
 class GroupMemberSerializer(serializers.Serializer):
@@ -52,6 +59,9 @@ class GroupMemberSerializer(serializers.Serializer):
     label_source = serializers.SerializerMethodField()
     first_detection_id = serializers.SerializerMethodField()
     first_detection_algo_predictions = serializers.SerializerMethodField()
+    # Why the group's label was not applied to this member (null: not held back), and in words.
+    held_back = serializers.SerializerMethodField()
+    held_back_reason = serializers.SerializerMethodField()
 
     def get_annotation_processing_stage(self, member) -> str | None:
         row = member.annotation_row
@@ -75,9 +85,19 @@ class GroupMemberSerializer(serializers.Serializer):
         detection = member.first_detection
         return detection.algo_predictions if detection else None
 
+    @extend_schema_field(serializers.ChoiceField(choices=HOLD_BACK_CODES, allow_null=True))
+    def get_held_back(self, member) -> str | None:
+        held = member.held_back
+        return str(held.code) if held else None
+
+    def get_held_back_reason(self, member) -> str | None:
+        held = member.held_back
+        return held.text if held else None
+
 
 class SequenceGroupDetailSerializer(SequenceGroupReadSerializer):
     member_count = serializers.SerializerMethodField()
+    held_back_count = serializers.IntegerField()
     members = GroupMemberSerializer(source="members_ordered", many=True)
 
     def get_member_count(self, group) -> int:

@@ -17,10 +17,11 @@ from tests.factories import (
     SequenceFactory,
     SequenceGroupFactory,
     annotate,
+    fanned_out_group,
     group_with_members,
     tied_detections,
 )
-from tests.support import annotation_of, detail_locs, walk_pages
+from tests.support import annotation_of, detail_locs, pin_hold_back_thresholds, walk_pages
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +80,7 @@ def test_list_items(api, listed):
         "labeled_at": item["labeled_at"],
         "created_at": item["created_at"],
         "member_count": 4,
+        "held_back_count": 0,
     }
 
 
@@ -149,6 +151,7 @@ def test_detail_lists_members_in_recorded_order(api, world, seed_group):
 
     assert body["is_validated"] is False and body["smoke_type"] == "wildfire"
     assert body["validated_by_user_id"] is None and body["member_count"] == 2
+    assert body["held_back_count"] == 0
     first, second = body["members"]
     assert first == {
         "sequence_id": world.seq1.pk,
@@ -161,6 +164,8 @@ def test_detail_lists_members_in_recorded_order(api, world, seed_group):
         "label_source": "human",
         "first_detection_id": world.det1.pk,
         "first_detection_algo_predictions": world.det1.algo_predictions,
+        "held_back": None,
+        "held_back_reason": None,
     }
     # A member's camera may differ from its group's.
     assert second["sequence_id"] == world.seq2.pk and second["camera_name"] == "cam-2"
@@ -213,6 +218,78 @@ def test_detail_queries_do_not_grow_with_members(api, db):
         api.get(f"{GROUPS}{small.pk}")
     with CaptureQueriesContext(connection) as many:
         api.get(f"{GROUPS}{large.pk}")
+
+    assert len(many) == len(few)
+
+
+def test_members_held_back_carry_the_reason_code_and_words(api, settings):
+    pin_hold_back_thresholds(settings)
+    group, saver, (verdict, scored, moving, ordinary) = fanned_out_group(
+        {"is_wildfire_alertapi": "other_smoke"},
+        {"temporal_model_score": 0.66},
+        {"motion": 0.04},
+        {},
+    )
+
+    body = api.get(f"{GROUPS}{group.pk}").json()
+
+    assert body["held_back_count"] == 3
+    members = {member["sequence_id"]: member for member in body["members"]}
+    held = {pk: (m["held_back"], m["held_back_reason"]) for pk, m in members.items()}
+    assert held == {
+        saver.pk: (None, None),
+        verdict.pk: ("platform_smoke", "the platform classed the alert other_smoke"),
+        scored.pk: (
+            "temporal_score",
+            "the platform's temporal model scores it 0.66 (labels wait from 0.50)",
+        ),
+        moving.pk: (
+            "motion",
+            "its box grows or moves like a plume (motion 0.040, labels wait from 0.025)",
+        ),
+        ordinary.pk: (None, None),
+    }
+    assert members[verdict.pk]["annotation_processing_stage"] == "ready_to_annotate"
+
+
+def test_the_list_counts_held_back_members(api, db):
+    protected, _, _ = fanned_out_group({"motion": 0.1}, {"is_wildfire_alertapi": "other"}, {})
+    plain = group_with_members(2)
+
+    items = api.get(GROUPS).json()["items"]
+
+    assert [(item["id"], item["held_back_count"]) for item in items] == [
+        (protected.pk, 1),
+        (plain.pk, 0),
+    ]
+
+
+def test_list_queries_do_not_grow_with_held_back_groups(api, db):
+    def build(n):
+        for _ in range(n):
+            fanned_out_group({"motion": 0.1}, {})
+
+    build(1)
+    api.get(GROUPS)  # warm-up: the token and session lookups are the same
+    with CaptureQueriesContext(connection) as few:
+        api.get(GROUPS)
+    build(8)
+    with CaptureQueriesContext(connection) as many:
+        body = api.get(GROUPS).json()
+
+    assert [item["held_back_count"] for item in body["items"]] == [1] * 9
+    assert len(many) == len(few)
+
+
+def test_detail_queries_do_not_grow_with_held_back_members(api, db):
+    small = fanned_out_group({"motion": 0.1})[0]
+    large = fanned_out_group(*({"motion": 0.1 if i % 2 else 0.0} for i in range(12)))[0]
+    api.get(f"{GROUPS}{small.pk}")  # warm-up
+
+    with CaptureQueriesContext(connection) as few:
+        api.get(f"{GROUPS}{small.pk}")
+    with CaptureQueriesContext(connection) as many:
+        assert api.get(f"{GROUPS}{large.pk}").json()["held_back_count"] == 6
 
     assert len(many) == len(few)
 
