@@ -156,6 +156,11 @@ class Sequence(models.Model):
     is_group_excluded = models.BooleanField(
         default=False, help_text="Removed from grouping by hand; never re-attached automatically."
     )
+    # When a label at a done stage was last taken off: the annotation deleted, or sent back to
+    # a stage before done (undo, reject, a person's save). An annotation that still exists
+    # dates its other changes itself (`updated_at`); a deleted one leaves only this. The
+    # training export reports the alert as withdrawn to pulls older than it.
+    label_withdrawn_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["recorded_at", "id"]

@@ -22,7 +22,13 @@ from typing import Any
 from django.db import transaction
 
 from sequences import payloads
-from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnnotation
+from sequences.models import (
+    DONE_STAGES,
+    LabelSource,
+    ProcessingStage,
+    Sequence,
+    SequenceAnnotation,
+)
 from sequences.payloads import Label
 from sequences.services.content import (
     AutogenParams,
@@ -34,6 +40,7 @@ from sequences.services.content import (
 )
 from sequences.services.errors import AlreadyExists, AnnotationInvalid
 from sequences.services.locks import sequence_and_group_lock
+from sequences.services.stamps import labels_withdrawn
 
 ANNOTATION_EXISTS = "Sequence {sequence_id} already has an annotation"
 READY_TO_ANNOTATE = ProcessingStage.READY_TO_ANNOTATE
@@ -232,6 +239,8 @@ def _write_locked(
     )
     if row is None:
         row = SequenceAnnotation(sequence=sequence)
+    elif row.processing_stage in DONE_STAGES and asked.processing_stage not in DONE_STAGES:
+        labels_withdrawn(sequence_ids=[sequence.pk])
     content_set(row, cleaned)
     row.processing_stage = asked.processing_stage
     row.has_missed_smoke = has_missed_smoke
@@ -250,6 +259,11 @@ def annotation_recompute(*, annotation: SequenceAnnotation) -> SequenceAnnotatio
     cleaned, errors = payloads.clean_annotation(annotation.annotation)
     if errors:
         raise AnnotationInvalid([(("annotation", *loc), msg) for loc, msg in errors])
+    stored = SequenceAnnotation.objects.filter(pk=annotation.pk).values_list(
+        "processing_stage", flat=True
+    )
+    if stored.first() in DONE_STAGES and annotation.processing_stage not in DONE_STAGES:
+        labels_withdrawn(sequence_ids=[annotation.sequence_id])
     content_set(annotation, cleaned)
     annotation.save()
     return annotation
@@ -257,5 +271,8 @@ def annotation_recompute(*, annotation: SequenceAnnotation) -> SequenceAnnotatio
 
 @transaction.atomic
 def annotation_delete(*, annotation: SequenceAnnotation) -> None:
-    """Delete an annotation; the sequence is kept and nothing propagates."""
+    """Delete an annotation; the sequence is kept and nothing propagates. Deleting a label at a
+    done stage is recorded on the sequence (`labels_withdrawn`)."""
+    if annotation.processing_stage in DONE_STAGES:
+        labels_withdrawn(sequence_ids=[annotation.sequence_id])
     annotation.delete()

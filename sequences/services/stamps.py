@@ -18,10 +18,12 @@ from django.utils import timezone
 
 from sequences import payloads
 from sequences.models import (
+    DONE_STAGES,
     MACHINE_SOURCES,
     WRITABLE_STAGES,
     LabelSource,
     ProcessingStage,
+    Sequence,
     SequenceAnnotation,
 )
 from sequences.payloads import Label
@@ -291,7 +293,8 @@ def annotation_restore_many(*, snapshots: dict[int, dict[str, Any] | None], acto
     `updated_by` / `updated_at` record the restore, and a reference to a row deleted since
     (a group, an operation, a user) is restored as NULL. A restore is not a human save: it never
     propagates. Queries: one locked read, at most three reference reads, one delete, one bulk
-    create and one bulk update, whatever the number of rows.
+    create and one bulk update, whatever the number of rows (and one update of the sequences
+    whose label at a done stage it takes off, see `labels_withdrawn`).
     """
     rows = {
         row.sequence_id: row
@@ -302,6 +305,13 @@ def annotation_restore_many(*, snapshots: dict[int, dict[str, Any] | None], acto
     surviving = _surviving_references(s for s in snapshots.values() if s is not None)
     now = timezone.now()
     to_create, to_update, to_delete = [], [], []
+    withdrawn = [
+        sequence_id
+        for sequence_id, snapshot in snapshots.items()
+        if sequence_id in rows
+        and rows[sequence_id].processing_stage in DONE_STAGES
+        and (snapshot is None or snapshot["processing_stage"] not in DONE_STAGES)
+    ]
     for sequence_id, snapshot in sorted(snapshots.items()):
         row = rows.get(sequence_id)
         if snapshot is None:
@@ -329,3 +339,16 @@ def annotation_restore_many(*, snapshots: dict[int, dict[str, Any] | None], acto
     SequenceAnnotation.objects.filter(pk__in=to_delete).delete()
     SequenceAnnotation.objects.bulk_create(to_create)
     SequenceAnnotation.objects.bulk_update(to_update, fields=RESTORED_FIELDS)
+    labels_withdrawn(sequence_ids=withdrawn, at=now)
+
+
+def labels_withdrawn(*, sequence_ids: Iterable[int], at: datetime | None = None) -> None:
+    """Record that these sequences lost their label at a done stage (`at`, default now).
+
+    Called by every write that deletes an annotation at a done stage or sends it back to an
+    earlier one; the training export reads it to tell incremental pulls which alerts to drop
+    (`Sequence.label_withdrawn_at`). One update, none for no sequence.
+    """
+    ids = list(sequence_ids)
+    if ids:
+        Sequence.objects.filter(pk__in=ids).update(label_withdrawn_at=at or timezone.now())
