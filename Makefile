@@ -11,7 +11,7 @@ DEMO_PASSWORD ?= demo-password
 DEMO_ENV := DEBUG=true SECRET_KEY=demo-only-insecure-key
 
 .PHONY: help venv demo demo-data serve test test-fast lint format migrations-check \
-        assign-groups pull-sequences bench fuzz clean
+        assign-groups pull-sequences export-alerts bench fuzz clean
 
 help:
 	@echo "make demo   - set up a virtualenv, migrate SQLite, load demo data, serve on $(HOST):$(PORT)"
@@ -59,6 +59,12 @@ assign-groups: venv
 
 pull-sequences: venv
 	$(MANAGE) pull_sequences --date-from $(FROM) $(if $(TO),--date-to $(TO))
+
+# make export-alerts [EXPORT_DIR=exports/alerts] [FORMAT=yolo] [SPLIT=val=0.2] [SINCE=<time>]
+EXPORT_DIR ?= exports/alerts
+export-alerts: venv
+	$(MANAGE) export_alerts --out $(EXPORT_DIR) $(if $(FORMAT),--format $(FORMAT)) \
+		$(if $(SPLIT),--split $(SPLIT)) $(if $(SINCE),--since $(SINCE))
 
 bench: venv
 	$(BIN)/python bench/assign_groups.py

@@ -57,6 +57,7 @@ ROUTES = [
     route("detections/<id:detection_id>", sequences_api.DetectionDetailApi, "detection"),
     route("detections/<id:detection_id>/image", sequences_api.DetectionImageApi, "detection_image"),
     route("detections/<id:detection_id>/url", sequences_api.DetectionUrlApi, "detection_url"),
+    route("export/alerts", sequences_api.ExportAlertsApi, "export_alerts"),
     route(
         "annotations/sequences/",
         sequences_api.SequenceAnnotationCollectionApi,

@@ -1,6 +1,6 @@
 """REST endpoints of the sequence domain (SPEC §7.2), by job: `auth` (login, the user),
-`sequences`, `detections`, `annotations` (sequence annotations), and `bodies`, the checks of a
-request body they share.
+`sequences`, `detections`, `annotations` (sequence annotations), `export` (the training
+export), and `bodies`, the checks of a request body they share.
 
 One APIView per path, each operation with its own nested input serializer; every write goes
 through `sequences.services` (annotation saves are human saves, so they lock and propagate
@@ -17,6 +17,7 @@ from sequences.api.detections import (
     DetectionImageApi,
     DetectionUrlApi,
 )
+from sequences.api.export import ExportAlertsApi
 from sequences.api.sequences import SequenceCollectionApi, SequenceDetailApi
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "DetectionDetailApi",
     "DetectionImageApi",
     "DetectionUrlApi",
+    "ExportAlertsApi",
     "SequenceAnnotationCollectionApi",
     "SequenceAnnotationDetailApi",
     "SequenceCollectionApi",
