@@ -1,6 +1,6 @@
 """Shared fixtures: the data set of SPEC §9.1 and a few helpers."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -8,6 +8,9 @@ from django.db import connection
 from django.utils import timezone
 
 from groups.models import SequenceGroup
+from groups.services import label_check_confirm
+from sequences.models import SequenceAnnotation
+from sequences.payloads import Label
 from sequences.services import annotation_write
 from tests.factories import (
     CameraFactory,
@@ -15,8 +18,13 @@ from tests.factories import (
     OrganizationFactory,
     SequenceFactory,
     UserFactory,
+    export_alert,
+    export_labeled,
+    placeholder,
     predictions,
     smoke_annotation,
+    stamp,
+    validated_group,
 )
 
 
@@ -162,3 +170,83 @@ def client_in(client, annotator):
     """Django's test client, logged in as an annotator (every page needs a login)."""
     client.force_login(annotator)
     return client
+
+
+@pytest.fixture
+def export_history(db, annotator):
+    """A history whose training export is known.
+
+    Cameras "cam-a" (platform 11, organisation 21 "org-a") and "cam-b" (12, organisation 22
+    "org-b") on pyronear_french, "cam-c" (13, organisation 23 "org-c") on api_cenia. Alerts,
+    by their alert id, each recorded `n` hours after 2026-07-01 12:00 UTC:
+    1 a human smoke/wildfire label (cam-a; temporal score 0.87; 3 frames, the box on the first);
+    2 an inherited FP/antenna label confirmed in the check queue (cam-a, member of `group`);
+    3 a bulk FP/antenna label nobody checked (cam-b);
+    4 a human smoke/industrial label marked unsure (cam-b);
+    5 a human FP/building label (cam-b), for the tests to withdraw;
+    6 an import placeholder (cam-b);
+    7 a human smoke/other label (cam-c, api_cenia);
+    8 a human FP/low_cloud label of a sequence where smoke was missed (cam-a).
+    Every annotation is dated `before`; `watermark` lies between it and now.
+    """
+
+    def camera(platform_id, name, source_api="pyronear_french"):
+        organization = OrganizationFactory(
+            source_api=source_api, platform_id=platform_id + 10, name=f"org-{name[-1]}"
+        )
+        return CameraFactory(
+            source_api=source_api, platform_id=platform_id, name=name, organization=organization
+        )
+
+    cam_a, cam_b, cam_c = camera(11, "cam-a"), camera(12, "cam-b"), camera(13, "cam-c", "api_cenia")
+    start = datetime(2026, 7, 1, 12, tzinfo=UTC)
+
+    def at(n):
+        return {"recorded_at": start + timedelta(hours=n), "azimuth": 90 + n}
+
+    alerts = {
+        1: export_labeled(
+            cam_a,
+            1,
+            smoke_type="wildfire",
+            frames=3,
+            temporal_model_score=0.87,
+            temporal_model_version="0.2.0",
+            temporal_api_version="0.3.1",
+            **at(1),
+        ),
+        2: export_alert(cam_a, 2, **at(2)),
+        3: export_alert(cam_b, 3, **at(3)),
+        4: export_labeled(cam_b, 4, smoke_type="industrial", unsure=True, **at(4)),
+        5: export_labeled(cam_b, 5, fp="building", **at(5)),
+        6: export_alert(cam_b, 6, **at(6)),
+        7: export_labeled(cam_c, 7, smoke_type="other", **at(7)),
+        8: export_labeled(cam_a, 8, fp="low_cloud", has_missed_smoke=True, **at(8)),
+    }
+    group = validated_group(camera=cam_a)
+    type(alerts[2]).objects.filter(pk=alerts[2].pk).update(group=group)
+    stamp(group, [alerts[2].pk], label=Label.fp("antenna"))
+    stamp(group, [alerts[3].pk], kind="bulk", label=Label.fp("antenna"))
+    inherited = SequenceAnnotation.objects.get(sequence=alerts[2])
+    label_check_confirm(annotation_ids=[inherited.pk], actor=annotator)
+    placeholder(alerts[6])
+    for sequence in alerts.values():
+        sequence.refresh_from_db()
+    now = timezone.now()
+    before = now - timedelta(hours=2)
+    SequenceAnnotation.objects.update(updated_at=before)
+
+    class History:
+        pass
+
+    history = History()
+    history.cam_a, history.cam_b, history.cam_c = cam_a, cam_b, cam_c
+    history.alerts, history.group, history.annotator = alerts, group, annotator
+    history.before, history.watermark = before, now - timedelta(hours=1)
+    return history
+
+
+@pytest.fixture
+def dataset_dir(tmp_path):
+    """The folder a test exports a dataset into (beside MEDIA_ROOT, never inside it)."""
+    return tmp_path / "dataset"

@@ -23,6 +23,7 @@ OPERATIONS = [
     ("get", "/api/v1/detections/1"),
     ("get", "/api/v1/detections/1/image"),
     ("get", "/api/v1/detections/1/url"),
+    ("get", "/api/v1/export/alerts"),
     ("get", "/api/v1/annotations/sequences/"),
     ("post", "/api/v1/annotations/sequences/"),
     ("get", "/api/v1/annotations/sequences/1"),
