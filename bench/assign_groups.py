@@ -194,10 +194,15 @@ def label_some_groups() -> int:
     )
 
 
-def reset_history(count: int) -> None:
-    """Back to the state right after a build: the first `count` sequences, none grouped."""
+def reset_history(count: int, *, keep_motion: bool = False) -> None:
+    """Back to the state right after a build: the first `count` sequences, none grouped and,
+    unless `keep_motion`, none with a measured motion (the first run measures and stores them
+    all, as on a site whose sequences arrived before the importer stored it)."""
     Sequence.objects.filter(alert_api_id__gt=count).delete()
-    Sequence.objects.update(group=None)
+    if keep_motion:
+        Sequence.objects.update(group=None)
+    else:
+        Sequence.objects.update(group=None, motion=None)
     with connection.cursor() as cursor:  # plain deletes: no rows loaded into memory
         for model in (
             GroupOperationMember,
@@ -375,6 +380,12 @@ def main() -> None:
         help="leave every group unlabeled before the incremental run (no inheritance)",
     )
     parser.add_argument(
+        "--motion-stored",
+        action="store_true",
+        help="with a reused history, keep the motion a previous run stored (as an importer "
+        "stores it) instead of leaving the first run to measure every sequence's",
+    )
+    parser.add_argument(
         "--keep",
         action="store_true",
         help="keep the scratch database afterwards; reuse a kept history of the same size",
@@ -399,7 +410,7 @@ def run(args: argparse.Namespace) -> None:
         and Sequence.objects.filter(alert_api_id__lte=args.sequences).count() == args.sequences
     )
     if reuse:
-        reset_history(args.sequences)
+        reset_history(args.sequences, keep_motion=args.motion_stored)
         world = World(args.seed, args.cameras, existing=True)
     else:
         call_command("flush", interactive=False, verbosity=0)
