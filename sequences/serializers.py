@@ -132,6 +132,15 @@ class SequenceReadSerializer(serializers.Serializer):
     lon = serializers.FloatField()
     azimuth = serializers.IntegerField(allow_null=True)
     is_wildfire_alertapi = serializers.CharField(allow_null=True)
+    temporal_model_score = serializers.FloatField(
+        allow_null=True, help_text="the platform's temporal model score; null = not scored"
+    )
+    temporal_model_version = serializers.CharField(allow_null=True)
+    temporal_api_version = serializers.CharField(allow_null=True)
+    motion = serializers.FloatField(
+        allow_null=True,
+        help_text="how fast the box grows and moves over the first frames; null = not measured",
+    )
     organisation_name = serializers.CharField(source="organization.name")
     organisation_id = serializers.IntegerField(source="organization.platform_id")
     sequence_group_id = serializers.IntegerField(source="group_id", allow_null=True)

@@ -14,7 +14,7 @@ from sequences.filters import FilteredListSchema, SequenceFilter
 from sequences.models import AnnotationType, Sequence, SourceApi
 from sequences.payloads import INT_MAX
 from sequences.serializers import SequenceReadSerializer, SequenceWithAnnotationReadSerializer
-from sequences.services import sequence_create
+from sequences.services import TEMPORAL_VERSION_MAX_LENGTH, sequence_create
 
 SEQUENCE_NOT_FOUND = "Sequence not found."
 
@@ -55,6 +55,20 @@ class SequenceCollectionApi(APIView):
         )
         recorded_at = serializers.DateTimeField()
         last_seen_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+        temporal_model_score = site_api.FiniteFloatField(
+            min_value=0,
+            max_value=1,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="the platform's temporal model score of the sequence; null = not scored",
+        )
+        temporal_model_version = site_api.CharField(
+            max_length=TEMPORAL_VERSION_MAX_LENGTH, required=False, allow_null=True, default=None
+        )
+        temporal_api_version = site_api.CharField(
+            max_length=TEMPORAL_VERSION_MAX_LENGTH, required=False, allow_null=True, default=None
+        )
 
     @site_api.api_schema(
         summary="List sequences",

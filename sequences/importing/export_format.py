@@ -38,7 +38,7 @@ from sequences.payloads import (
     NOT_AN_OBJECT,
     Loc,
 )
-from sequences.services import AutogenParams
+from sequences.services import TEMPORAL_FIELDS, AutogenParams
 
 EXPORT_FILE = "sequences.jsonl"
 
@@ -113,6 +113,15 @@ class RecordChecker:
             return value
         self.error(loc, message)
         return None
+
+    def temporal(self, value: Any, loc: Loc) -> float | str | None:
+        """A temporal model field (`loc` ends with its name): the score, a number in [0, 1],
+        or a version, a short string; null is "not scored"."""
+        problem = TEMPORAL_FIELDS[loc[-1]](value)
+        if problem is not None:
+            self.error(loc, problem)
+            return None
+        return value
 
     def moment(self, value: Any, loc: Loc, *, nullable: bool = False) -> datetime | None:
         if value is None and nullable:
@@ -214,7 +223,8 @@ def _detection(
 def export_record_parse(data: Any, *, folder: Path) -> SequenceRecord:
     """Validate one line of `sequences.jsonl` (SPEC §8.2) into a record, or raise RecordError.
 
-    Every problem is listed with its field path. All-zero boxes are dropped silently; any other
+    Every problem is listed with its field path. The temporal model's score and versions are
+    optional (null or absent: not scored). All-zero boxes are dropped silently; any other
     invalid box fails the record. Images are only located here (they must exist inside the
     folder); they are read and checked when the record is imported.
     """
@@ -252,6 +262,7 @@ def export_record_parse(data: Any, *, folder: Path) -> SequenceRecord:
     last_seen_at = c.get(
         data, "last_seen_at", (), lambda v, at: c.moment(v, at, nullable=True), required=False
     )
+    temporal = {name: c.get(data, name, (), c.temporal, required=False) for name in TEMPORAL_FIELDS}
     items = c.get(data, "detections", (), lambda v, at: v if isinstance(v, list) else None)
     if "detections" in data and items is None:
         c.error(("detections",), NOT_A_LIST)
@@ -274,6 +285,7 @@ def export_record_parse(data: Any, *, folder: Path) -> SequenceRecord:
         recorded_at=recorded_at,
         last_seen_at=last_seen_at,
         detections=detections,
+        **temporal,
     )
 
 

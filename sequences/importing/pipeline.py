@@ -9,8 +9,9 @@ natural key and a function that builds a validated `SequenceRecord`. `record_pro
    read, so a re-import is cheap;
 2. builds the record (validation: `RecordError` lists every problem with its field path);
 3. `record_import` loads and checks every image, then writes the organisation, camera,
-   sequence, detections and the `ready_to_annotate` placeholder in one transaction; image files
-   written are deleted again if anything fails, so no half-imported sequence is ever seen.
+   sequence, detections, the sequence's motion and the `ready_to_annotate` placeholder in one
+   transaction; image files written are deleted again if anything fails, so no half-imported
+   sequence is ever seen.
 
 `assignment_chain` then calls the assignment hook named by `IMPORT_ASSIGNMENT_HOOK` (the groups
 app's run; this app never imports the groups app) and records what it returns in the report.
@@ -39,6 +40,7 @@ from sequences.services import (
     detection_payload_errors,
     image_check,
     sequence_create,
+    sequence_motion_measure,
 )
 
 IMAGE_UNREADABLE = "cannot be read: {reason}"
@@ -90,6 +92,10 @@ class SequenceRecord:
     recorded_at: datetime
     last_seen_at: datetime | None
     detections: list[DetectionRecord] = field(default_factory=list)
+    # The platform's temporal model (None: not scored, or no version given).
+    temporal_model_score: float | None = None
+    temporal_model_version: str | None = None
+    temporal_api_version: str | None = None
 
     def sequence_fields(self) -> dict[str, Any]:
         """Everything but the detections: the arguments of `sequence_create`."""
@@ -179,8 +185,10 @@ def record_import(record: SequenceRecord, *, autogen: AutogenParams) -> Imported
     - No detection -> `skipped_empty`, nothing written.
     - Every image is loaded and checked, and every box validated, before the first write;
       problems raise RecordError naming `detections[i]...`.
-    - One transaction: organisation and camera upserts, the sequence, its detections and the
-      `ready_to_annotate` placeholder (always created, clusters generated with `autogen`).
+    - One transaction: organisation and camera upserts, the sequence, its detections, its
+      motion (measured from the detections just written: one UPDATE of the sequence, none when
+      too few frames have a box) and the `ready_to_annotate` placeholder (always created,
+      clusters generated with `autogen`).
       If anything raises, the image files written are deleted and the error propagates.
     """
     if record_exists(record.source_api, record.alert_api_id):
@@ -193,6 +201,7 @@ def record_import(record: SequenceRecord, *, autogen: AutogenParams) -> Imported
     try:
         with _files_deleted_on_error() as written, transaction.atomic():
             sequence = sequence_create(**record.sequence_fields())
+            rows = []
             for (_, detection), (data, extension) in zip(detections, images, strict=True):
                 row = detection_create(
                     sequence=sequence,
@@ -204,6 +213,8 @@ def record_import(record: SequenceRecord, *, autogen: AutogenParams) -> Imported
                     others_bboxes=detection.others_bboxes,
                 )
                 written.append(row.image.name)
+                rows.append(row)
+            sequence_motion_measure(sequence=sequence, detections=rows)
             annotation_write(
                 sequence=sequence,
                 processing_stage=ProcessingStage.READY_TO_ANNOTATE,

@@ -125,6 +125,7 @@ def _record_builder(
             fetch_image=lambda url, key: _as_record_error(lambda: client.image(url, name=key)),
         )
         report.boxes_dropped += pulled.boxes_dropped
+        report.fields_ignored += pulled.fields_ignored
         report.warnings.extend(f"{listed.ref}: {warning}" for warning in pulled.warnings)
         return pulled.record
 

@@ -5,7 +5,8 @@ detection rows to the `SequenceRecord` of the shared pipeline.
 
 Box strings are parsed as literals, never evaluated; an invalid box is dropped and counted, and
 a string that does not parse gives a warning and no box, so one garbled frame never costs the
-whole sequence.
+whole sequence. Likewise a malformed temporal model field is stored as NULL with a warning,
+never a failed record.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sequences.importing.export_format import RecordChecker
 from sequences.importing.pipeline import DetectionRecord, RecordError, SequenceRecord
 from sequences.importing.platform_client import PlatformClient, is_integer
 from sequences.models import AnnotationType
+from sequences.services import TEMPORAL_FIELDS
 
 DETECTIONS_MAX_LIMIT = 100
 # The extra rows of a detections call absorb sibling rows of one image (one row per box).
@@ -49,6 +51,7 @@ BOX_STRING_MALFORMED = "detection {detection_id}: {field} {value} is not a box s
 PLATFORM_CLASS_IGNORED = (
     "is_wildfire {value} is not null, wildfire_smoke, other_smoke or other; stored as null"
 )
+TEMPORAL_FIELD_IGNORED = "{field} {value}: {problem}; stored as null"
 
 
 # --- reading platform values (pure) ---------------------------------------------------------
@@ -100,6 +103,26 @@ def platform_class(value: object) -> str | None:
 def is_unknown_class(value: object) -> bool:
     """True for an `is_wildfire` value that is neither null nor one of the three strings."""
     return value is not None and platform_class(value) is None
+
+
+def temporal_fields(sequence: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The temporal model's score and versions of a platform sequence, and the warnings.
+
+    An absent or null field is None ("not scored"); a malformed one (a score that is not a
+    finite number in [0, 1], a version that is not a short non-empty string) is None too, with
+    a warning naming it: a field the platform garbled never costs the sequence.
+    """
+    values, warnings = {}, []
+    for name, problem_of in TEMPORAL_FIELDS.items():
+        value = sequence.get(name)
+        problem = problem_of(value)
+        if problem is not None:
+            warnings.append(
+                TEMPORAL_FIELD_IGNORED.format(field=name, value=_short(value), problem=problem)
+            )
+            value = None
+        values[name] = value
+    return values, warnings
 
 
 def detections_call_limit(wanted: int) -> int:
@@ -230,6 +253,8 @@ class PulledRecord:
 
     record: SequenceRecord
     boxes_dropped: int = 0
+    # Sequence fields the platform garbled, stored as NULL (each with its warning).
+    fields_ignored: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
@@ -352,6 +377,7 @@ def platform_record(
     if checker.errors:
         raise RecordError(checker.errors)
 
+    temporal, temporal_warnings = temporal_fields(sequence)
     pulled = PulledRecord(
         SequenceRecord(
             source_api=source_api,
@@ -366,10 +392,14 @@ def platform_record(
             is_wildfire_alertapi=platform_class(sequence.get("is_wildfire")),
             recorded_at=recorded_at,
             last_seen_at=last_seen_at,
+            **temporal,
         )
     )
     if is_unknown_class(sequence.get("is_wildfire")):
         pulled.warnings.append(PLATFORM_CLASS_IGNORED.format(value=_short(sequence["is_wildfire"])))
+        pulled.fields_ignored += 1
+    pulled.warnings.extend(temporal_warnings)
+    pulled.fields_ignored += len(temporal_warnings)
     rows = distinct_image_rows(fetch_rows(), wanted=wanted)
     _detection_records(checker, rows, pulled, fetch_image)
     if checker.errors:

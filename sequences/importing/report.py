@@ -31,6 +31,7 @@ ASSIGNMENT_COUNTERS = (
     "joined_existing",
     "inherited_annotations",
     "joined_not_inherited",
+    "held_back",
     "skipped_no_bbox",
 )
 
@@ -71,9 +72,12 @@ class ImportReport:
     failed: int = 0
     detections_created: int = 0
     placeholders_created: int = 0
-    # Platform pull: invalid boxes dropped from box strings (PLATFORM_API.md §4), and listing
-    # calls (a day of sequences) that failed for good; a failed listing is an error (exit 3).
+    # Platform pull: invalid boxes dropped from box strings (PLATFORM_API.md §4), sequence
+    # fields stored as NULL because the platform garbled them (an unknown class, a malformed
+    # temporal score or version; each has its warning), and listing calls (a day of sequences)
+    # that failed for good; a failed listing is an error (exit 3).
     boxes_dropped: int = 0
+    fields_ignored: int = 0
     listings_failed: int = 0
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -132,6 +136,8 @@ class ImportReport:
         ]
         if self.boxes_dropped:
             lines.append(f"boxes: dropped={self.boxes_dropped}")
+        if self.fields_ignored:
+            lines.append(f"fields: ignored={self.fields_ignored}")
         if self.listings_failed:
             lines.append(f"listings: failed={self.listings_failed}")
         for title, items in (("errors", self.errors), ("warnings", self.warnings)):
@@ -154,6 +160,7 @@ class ImportReport:
             "detections": {"created": self.detections_created},
             "placeholders": {"created": self.placeholders_created},
             "boxes": {"dropped": self.boxes_dropped},
+            "fields": {"ignored": self.fields_ignored},
             "listings": {"failed": self.listings_failed},
             "errors": self.errors,
             "warnings": self.warnings,

@@ -1,5 +1,6 @@
 """Creating what the cameras saw: organisations, cameras, sequences and detections, for the
-API and every importer (the local export folder, the platform pull).
+API and every importer (the local export folder, the platform pull), and measuring a sequence's
+motion once its detections are stored (at import, or for existing rows in batches).
 
 Each function checks its own values and names the field at fault, so a caller never saves half
 a record; natural-key clashes raise `AlreadyExists`, also when a concurrent writer wins.
@@ -7,17 +8,23 @@ a record; natural-key clashes raise `AlreadyExists`, also when a concurrent writ
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Case, FloatField, Value, When
 
-from sequences import payloads
+from sequences import boxes, payloads
 from sequences.models import Camera, Detection, Organization, Sequence
 from sequences.payloads import Loc
+from sequences.services.content import ordered_predictions
 from sequences.services.errors import DetectionExists, DetectionInvalid, SequenceExists
 from sequences.services.images import IMAGE_EXTENSION_INVALID, IMAGE_FORMATS, detection_image_name
 
@@ -25,6 +32,13 @@ SEQUENCE_EXISTS = "Sequence ({source_api}, {alert_api_id}) already exists"
 DETECTION_EXISTS = "Detection {alert_api_id} already exists in sequence {sequence_id}"
 AZIMUTH_INVALID = "azimuth must be a finite number or null"
 SOURCE_API_MISMATCH = "{what} belongs to {other}, not {source_api}"
+# The platform's temporal model fields (PLATFORM_API.md §3.3); NULL means "not scored".
+TEMPORAL_SCORE_INVALID = "must be a number between 0 and 1, or null"
+TEMPORAL_VERSION_MAX_LENGTH = Sequence._meta.get_field("temporal_model_version").max_length
+TEMPORAL_VERSION_INVALID = (
+    f"must be a non-empty string of at most {TEMPORAL_VERSION_MAX_LENGTH} characters, or null"
+)
+TEMPORAL_FIELD_INVALID = "{field} {problem}"
 
 
 def azimuth_normalise(value: float | int | None) -> int | None:
@@ -41,6 +55,31 @@ def azimuth_normalise(value: float | int | None) -> int | None:
         raise ValueError(AZIMUTH_INVALID)
     # Python's round() is half-to-even, the rule the platform's original importer used.
     return int(round(value)) % 360
+
+
+def temporal_score_problem(value: object) -> str | None:
+    """Why `value` cannot be a temporal model score (None, or a finite number in [0, 1]), or
+    None when it can. A bool is not a score."""
+    if value is None or (boxes.is_finite_number(value) and 0 <= value <= 1):
+        return None
+    return TEMPORAL_SCORE_INVALID
+
+
+def temporal_version_problem(value: object) -> str | None:
+    """Why `value` cannot be a temporal model or API version (None, or a non-empty string of
+    at most TEMPORAL_VERSION_MAX_LENGTH characters), or None when it can."""
+    if value is None or (
+        isinstance(value, str) and value.strip() and len(value) <= TEMPORAL_VERSION_MAX_LENGTH
+    ):
+        return None
+    return TEMPORAL_VERSION_INVALID
+
+
+TEMPORAL_FIELDS = {
+    "temporal_model_score": temporal_score_problem,
+    "temporal_model_version": temporal_version_problem,
+    "temporal_api_version": temporal_version_problem,
+}
 
 
 @transaction.atomic
@@ -96,16 +135,31 @@ def sequence_create(
     is_wildfire_alertapi: str | None,
     recorded_at: datetime,
     last_seen_at: datetime | None,
+    temporal_model_score: float | None = None,
+    temporal_model_version: str | None = None,
+    temporal_api_version: str | None = None,
 ) -> Sequence:
     """Create a sequence with its organisation and camera, as the API and every importer do.
 
     - The organisation and the camera are upserted by `(source_api, platform id)`, names and
       owner refreshed; all in one transaction, so a refused sequence refreshes nothing.
     - The azimuth is normalised with `azimuth_normalise` (ValueError for a bad one).
+    - The platform's temporal model score and versions are optional (None: not scored); a bad
+      one raises ValueError naming the field (TEMPORAL_FIELDS says what each accepts). The
+      motion is measured later, from the detections (`sequence_motion_measure`).
     - Raises SequenceExists (SEQUENCE_EXISTS) when `(source_api, alert_api_id)` is taken, also
       when a concurrent writer wins the unique constraint. Enum columns are guarded by the
       database's CHECKs.
     """
+    temporal = {
+        "temporal_model_score": temporal_model_score,
+        "temporal_model_version": temporal_model_version,
+        "temporal_api_version": temporal_api_version,
+    }
+    for name, value in temporal.items():
+        problem = TEMPORAL_FIELDS[name](value)
+        if problem is not None:
+            raise ValueError(TEMPORAL_FIELD_INVALID.format(field=name, problem=problem))
     organization = organization_upsert(
         source_api=source_api, platform_id=organization_id, name=organization_name
     )
@@ -123,6 +177,7 @@ def sequence_create(
         is_wildfire_alertapi=is_wildfire_alertapi,
         recorded_at=recorded_at,
         last_seen_at=last_seen_at,
+        **temporal,
     )
     exists = SEQUENCE_EXISTS.format(source_api=source_api, alert_api_id=alert_api_id)
     if Sequence.objects.filter(source_api=source_api, alert_api_id=alert_api_id).exists():
@@ -207,3 +262,76 @@ def detection_create(
         if isinstance(exc, IntegrityError) and duplicate.exists():
             raise DetectionExists(exists) from exc
         raise
+
+
+# --- Motion: measured once the detections are stored ------------------------------------------
+
+
+def motion_of(predictions_lists: Iterable[Any]) -> float | None:
+    """The motion of a sequence (`boxes.box_motion`) from its detections' `algo_predictions`
+    in (recorded_at, id) order: its first GROUPS_REPRESENTATIVE_DETECTIONS frames, the ones its
+    representative box pools. None when too few frames have a box."""
+    first = itertools.islice(predictions_lists, settings.GROUPS_REPRESENTATIVE_DETECTIONS)
+    return boxes.box_motion(first)
+
+
+def sequence_motion_measure(*, sequence: Sequence, detections: Iterable[Detection]) -> float | None:
+    """Measure and store the motion of a sequence from its stored detections (all of them, or
+    at least its first frames), as an import does right after writing them.
+
+    No query but one UPDATE of the sequence, and none when the motion cannot be measured
+    (fewer than three frames with a box: the column stays NULL, "not measured").
+    """
+    ordered = sorted(detections, key=lambda detection: (detection.recorded_at, detection.pk))
+    motion = motion_of(detection.algo_predictions for detection in ordered)
+    if motion is not None:
+        Sequence.objects.filter(pk=sequence.pk).update(motion=motion)
+        sequence.motion = motion
+    return motion
+
+
+@dataclass
+class MotionBatch:
+    """What one batch of `sequence_motion_fill` did; `last_id` is where the next one starts."""
+
+    examined: int = 0
+    measured: int = 0
+    unmeasurable: int = 0
+    last_id: int = 0
+
+
+@transaction.atomic
+def sequence_motion_fill(*, after_id: int, batch_size: int) -> MotionBatch:
+    """Measure the motion of the next `batch_size` sequences whose motion is NULL, by id after
+    `after_id`, and store it: one read of the ids, one of their detections, one UPDATE.
+
+    A sequence with too few framed boxes stays NULL (counted `unmeasurable`); the caller moves
+    on from `last_id`, so a run ends, and a later run examines those again (a sequence may have
+    received detections since). A batch commits on its own: an interrupted fill keeps what it
+    measured and a rerun continues with the rows still NULL. A row measured meanwhile (by an
+    import) is left as it is.
+    """
+    ids = list(
+        Sequence.objects.filter(motion__isnull=True, pk__gt=after_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    batch = MotionBatch(examined=len(ids), last_id=ids[-1] if ids else after_id)
+    if not ids:
+        return batch
+    detections = ordered_predictions(ids)
+    motions = {}
+    for sequence_id in ids:
+        motion = motion_of(predictions for _, predictions in detections.get(sequence_id, []))
+        if motion is not None:
+            motions[sequence_id] = motion
+    batch.measured = len(motions)
+    batch.unmeasurable = batch.examined - batch.measured
+    if motions:
+        Sequence.objects.filter(pk__in=list(motions), motion__isnull=True).update(
+            motion=Case(
+                *(When(pk=pk, then=Value(motion)) for pk, motion in motions.items()),
+                output_field=FloatField(),
+            )
+        )
+    return batch

@@ -54,6 +54,10 @@ def test_list_is_a_page_envelope_of_sequence_reads(api, world):
         "lon": 4.2,
         "azimuth": None,
         "is_wildfire_alertapi": None,
+        "temporal_model_score": None,
+        "temporal_model_version": None,
+        "temporal_api_version": None,
+        "motion": None,
         "organisation_name": "org-1",
         "organisation_id": 1,
         "sequence_group_id": None,
@@ -333,3 +337,67 @@ def test_create_with_an_unparsable_body_is_422(api):
     response = api.post(LIST, "{not json", content_type="application/json")
 
     assert detail_locs(response) == [["body"]]
+
+
+# --- The platform's temporal model -------------------------------------------------------------
+
+
+def test_create_stores_the_temporal_model_fields_and_shows_them(api):
+    body = sequence_body(
+        temporal_model_score=0.93, temporal_model_version="0.1.0", temporal_api_version="v0.3.2"
+    )
+
+    response = api.post(LIST, body, format="json")
+
+    assert response.status_code == 201, response.content
+    created = response.json()
+    shown = api.get(f"{LIST}{created['id']}").json()
+    for read in (created, shown):
+        assert (
+            read["temporal_model_score"],
+            read["temporal_model_version"],
+            read["temporal_api_version"],
+        ) == (0.93, "0.1.0", "v0.3.2")
+    sequence = Sequence.objects.get()
+    assert (sequence.temporal_model_score, sequence.temporal_api_version) == (0.93, "v0.3.2")
+
+
+@pytest.mark.parametrize("score", [None, "absent"])
+def test_a_sequence_without_a_temporal_score_is_not_scored(api, score):
+    body = sequence_body() if score == "absent" else sequence_body(temporal_model_score=None)
+
+    response = api.post(LIST, body, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["temporal_model_score"] is None
+    assert Sequence.objects.get().temporal_model_score is None  # not scored, never "scored low"
+
+
+def test_bad_temporal_model_fields_are_422_naming_them(api):
+    body = sequence_body(
+        temporal_model_score=1.5, temporal_model_version="v" * 65, temporal_api_version=""
+    )
+
+    response = api.post(LIST, body, format="json")
+
+    assert sorted(detail_locs(response)) == [
+        ["body", "temporal_api_version"],
+        ["body", "temporal_model_score"],
+        ["body", "temporal_model_version"],
+    ]
+    assert not Sequence.objects.exists()
+
+
+def test_the_schema_documents_the_temporal_model_fields(api):
+    schema = api.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    components = schema["components"]["schemas"]
+    read = components["SequenceRead"]["properties"]
+    create = components["SequenceCreateInputRequest"]
+    for name in ("temporal_model_score", "temporal_model_version", "temporal_api_version"):
+        assert read[name]["nullable"] is True
+        assert create["properties"][name]["nullable"] is True
+        assert name not in create.get("required", [])
+    assert read["motion"]["nullable"] is True
+    score = create["properties"]["temporal_model_score"]
+    assert (score["minimum"], score["maximum"]) == (0, 1)

@@ -9,10 +9,13 @@ from pathlib import Path
 import PIL.Image
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from groups import import_hook
 from groups.models import AssignmentRun, RunStatus, RunTrigger
+from sequences.boxes import box_motion
 from sequences.importing import export_format, pipeline
 from sequences.importing.pipeline import DetectionRecord, RecordError, SequenceRecord, record_import
 from sequences.importing.report import ImportReport
@@ -24,9 +27,10 @@ from sequences.models import (
     Sequence,
     SequenceAnnotation,
 )
-from sequences.services import AutogenParams, azimuth_normalise
+from sequences.services import AutogenParams, azimuth_normalise, sequence_create
 from tests.factories import jpeg_bytes
 from tests.support.assignment_hooks import RESULT
+from tests.support.motion import detector_frames
 
 pytestmark = pytest.mark.django_db
 
@@ -245,6 +249,24 @@ BAD_RECORDS = {
         lambda tmp: record(3, last_seen_at="yesterday"),
         "line 3 (alert_api_id 3): last_seen_at: must be an ISO-8601 date and time",
     ),
+    "temporal score out of range": (
+        lambda tmp: record(3, temporal_model_score=1.2),
+        "line 3 (alert_api_id 3): temporal_model_score: must be a number between 0 and 1, or null",
+    ),
+    "temporal score not a number": (
+        lambda tmp: record(3, temporal_model_score="0.9"),
+        "line 3 (alert_api_id 3): temporal_model_score: must be a number between 0 and 1, or null",
+    ),
+    "temporal model version too long": (
+        lambda tmp: record(3, temporal_model_version="1." * 40),
+        "line 3 (alert_api_id 3): temporal_model_version: must be a non-empty string of at "
+        "most 64 characters, or null",
+    ),
+    "temporal api version not a string": (
+        lambda tmp: record(3, temporal_api_version=3),
+        "line 3 (alert_api_id 3): temporal_api_version: must be a non-empty string of at "
+        "most 64 characters, or null",
+    ),
 }
 
 
@@ -326,6 +348,23 @@ def test_azimuth_normalise(value, expected):
 def test_azimuth_normalise_refuses_non_numbers(value):
     with pytest.raises(ValueError, match="azimuth must be a finite number or null"):
         azimuth_normalise(value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("temporal_model_score", 1.5),
+        ("temporal_model_score", float("nan")),
+        ("temporal_model_version", ""),
+        ("temporal_api_version", "v" * 65),
+    ],
+)
+def test_sequence_create_refuses_a_bad_temporal_field_naming_it(field, value):
+    fields = {**_memory_record().sequence_fields(), field: value}
+
+    with pytest.raises(ValueError, match=f"^{field} must be"):
+        sequence_create(**fields)
+    assert not Sequence.objects.exists() and not Camera.objects.exists()
 
 
 def test_azimuths_are_rounded_on_import(tmp_path):
@@ -425,6 +464,108 @@ def test_report_renders_the_spec_format():
     assert report.exit_code == 1  # a failed assignment wins over record errors
 
 
+# --- The temporal model and the motion ---------------------------------------------------------
+
+
+def growing(frames: int, *, growth: float) -> list[list[dict]]:
+    """The prediction lists of a box whose area grows by `growth` a frame, rising from its base."""
+    plume = detector_frames([0.40, 0.30, 0.46, 0.40], frames=frames, growth=growth)
+    return [frame["predictions"] for frame in plume]
+
+
+def frames_record(alert_api_id: int, boxes: list[list[dict]]) -> dict:
+    """`record()` with one detection per box list, a minute apart."""
+    line = record(alert_api_id, boxes=boxes)
+    for index, detection in enumerate(line["detections"]):
+        detection["recorded_at"] = f"2025-07-01T12:{index:02d}:05Z"
+    return line
+
+
+def test_the_temporal_model_fields_are_optional_and_stored(tmp_path):
+    scored = record(
+        1,
+        temporal_model_score=0.93,
+        temporal_model_version="0.1.0",
+        temporal_api_version="v0.3.2",
+    )
+    explicit_nulls = record(
+        2, temporal_model_score=None, temporal_model_version=None, temporal_api_version=None
+    )
+    write_export(tmp_path, [scored, explicit_nulls, record(3)])
+
+    output, status = run_import(tmp_path, "--no-assign")
+
+    assert status == 0, output
+    stored = {
+        alert_api_id: rest
+        for alert_api_id, *rest in Sequence.objects.values_list(
+            "alert_api_id", "temporal_model_score", "temporal_model_version", "temporal_api_version"
+        )
+    }
+    # Null or absent: not scored (never "scored low").
+    assert stored == {1: [0.93, "0.1.0", "v0.3.2"], 2: [None] * 3, 3: [None] * 3}
+
+
+def test_every_bad_temporal_field_is_named(tmp_path):
+    bad = record(3, temporal_model_score=-0.5, temporal_model_version="", temporal_api_version=[])
+    write_export(tmp_path, [bad])
+
+    output, status = run_import(tmp_path, "--no-assign")
+
+    assert status == 3
+    for name in ("temporal_model_score", "temporal_model_version", "temporal_api_version"):
+        assert f"line 1 (alert_api_id 3): {name}: must be" in output
+    assert not Sequence.objects.exists()
+
+
+def test_the_motion_is_measured_when_the_detections_are_stored(tmp_path, settings):
+    settings.GROUPS_REPRESENTATIVE_DETECTIONS = 10
+    plume, still = growing(12, growth=0.05), growing(12, growth=0.0)
+    write_export(
+        tmp_path,
+        [frames_record(1, plume), frames_record(2, still), frames_record(3, plume[:2])],
+    )
+
+    output, status = run_import(tmp_path, "--no-assign")
+
+    assert status == 0, output
+    motion = dict(Sequence.objects.values_list("alert_api_id", "motion"))
+    first_frames = [{"predictions": predictions} for predictions in plume[:10]]
+    assert motion[1] == box_motion(first_frames) and motion[1] > 0.05
+    assert motion[2] == 0.0
+    assert motion[3] is None  # fewer than three framed boxes: not measured
+
+
+def test_the_motion_reads_the_first_frames_in_time_order(tmp_path, settings):
+    """Only the first GROUPS_REPRESENTATIVE_DETECTIONS frames count, in time order whatever
+    the order of the file: a box that starts growing after them is a still box."""
+    settings.GROUPS_REPRESENTATIVE_DETECTIONS = 4
+    line = frames_record(1, growing(4, growth=0.0) + growing(4, growth=0.3))
+    line["detections"].reverse()
+    write_export(tmp_path, [line])
+
+    run_import(tmp_path, "--no-assign")
+
+    assert Sequence.objects.get().motion == 0.0
+
+
+def test_the_motion_costs_one_update_of_the_sequence_whatever_the_frames(monkeypatch):
+    def queries_of_an_import(alert_api_id: int) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            record_import(_memory_record(alert_api_id), autogen=AutogenParams())
+        return [query["sql"] for query in queries.captured_queries]
+
+    queries_of_an_import(0)  # creates the organisation and the camera
+    measured = queries_of_an_import(1)
+    monkeypatch.setattr(pipeline, "sequence_motion_measure", lambda **kwargs: None)
+    unmeasured = queries_of_an_import(2)
+
+    assert len(measured) == len(unmeasured) + 1
+    (update,) = [sql for sql in measured if sql.startswith('UPDATE "sequences_sequence"')]
+    assert "motion" in update
+    assert Sequence.objects.get(alert_api_id=1).motion == 0.0
+
+
 # --- Half-imported sequences (SPEC §9.4 #18) --------------------------------------------------
 
 
@@ -522,7 +663,7 @@ def test_import_chains_the_assignment(tmp_path):
     assert run.trigger == RunTrigger.IMPORT and run.status == RunStatus.SUCCEEDED
     assert output.splitlines()[-1] == (
         f"assignment: run={run.pk} processed=2 new_groups=1 joined_existing=1 "
-        "inherited_annotations=0 joined_not_inherited=0 skipped_no_bbox=0"
+        "inherited_annotations=0 joined_not_inherited=0 held_back=0 skipped_no_bbox=0"
     )
     assert Sequence.objects.filter(group__isnull=False).count() == 2
 

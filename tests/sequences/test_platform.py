@@ -22,6 +22,7 @@ from sequences.importing.platform_records import (
     parse_boxes,
     parse_datetime,
     source_api_for,
+    temporal_fields,
 )
 from tests.factories import jpeg_bytes
 from tests.support.fake_platform import BAD_GATEWAY_HTML, build_world
@@ -481,3 +482,51 @@ def test_a_string_that_does_not_parse_is_malformed_with_no_box(text):
 def test_a_non_finite_number_is_an_invalid_box_not_a_crash():
     parsed = parse_boxes("[(1e999,0.1,0.2,0.3,0.4)]")
     assert (parsed.predictions, parsed.dropped) == ([], 1)
+
+
+# --- The temporal model's fields (PLATFORM_API.md §3.3) -----------------------------------------
+
+SCORED = {
+    "temporal_model_score": 0.93,
+    "temporal_model_version": "0.1.0",
+    "temporal_api_version": "v0.3.2",
+}
+
+
+@pytest.mark.parametrize(
+    ("listed", "expected"),
+    [
+        (SCORED, SCORED),
+        ({}, dict.fromkeys(SCORED)),  # an older platform: not scored
+        (dict.fromkeys(SCORED), dict.fromkeys(SCORED)),
+        ({**SCORED, "temporal_model_score": 0}, {**SCORED, "temporal_model_score": 0}),
+        ({**SCORED, "temporal_model_score": 1}, {**SCORED, "temporal_model_score": 1}),
+    ],
+)
+def test_the_temporal_fields_are_read_and_absent_ones_are_null(listed, expected):
+    assert temporal_fields({"id": 1, **listed}) == (expected, [])
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("temporal_model_score", 1.0001),
+        ("temporal_model_score", -0.1),
+        ("temporal_model_score", float("nan")),
+        ("temporal_model_score", float("inf")),
+        ("temporal_model_score", "0.9"),
+        ("temporal_model_score", True),
+        ("temporal_model_score", [0.9]),
+        ("temporal_model_version", ""),
+        ("temporal_model_version", "   "),
+        ("temporal_model_version", 1.0),
+        ("temporal_api_version", "v" * 65),
+        ("temporal_api_version", {"v": 1}),
+    ],
+)
+def test_a_malformed_temporal_field_is_null_with_a_warning_naming_it(name, value):
+    values, warnings = temporal_fields({**SCORED, name: value})
+
+    assert values == {**SCORED, name: None}
+    (warning,) = warnings
+    assert warning.startswith(f"{name} ") and warning.endswith("; stored as null")

@@ -13,12 +13,13 @@ from django.core.management.base import CommandError
 from groups.models import AssignmentRun, SequenceGroup
 from sequences.models import Detection, Sequence, SequenceAnnotation
 from tests.factories import jpeg_bytes
-from tests.support.fake_platform import BAD_GATEWAY_HTML, build_world
+from tests.support.fake_platform import ABSENT, BAD_GATEWAY_HTML, build_world
 
 pytestmark = pytest.mark.django_db
 
 DAY = "2026-05-10"
 ONE_BOX = "[(0.412,0.388,0.457,0.431,0.62)]"
+TEMPORAL = ("temporal_model_score", "temporal_model_version", "temporal_api_version")
 
 
 @pytest.fixture
@@ -572,6 +573,62 @@ def test_an_unknown_platform_class_is_stored_as_null_with_a_warning(platform):
     assert result.code == 0
     assert Sequence.objects.get().is_wildfire_alertapi is None
     assert "sequence 1: is_wildfire True is not null" in result.out
+
+
+def test_the_temporal_model_fields_are_stored_and_null_when_absent(platform):
+    platform.add_sequence(1, camera_id=12, images=1)  # scored, as the documentation shows
+    platform.add_sequence(2, camera_id=12, images=1, temporal=dict.fromkeys(TEMPORAL, None))
+    platform.add_sequence(3, camera_id=12, images=1, temporal=dict.fromkeys(TEMPORAL, ABSENT))
+
+    result = pull("--no-assign")
+
+    assert result.code == 0, result.everything
+    stored = {
+        alert_api_id: rest
+        for alert_api_id, *rest in Sequence.objects.values_list("alert_api_id", *TEMPORAL)
+    }
+    # Null or absent (an older platform): not scored, never "scored low".
+    assert stored == {1: [0.93, "0.1.0", "v0.3.2"], 2: [None] * 3, 3: [None] * 3}
+    assert "warnings" not in result.out and "fields:" not in result.out
+
+
+def test_a_malformed_temporal_field_is_stored_as_null_with_a_counted_warning(platform):
+    garbled = {
+        "temporal_model_score": 1.7,
+        "temporal_model_version": "x" * 65,
+        "temporal_api_version": "v0.3.2",
+    }
+    platform.add_sequence(1, camera_id=12, images=1, temporal=garbled)
+    platform.add_sequence(2, camera_id=12, images=1, temporal={"temporal_model_score": "high"})
+    platform.add_sequence(3, camera_id=12, images=1, temporal={"temporal_model_score": True})
+
+    result = pull("--no-assign", "--json")
+
+    report = json.loads(result.out)
+    assert result.code == 0 and report["sequences"]["created"] == 3  # never a failed record
+    assert report["fields"] == {"ignored": 4}
+    assert report["warnings"] == [
+        "sequence 1: temporal_model_score 1.7: must be a number between 0 and 1, or null; "
+        "stored as null",
+        "sequence 1: temporal_model_version '" + "x" * 56 + "...: must be a non-empty string "
+        "of at most 64 characters, or null; stored as null",
+        "sequence 2: temporal_model_score 'high': must be a number between 0 and 1, or null; "
+        "stored as null",
+        "sequence 3: temporal_model_score True: must be a number between 0 and 1, or null; "
+        "stored as null",
+    ]
+    first = Sequence.objects.get(alert_api_id=1)
+    assert (first.temporal_model_score, first.temporal_model_version) == (None, None)
+    assert first.temporal_api_version == "v0.3.2"  # the good field of the three is kept
+    assert Sequence.objects.filter(temporal_model_score__isnull=False).count() == 0
+
+
+def test_the_motion_of_a_pulled_sequence_is_stored(platform):
+    platform.add_sequence(1, camera_id=12, images=4)  # the same box on every frame
+
+    assert pull("--no-assign").code == 0
+
+    assert Sequence.objects.get().motion == 0.0
 
 
 def test_a_bad_field_is_a_record_error_naming_it(platform):

@@ -34,6 +34,14 @@ from tests.factories import jpeg_bytes
 
 # Fields a newer platform would send; the client must ignore them.
 EXTRA_FIELDS = {"added_in_2027": {"nested": [1, "two", None]}, "crop_url": None}
+# A sequence field an older platform does not send at all (as opposed to null).
+ABSENT = object()
+# The temporal model's fields of a scored sequence, as in PLATFORM_API.md §3.3.
+TEMPORAL_SCORED = {
+    "temporal_model_score": 0.93,
+    "temporal_model_version": "0.1.0",
+    "temporal_api_version": "v0.3.2",
+}
 RISK_SCORES = ("very_low", "low", "moderate", "high", "very_high", "extreme")
 TRUE_VALUES = ("true", "1", "yes", "on")
 FALSE_VALUES = ("false", "0", "no", "off")
@@ -172,8 +180,13 @@ class FakePlatform:
         last_seen_at: str | None = "2026-05-10T14:21:05",
         images: int = 0,
         bbox: str = "[(0.412,0.388,0.457,0.431,0.62)]",
+        temporal: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A sequence started at `started_at`, with `images` one-box detections."""
+        """A sequence started at `started_at`, with `images` one-box detections.
+
+        It is scored by the temporal model as in the documentation's example; `temporal`
+        overrides some of the three fields (a value of ABSENT leaves the field out).
+        """
         sequence = {
             "id": sequence_id,
             "camera_id": camera_id,
@@ -186,8 +199,10 @@ class FakePlatform:
             "last_seen_at": last_seen_at,
             "max_conf": 0.81,
             "is_validated": False,
-            "temporal_model_score": 0.93,
         }
+        for name, value in {**TEMPORAL_SCORED, **(temporal or {})}.items():
+            if value is not ABSENT:
+                sequence[name] = value
         self.sequences.append(sequence)
         start = datetime.fromisoformat(started_at)
         for index in range(images):
