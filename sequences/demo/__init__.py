@@ -9,11 +9,21 @@ drawn, with the jitter a detector has, so that the group assignment finds the re
 by itself. Everything derives from `random.Random(seed)`: the same options give the same
 folder.
 
-- `scenario`: the cameras, views and the plan of the month;
+- `scenario`: the cameras, views and the plan of the month (with a fire starting right on a
+  labeled antenna, for the machine-label safeguards);
 - `drawing`: landscapes, objects, frames and their JPEGs;
-- `export`: the folder (`build_export`).
+- `export`: the folder (`build_export`);
+- `seeding`: the database, as a site three weeks into the month (`demo_seed`).
 """
 
-from sequences.demo.export import DEFAULT_SEED, DEFAULT_SEQUENCES, build_export
+from sequences.demo.export import DEFAULT_SEED, DEFAULT_SEQUENCES, DemoExport, build_export
+from sequences.demo.seeding import DemoSeeded, demo_seed
 
-__all__ = ["DEFAULT_SEED", "DEFAULT_SEQUENCES", "build_export"]
+__all__ = [
+    "DEFAULT_SEED",
+    "DEFAULT_SEQUENCES",
+    "DemoExport",
+    "DemoSeeded",
+    "build_export",
+    "demo_seed",
+]

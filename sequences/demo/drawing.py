@@ -1,7 +1,8 @@
 """Drawing the demo's frames with Pillow: each view's landscape (sky, two ridge lines, trees,
 a mast, a factory), the objects that change from frame to frame (low cloud, glare, smoke
-plumes), the model's boxes on what is drawn (with a detector's jitter), and the camera's
-caption; `render_frame` gives the JPEG.
+plumes), the model's boxes on what is drawn (with a detector's jitter: each edge within a
+percent or two of the box's size, so a still object's motion stays well below the hold-back
+threshold and a plume's does not), and the camera's caption; `render_frame` gives the JPEG.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from sequences.demo.scenario import (
 )
 
 JPEG_QUALITY = 84
+# The detector's jitter: each edge of a box moves by up to this share of the box's size.
+OBJECT_JITTER = 0.01
+FIRE_JITTER = 0.02
+OTHERS_JITTER = 0.05
 
 PALETTES = {
     # sky top, sky at the horizon, far ridge, near ridge, foreground trees
@@ -191,14 +196,21 @@ class Layer:
 
 
 def _plume(
-    rng: random.Random, x: float, y: float, height: float, wind: float, width: float
+    rng: random.Random,
+    x: float,
+    y: float,
+    height: float,
+    wind: float,
+    width: float,
+    spread: float = 0.24,
 ) -> list[Blob]:
-    """A billowing smoke column rising from (x, y), widening and leaning with the wind."""
+    """A billowing smoke column rising from (x, y), widening by `spread` of its height and
+    leaning with the wind."""
     blobs = []
     steps = max(6, int(height / 8))
     for step in range(steps):
         t = step / (steps - 1)
-        radius = (width / 2 + t * height * 0.24) * rng.uniform(0.85, 1.15)
+        radius = (width / 2 + t * height * spread) * rng.uniform(0.85, 1.15)
         cx = x + wind * t * height + rng.uniform(-0.25, 0.25) * radius
         blobs.append((cx, y - t * height, radius, radius * 0.85, int(235 - 90 * t)))
     return blobs
@@ -238,13 +250,13 @@ class Frame:
 
 
 def _jitter(rng: random.Random, box: Box, scale: float) -> Box:
-    """The model's box: the object's box with each edge moved a little."""
+    """The model's box: the object's box with each edge moved by up to `scale` of its size."""
     width, height = box[2] - box[0], box[3] - box[1]
     return (
-        box[0] + rng.gauss(0, scale * width),
-        box[1] + rng.gauss(0, scale * height),
-        box[2] + rng.gauss(0, scale * width),
-        box[3] + rng.gauss(0, scale * height),
+        box[0] + rng.uniform(-scale, scale) * width,
+        box[1] + rng.uniform(-scale, scale) * height,
+        box[2] + rng.uniform(-scale, scale) * width,
+        box[3] + rng.uniform(-scale, scale) * height,
     )
 
 
@@ -276,10 +288,15 @@ def _visible(kind: str, moment: datetime) -> bool:
 
 
 def _fire_layer(rng: random.Random, scene: Scene, event: Event, progress: float) -> Layer:
-    """The fire's plume at `progress` (0..1) of the sequence, rising from behind the far ridge."""
+    """The fire's plume at `progress` (0..1) of the sequence, rising from behind the far ridge
+    (a thin straight column for the scenario's fires behind the mast)."""
     low, high = event.fire_height
     bx, by = event.fire_base
-    blobs = _plume(rng, bx, by, low + (high - low) * progress, 0.3, 22)
+    height = low + (high - low) * progress
+    if event.column:
+        blobs = _plume(rng, bx, by, height, 0.0, 9, spread=0.05)
+    else:
+        blobs = _plume(rng, bx, by, height, 0.3, 22)
     return Layer(blobs, (150, 146, 140), 3, behind=scene.far)
 
 
@@ -289,6 +306,11 @@ def event_frames(rng: random.Random, scene: Scene, event: Event, first_id: int) 
     frames = []
     day = (event.start - MONTH_START).days
     at = event.start
+    # A cloud bank, the sun or the mast stays as it is for the few minutes of a sequence; a
+    # chimney's plume is redrawn every frame.
+    still = None
+    if event.kind not in ("fire", "chimney"):
+        still = _recurring_layers(rng, scene, event.kind, day)
     for index in range(event.frames):
         frame = Frame(first_id + index, at)
         at += timedelta(seconds=rng.randint(30, 60))
@@ -298,18 +320,18 @@ def event_frames(rng: random.Random, scene: Scene, event: Event, first_id: int) 
             frame.layers.append(layer)
             x1, y1, x2, y2 = _blobs_box(layer.blobs)
             visible = (x1, y1, x2, min(y2, float(scene.far[int(event.fire_base[0])])))
-            frame.boxes.append((_jitter(rng, visible, 0.04), confidence + 0.3))
+            frame.boxes.append((_jitter(rng, visible, FIRE_JITTER), confidence + 0.3))
         else:
-            layers, box = _recurring_layers(rng, scene, event.kind, day)
+            layers, box = still or _recurring_layers(rng, scene, event.kind, day)
             frame.layers.extend(layers)
             # Now and then the detector misses the object on a later frame.
             if index == 0 or rng.random() > 0.1:
-                frame.boxes.append((_jitter(rng, box, 0.05), confidence))
+                frame.boxes.append((_jitter(rng, box, OBJECT_JITTER), confidence))
         for other in event.view.recurring:
             if other != event.kind and _visible(other, frame.recorded_at):
                 layers, box = _recurring_layers(rng, scene, other, day)
                 frame.layers.extend(layers)
-                frame.others.append((_jitter(rng, box, 0.05), rng.uniform(0.1, 0.3)))
+                frame.others.append((_jitter(rng, box, OTHERS_JITTER), rng.uniform(0.1, 0.3)))
         frames.append(frame)
     return frames
 

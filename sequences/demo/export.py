@@ -1,5 +1,6 @@
-"""The demo export folder: `sequences.jsonl` in the export format the importer reads, and the
-JPEG of every detection, all derived from one seed.
+"""The demo export folder: `sequences.jsonl` in the export format the importer reads (with the
+platform's class and temporal model score on part of the alerts), and the JPEG of every
+detection, all derived from one seed.
 
 Images are only redrawn when the folder does not already hold this exact export, so a second
 run with the same options writes nothing and imports nothing new.
@@ -9,11 +10,27 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sequences.demo.drawing import Box, Scene, event_frames, render_frame
-from sequences.demo.scenario import HEIGHT, PLATFORM_CLASS, VIEWS, WIDTH, plan_events
+from sequences.demo.scenario import (
+    HEIGHT,
+    HISTORY_DAYS,
+    MONTH_START,
+    PLATFORM_CLASS,
+    RECURRING_SCORES,
+    SCENARIO_MIN_SEQUENCES,
+    SCORED_SHARE,
+    TEMPORAL_API_VERSION,
+    TEMPORAL_MODEL_VERSION,
+    TEMPORAL_SCORES,
+    VIEWS,
+    WIDTH,
+    Event,
+    plan_events,
+)
 from sequences.importing.export_format import EXPORT_FILE
 
 DEFAULT_SEQUENCES = 160
@@ -45,8 +62,37 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def build_export(out: Path, *, count: int, seed: int) -> tuple[int, int]:
-    """Write `sequences.jsonl` and the images into `out`; returns (sequences, images).
+def _platform_fields(rng: random.Random, event: Event) -> dict:
+    """The platform's class and temporal model fields of an alert: fixed by the plan, or drawn
+    (a class on part of the alerts, a score on SCORED_SHARE of them)."""
+    if event.signals is not None:
+        platform_class, score = event.signals
+    else:
+        platform_class = rng.choice(PLATFORM_CLASS[event.kind])
+        low, high = TEMPORAL_SCORES.get(event.kind, RECURRING_SCORES)
+        score = round(rng.uniform(low, high), 3) if rng.random() < SCORED_SHARE else None
+    scored = score is not None
+    return {
+        "is_wildfire_alertapi": platform_class,
+        "temporal_model_score": score,
+        "temporal_model_version": TEMPORAL_MODEL_VERSION if scored else None,
+        "temporal_api_version": TEMPORAL_API_VERSION if scored else None,
+    }
+
+
+@dataclass
+class DemoExport:
+    """What `build_export` wrote: counts, what each alert really is (by `alert_api_id`), and
+    which alerts belong to the history the seed reviews (none in a month too short for it)."""
+
+    sequences: int
+    images: int
+    kinds: dict[int, str] = field(default_factory=dict)
+    history: set[int] = field(default_factory=set)
+
+
+def build_export(out: Path, *, count: int, seed: int) -> DemoExport:
+    """Write `sequences.jsonl` and the images into `out`; returns what was written.
 
     Images are only redrawn when the folder does not already hold this exact export.
     """
@@ -54,9 +100,14 @@ def build_export(out: Path, *, count: int, seed: int) -> tuple[int, int]:
     scenes = {view.key: Scene.build(view, seed) for view in VIEWS}
     events = plan_events(rng, scenes, count)
     lines, images = [], []
+    result = DemoExport(0, 0)
+    history_until = MONTH_START + timedelta(days=HISTORY_DAYS)
     detection_id = FIRST_ALERT_ID * 10
     for number, event in enumerate(events):
         alert_api_id = FIRST_ALERT_ID + number
+        result.kinds[alert_api_id] = event.kind
+        if count >= SCENARIO_MIN_SEQUENCES and event.start < history_until:
+            result.history.add(alert_api_id)
         scene = scenes[event.view.key]
         frames = event_frames(rng, scene, event, detection_id)
         detection_id += len(frames)
@@ -88,7 +139,7 @@ def build_export(out: Path, *, count: int, seed: int) -> tuple[int, int]:
                     "lon": camera.lon,
                 },
                 "azimuth": azimuth,
-                "is_wildfire_alertapi": rng.choice(PLATFORM_CLASS[event.kind]),
+                **_platform_fields(rng, event),
                 "recorded_at": _iso(frames[0].recorded_at),
                 "last_seen_at": _iso(frames[-1].recorded_at + timedelta(seconds=30)),
                 "detections": detections,
@@ -107,4 +158,5 @@ def build_export(out: Path, *, count: int, seed: int) -> tuple[int, int]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(render_frame(scene, frame))
         export.write_text(text, encoding="utf-8")
-    return len(lines), len(images)
+    result.sequences, result.images = len(lines), len(images)
+    return result

@@ -2,6 +2,11 @@
 in and the recurring objects each sees, when each kind of alert happens, and the plan of the
 month's alert sequences (mostly recurring false positives, about one fire per 30 alerts).
 
+A month of at least SCENARIO_MIN_SEQUENCES alerts also holds the scenario the machine-label
+safeguards are for: an antenna seen twice in the first weeks (so its group is labeled), then
+three fires starting right on it after HISTORY_DAYS — one the platform classed
+`wildfire_smoke`, one only its temporal model scores high, one with neither but a growing plume.
+
 Every choice draws from the `random.Random` it is given, in a fixed order, so a seed gives the
 same month.
 """
@@ -34,9 +39,19 @@ PLATFORM_CLASS = {
     "antenna": ("other", None),
     "low_cloud": ("other", None),
     "glare": ("other", None),
-    "chimney": ("other_smoke", "other"),
-    "fire": ("wildfire_smoke",),
+    "chimney": ("other_smoke", None),
+    "fire": ("wildfire_smoke", None),
 }
+# The platform's temporal model scores this share of the alerts, in these ranges per kind.
+SCORED_SHARE = 0.6
+TEMPORAL_SCORES = {"fire": (0.7, 0.98)}
+RECURRING_SCORES = (0.01, 0.3)
+TEMPORAL_MODEL_VERSION, TEMPORAL_API_VERSION = "0.1.0", "v0.3.2"
+
+# The first weeks of the month are the site's history (imported, grouped and reviewed by
+# `seed_demo`); the rest arrives for `assign_groups`.
+HISTORY_DAYS = 20
+SCENARIO_MIN_SEQUENCES = 20
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,10 @@ class Event:
     frames: int
     fire_base: tuple[float, float] | None = None
     fire_height: tuple[float, float] = (60, 120)  # plume height at the first and last frame
+    # A thin column rising straight up in still air (the scenario's fires behind the mast).
+    column: bool = False
+    # The platform's class and temporal score when the plan fixes them (None: drawn at export).
+    signals: tuple[str | None, float | None] | None = None
 
 
 def _moment(rng: random.Random, day: int, kind: str) -> datetime:
@@ -108,9 +127,27 @@ def palette_at(moment: datetime) -> str:
     return "morning" if hour < 9 else "day"
 
 
+def _day_at(day: int, hour: float) -> datetime:
+    return MONTH_START + timedelta(days=day, seconds=round(hour * 3600))
+
+
+def scenario_events(scenes: dict[str, Scene]) -> list[Event]:
+    """The antenna on brison-01 at 45°: two alerts in the first weeks, then three fires rising
+    right behind the mast, each with its own signal (platform verdict, temporal score, plume)."""
+    view = VIEWS[0]
+    x, _ = scenes[view.key].anchors["antenna"]
+    base = (x, float(scenes[view.key].far[int(x)]) + 4)
+    events = [Event(view, "antenna", _day_at(day, 11.5), 5) for day in (1, 4)]
+    for day, signals in ((22, ("wildfire_smoke", None)), (25, (None, 0.87)), (28, (None, None))):
+        fire = Event(view, "fire", _day_at(day, 13.0), 6, base, (72, 124), True, signals)
+        events.append(fire)
+    return events
+
+
 def plan_events(rng: random.Random, scenes: dict[str, Scene], count: int) -> list[Event]:
-    """About one fire per 30 alerts (each seen in 1-3 sequences), the rest recurring objects."""
-    events: list[Event] = []
+    """About one fire per 30 alerts (each seen in 1-3 sequences), the rest recurring objects,
+    and the safeguards' scenario in a month of at least SCENARIO_MIN_SEQUENCES alerts."""
+    events: list[Event] = scenario_events(scenes) if count >= SCENARIO_MIN_SEQUENCES else []
     fires = max(1, count // 30)
     for fire in range(fires):
         view = rng.choice(VIEWS)
@@ -126,7 +163,7 @@ def plan_events(rng: random.Random, scenes: dict[str, Scene], count: int) -> lis
             x = rng.uniform(0.12, 0.88) * WIDTH
         x = min(max(x, 60), WIDTH - 140)
         base = (x, float(scene.far[int(x)]) + rng.uniform(2, 8))
-        for repeat in range(min(rng.randint(1, 3), count - len(events))):
+        for repeat in range(min(rng.randint(1, 3), max(0, count - len(events)))):
             grown = 40 * repeat
             events.append(
                 Event(
@@ -143,8 +180,8 @@ def plan_events(rng: random.Random, scenes: dict[str, Scene], count: int) -> lis
     while len(events) < count:
         view = rng.choices(recurring_views, weights)[0]
         kind = rng.choice(view.recurring)
-        events.append(
-            Event(view, kind, _moment(rng, rng.randrange(MONTH_DAYS), kind), rng.randint(3, 6))
-        )
+        # At least four frames: over fewer, a detector's jitter alone can read as motion.
+        moment = _moment(rng, rng.randrange(MONTH_DAYS), kind)
+        events.append(Event(view, kind, moment, rng.randint(4, 6)))
     events.sort(key=lambda event: event.start)
     return events

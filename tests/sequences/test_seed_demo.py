@@ -2,16 +2,22 @@
 
 import io
 import json
+from datetime import timedelta
 
 import PIL.Image
 import pytest
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
-from sequences.models import Camera, Detection, Organization, Sequence
+from groups.models import GroupOperation, SequenceGroup
+from sequences.demo.scenario import HISTORY_DAYS, MONTH_START
+from sequences.models import Camera, Detection, Organization, Sequence, SequenceAnnotation
 from sequences.payloads import clean_predictions
 
 pytestmark = pytest.mark.django_db
+
+HISTORY_END = MONTH_START + timedelta(days=HISTORY_DAYS)
 
 
 @pytest.fixture
@@ -82,3 +88,78 @@ def test_create_demo_user_is_idempotent():
     assert "Demo login updated" in stdout.getvalue()
     user = authenticate(username="demo", password="other-pass")
     assert user is not None and user.is_staff and user.is_superuser
+
+
+# --- A fire starting right on a labeled antenna (the machine-label safeguards) ----------------
+
+
+@pytest.fixture
+def month(tmp_path):
+    """A month long enough for the history: its first weeks grouped and reviewed by the seed,
+    its last days waiting for the assignment."""
+    out = tmp_path / "month"
+    stdout = io.StringIO()
+    call_command("seed_demo", "--out", str(out), "--sequences", "40", stdout=stdout)
+    return out, stdout.getvalue()
+
+
+def test_part_of_the_alerts_carry_a_temporal_score(month):
+    out, _ = month
+    scored = [item for item in lines(out) if item["temporal_model_score"] is not None]
+    assert 0 < len(scored) < len(lines(out))
+    assert all(
+        (item["temporal_model_version"], item["temporal_api_version"]) == ("0.1.0", "v0.3.2")
+        for item in scored
+    )
+    assert Sequence.objects.filter(temporal_model_score__isnull=False).count() == len(scored)
+    # The motion is measured at import (a sequence whose detector missed frames may have too
+    # few boxes to tell).
+    assert Sequence.objects.filter(motion__isnull=False).count() >= len(lines(out)) * 3 // 4
+
+
+def test_the_history_is_reviewed_and_the_last_days_wait_for_the_assignment(month):
+    _, output = month
+    assert "sequences: created=40 already_present=0 skipped_empty=0 failed=0" in output
+    assert "Demo review: " in output and "Demo review: 0 groups" not in output
+    antennas = Sequence.objects.filter(camera__name="brison-01", azimuth=45, group__isnull=False)
+    group = SequenceGroup.objects.get(pk=antennas.first().group_id)
+    assert group.is_validated and group.false_positive_type == "antenna"
+    # The last days are imported but not grouped yet.
+    assert Sequence.objects.filter(recorded_at__gte=HISTORY_END, group__isnull=False).count() == 0
+    assert Sequence.objects.filter(recorded_at__gte=HISTORY_END).exists()
+
+
+def test_assign_groups_holds_back_the_fires_starting_on_the_antenna(month):
+    stdout = io.StringIO()
+    call_command("assign_groups", "--json", stdout=stdout)
+
+    counters = json.loads(stdout.getvalue())
+    assert counters["held_back"] == 3 and counters["inherited_annotations"] > 0
+    held = [
+        item
+        for operation in GroupOperation.objects.filter(details__has_key="held_back")
+        for item in operation.details["held_back"]
+    ]
+    fires = Sequence.objects.filter(pk__in=[item["sequence_id"] for item in held])
+    assert {item["reason"] for item in held} == {"platform_smoke", "temporal_score", "motion"}
+    signals = {(fire.is_wildfire_alertapi, fire.temporal_model_score is not None) for fire in fires}
+    # With a platform verdict; without one but scored; with neither, its plume growing.
+    assert signals == {("wildfire_smoke", False), (None, True), (None, False)}
+    for fire in fires:
+        assert fire.group.false_positive_type == "antenna"
+        assert fire.annotation.processing_stage == "ready_to_annotate"  # left for a person
+    assert min(fire.motion for fire in fires) >= settings.GROUPS_HOLD_BACK_MOTION
+
+
+def test_a_second_seed_labels_nothing_twice(month):
+    out, _ = month
+    labels = SequenceAnnotation.objects.exclude(processing_stage="ready_to_annotate").count()
+    stdout = io.StringIO()
+
+    call_command("seed_demo", "--out", str(out), "--sequences", "40", stdout=stdout)
+
+    assert "created=0 already_present=40" in stdout.getvalue()
+    assert "Demo review: 0 groups labeled" in stdout.getvalue()
+    assert SequenceAnnotation.objects.exclude(processing_stage="ready_to_annotate").count() == (
+        labels
+    )

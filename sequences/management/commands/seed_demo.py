@@ -1,23 +1,26 @@
-"""`manage.py seed_demo`: write the demo export folder (`sequences.demo`) and import it with
-`import_sequences --no-assign`. Safe to run again: the same options give the same folder, and a
-second run imports nothing new (every sequence is already present)."""
+"""`manage.py seed_demo`: write the demo export folder (`sequences.demo`) and seed the database
+from it: the month's first weeks imported, grouped and reviewed, its last days imported for
+`assign_groups` (`sequences.demo.seeding`). Safe to run again: the same options give the same
+folder, and a second run imports nothing new and labels nothing twice."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from sequences.demo import DEFAULT_SEED, DEFAULT_SEQUENCES, build_export
+from sequences.demo import DEFAULT_SEED, DEFAULT_SEQUENCES, demo_seed
+from sequences.importing.report import EXIT_OK
 from sequences.management.base import ProjectCommand
 
 
 class Command(ProjectCommand):
     help = (
         "Write a demo export folder (a month of alerts from four cameras, drawn with Pillow) "
-        "and import it with import_sequences --no-assign. Safe to run again."
+        "and seed the database from it: the first three weeks imported, grouped and reviewed "
+        "(one member of each recurring object's group labeled), the last days imported for "
+        "assign_groups. Safe to run again."
     )
 
     def add_arguments(self, parser) -> None:
@@ -30,8 +33,13 @@ class Command(ProjectCommand):
             raise CommandError("--sequences must be at least 1")
         out: Path = options["out"] or Path(settings.BASE_DIR) / "demo_export"
         out.mkdir(parents=True, exist_ok=True)
-        sequences, images = build_export(out, count=options["sequences"], seed=options["seed"])
-        self.stdout.write(f"Demo export: {sequences} sequences, {images} images in {out}")
-        call_command(
-            "import_sequences", str(out), "--no-assign", stdout=self.stdout, stderr=self.stderr
+        seeded = demo_seed(out=out, count=options["sequences"], seed=options["seed"])
+        export, report = seeded.export, seeded.report
+        self.stdout.write(
+            f"Demo export: {export.sequences} sequences, {export.images} images in {out}"
         )
+        self.stdout.write(report.render())
+        if export.history:
+            self.stdout.write(f"Demo review: {seeded.groups_labeled} groups labeled")
+        if report.exit_code != EXIT_OK:
+            raise CommandError("the demo could not be seeded; see the report above")
