@@ -32,11 +32,11 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 
 from groups.models import SequenceGroup
-from sequences.boxes import box_motion, representative_box
+from sequences.boxes import representative_box
 from sequences.models import LOCKED_STAGES, Detection, Sequence, SequenceAnnotation
 from sequences.payloads import Label
 from sequences.safeguards import Thresholds, hold_back
-from sequences.services import annotation_generate, ordered_predictions
+from sequences.services import annotation_generate, motion_of, ordered_predictions
 from sequences.services.content import sequence_signals
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class FirstFrames:
 
     ``boxes``: ``{sequence_id: {"xyxyn": [...], "confidence": c}}`` for every sequence that has
     a representative box; ``motions``: ``{sequence_id: motion}`` for the sequences whose motion
-    was asked for and could be measured (``sequences.boxes.box_motion``: three framed boxes).
+    was asked for and could be measured (``sequences.services.motion_of``: enough framed boxes).
     """
 
     boxes: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -191,7 +191,7 @@ def first_frames_read(
             frames: Iterable[Any] = (predictions for _, predictions in group)
             if sequence_id in measure_motion:
                 frames = list(frames)
-                motion = box_motion(frames)
+                motion = motion_of(frames)
                 if motion is not None:
                     result.motions[sequence_id] = motion
             box = representative_box(frames)

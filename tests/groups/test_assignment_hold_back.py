@@ -41,8 +41,8 @@ def fp_group(camera, *, azimuth=90) -> SequenceGroup:
 
 
 def static(camera, **fields) -> Sequence:
-    """A recurring object right on BOX, three frames that do not move (motion 0)."""
-    return sequence_with_boxes(BOX, BOX, BOX, camera=camera, **fields)
+    """A recurring object right on BOX, ten frames that do not move (motion 0)."""
+    return plume(camera=camera, growth=0, **fields)
 
 
 HELD_BACK_JOINERS = {
@@ -78,7 +78,7 @@ INHERITING_JOINERS = {
     "platform other": lambda camera: static(camera, is_wildfire_alertapi="other"),
     "temporal score just under": lambda camera: static(camera, temporal_model_score=0.49),
     "a plume growing too slowly": lambda camera: plume(camera=camera, growth=0.02),
-    "two frames only (no motion)": lambda camera: sequence_with_boxes(
+    "two frames (no motion measured)": lambda camera: sequence_with_boxes(
         [0.1, 0.1, 0.3, 0.3], BOX, camera=camera
     ),
 }
@@ -187,7 +187,7 @@ def test_the_groups_region_weighs_in_the_inherited_labels_risk():
     camera = CameraFactory()
     fp_group(camera)
     exact = static(camera)
-    shorter = sequence_with_boxes(SHORTER_BOX, SHORTER_BOX, SHORTER_BOX, camera=camera)
+    shorter = plume(SHORTER_BOX, camera=camera, growth=0)
 
     assignment_run()
 
@@ -217,7 +217,7 @@ def test_motion_is_stored_for_every_grouped_candidate():
         expected = box_motion(frames.values_list("algo_predictions", flat=True))
         assert motions[sequence.pk] == pytest.approx(expected) and expected > 0
     assert motions[measured_before.pk] == 0.5  # measured before: kept, and it holds back
-    assert motions[too_short.pk] is None  # fewer than three frames: nothing to measure
+    assert motions[too_short.pk] is None  # two frames: nothing to measure
     assert motions[no_azimuth.pk] is None  # not grouped
     assert annotation_of(measured_before) is None
 

@@ -162,7 +162,7 @@ def antennas_and_fires(settings):
     pass the 0.5 gate, so seven sequences, six joiners would inherit a false-positive label.
 
     | joiner   | own label      | temporal score | motion                |
-    | antenna2 | FP/antenna     | -              | 0 (three still frames) |
+    | antenna2 | FP/antenna     | -              | 0 (ten still frames)  |
     | antenna3 | FP/antenna     | 0.6            | 0                     |
     | antenna4 | FP/antenna     | -              | 0.03 (stored)         |
     | fire1    | smoke/wildfire | 0.8            | 0.0392 (grows 4 %)    |
@@ -171,11 +171,10 @@ def antennas_and_fires(settings):
     """
     pin_hold_back_thresholds(settings)
     camera = CameraFactory()
-    still = [BOX, BOX, BOX]
-    first = sequence_with_boxes(*still, camera=camera, azimuth=30)
-    antenna2 = sequence_with_boxes(*still, camera=camera, azimuth=30)
-    antenna3 = sequence_with_boxes(*still, camera=camera, azimuth=30, temporal_model_score=0.6)
-    antenna4 = sequence_with_boxes(*still, camera=camera, azimuth=30, motion=0.03)
+    first = plume(camera=camera, azimuth=30, growth=0)
+    antenna2 = plume(camera=camera, azimuth=30, growth=0)
+    antenna3 = plume(camera=camera, azimuth=30, growth=0, temporal_model_score=0.6)
+    antenna4 = plume(camera=camera, azimuth=30, growth=0, motion=0.03)
     fire1 = plume(camera=camera, azimuth=30, temporal_model_score=0.8)
     fire2 = plume(
         camera=camera,
