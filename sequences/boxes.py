@@ -309,7 +309,7 @@ def representative_box(predictions_lists: Iterable[object]) -> dict[str, Any] | 
 
 # --- motion of the box over the first frames (machine-label safeguards) ----------------------
 
-MOTION_MIN_FRAMES = 3
+MOTION_MIN_FRAMES = 6
 
 
 def _slope(times: np.ndarray, values: np.ndarray) -> float:
@@ -327,7 +327,8 @@ def box_motion(predictions_lists: Iterable[object]) -> float | None:
     box's area per frame, counted only when positive (a plume spreads; a box that shrinks is no
     plume); drift is the slope of the box's centre per frame (both axes together) divided by
     the box's typical side, the square root of its median area. The motion is growth + drift,
-    rounded to 6 decimals; None with fewer than three framed boxes.
+    rounded to 6 decimals; None with fewer than MOTION_MIN_FRAMES framed boxes (a slope over
+    three or four frames is the detector's jitter more than the object's motion).
 
     A recurring object (an antenna, a building) stays put: its detector jitter averages out to
     a few thousandths. A plume growing 3 % a frame measures about 0.03.

@@ -54,7 +54,7 @@ class Thresholds:
     """The site's thresholds: hold-back levels, the look-closely risk, the match threshold."""
 
     temporal_score: float = 0.5
-    motion: float = 0.025
+    motion: float = 0.02
     look_closely: float = 0.5
     match_iou: float = 0.3
 

@@ -12,18 +12,16 @@ folder.
 - `scenario`: the cameras, views and the plan of the month (with a fire starting right on a
   labeled antenna, for the machine-label safeguards);
 - `drawing`: landscapes, objects, frames and their JPEGs;
-- `export`: the folder (`build_export`);
-- `seeding`: the database, as a site three weeks into the month (`demo_seed`).
+- `export`: the folder (`build_export`).
+
+Seeding a database from it reviews groups, so it lives in the groups app (`groups.demo`).
 """
 
 from sequences.demo.export import DEFAULT_SEED, DEFAULT_SEQUENCES, DemoExport, build_export
-from sequences.demo.seeding import DemoSeeded, demo_seed
 
 __all__ = [
     "DEFAULT_SEED",
     "DEFAULT_SEQUENCES",
     "DemoExport",
-    "DemoSeeded",
     "build_export",
-    "demo_seed",
 ]

@@ -7,7 +7,7 @@ BAD_ARGUMENTS = [
     ("sequences", "pull_sequences", []),  # --date-from is required
     ("sequences", "pull_sequences", ["--date-from", "nope"]),
     ("sequences", "import_sequences", []),  # the folder is required
-    ("sequences", "seed_demo", ["--bogus"]),
+    ("groups", "seed_demo", ["--bogus"]),
     ("sequences", "create_demo_user", ["--bogus"]),
     ("groups", "assign_groups", ["--bogus"]),
     ("groups", "group_report", ["--bogus"]),

@@ -533,14 +533,14 @@ def test_the_motion_is_measured_when_the_detections_are_stored(tmp_path, setting
     first_frames = [{"predictions": predictions} for predictions in plume[:10]]
     assert motion[1] == box_motion(first_frames) and motion[1] > 0.05
     assert motion[2] == 0.0
-    assert motion[3] is None  # fewer than three framed boxes: not measured
+    assert motion[3] is None  # fewer than MOTION_MIN_FRAMES framed boxes: not measured
 
 
 def test_the_motion_reads_the_first_frames_in_time_order(tmp_path, settings):
     """Only the first GROUPS_REPRESENTATIVE_DETECTIONS frames count, in time order whatever
     the order of the file: a box that starts growing after them is a still box."""
-    settings.GROUPS_REPRESENTATIVE_DETECTIONS = 4
-    line = frames_record(1, growing(4, growth=0.0) + growing(4, growth=0.3))
+    settings.GROUPS_REPRESENTATIVE_DETECTIONS = 6
+    line = frames_record(1, growing(6, growth=0.0) + growing(6, growth=0.3))
     line["detections"].reverse()
     write_export(tmp_path, [line])
 
@@ -552,7 +552,7 @@ def test_the_motion_reads_the_first_frames_in_time_order(tmp_path, settings):
 def test_the_motion_costs_one_update_of_the_sequence_whatever_the_frames(monkeypatch):
     def queries_of_an_import(alert_api_id: int) -> list[str]:
         with CaptureQueriesContext(connection) as queries:
-            record_import(_memory_record(alert_api_id), autogen=AutogenParams())
+            record_import(_memory_record(alert_api_id, frames=6), autogen=AutogenParams())
         return [query["sql"] for query in queries.captured_queries]
 
     queries_of_an_import(0)  # creates the organisation and the camera
@@ -569,7 +569,7 @@ def test_the_motion_costs_one_update_of_the_sequence_whatever_the_frames(monkeyp
 # --- Half-imported sequences (SPEC §9.4 #18) --------------------------------------------------
 
 
-def _memory_record(alert_api_id: int = 1) -> SequenceRecord:
+def _memory_record(alert_api_id: int = 1, *, frames: int = 3) -> SequenceRecord:
     at = timezone.now()
     return SequenceRecord(
         source_api="pyronear_french",
@@ -591,7 +591,9 @@ def _memory_record(alert_api_id: int = 1) -> SequenceRecord:
                 image=jpeg_bytes(color=color),
                 algo_predictions={"predictions": [box([0.1, 0.1, 0.3, 0.3])]},
             )
-            for index, color in enumerate(("red", "green", "blue"))
+            for index, color in enumerate(
+                ["red", "green", "blue", "white", "black", "gray"][:frames]
+            )
         ],
     )
 

@@ -624,7 +624,7 @@ def test_a_malformed_temporal_field_is_stored_as_null_with_a_counted_warning(pla
 
 
 def test_the_motion_of_a_pulled_sequence_is_stored(platform):
-    platform.add_sequence(1, camera_id=12, images=4)  # the same box on every frame
+    platform.add_sequence(1, camera_id=12, images=6)  # the same box on every frame
 
     assert pull("--no-assign").code == 0
 

@@ -11,6 +11,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from groups.models import GroupOperation, SequenceGroup
+from sequences.boxes import box_motion
 from sequences.demo.scenario import HISTORY_DAYS, MONTH_START
 from sequences.models import Camera, Detection, Organization, Sequence, SequenceAnnotation
 from sequences.payloads import clean_predictions
@@ -112,9 +113,12 @@ def test_part_of_the_alerts_carry_a_temporal_score(month):
         for item in scored
     )
     assert Sequence.objects.filter(temporal_model_score__isnull=False).count() == len(scored)
-    # The motion is measured at import (a sequence whose detector missed frames may have too
-    # few boxes to tell).
-    assert Sequence.objects.filter(motion__isnull=False).count() >= len(lines(out)) * 3 // 4
+    # The motion is measured at import from the first frames, wherever enough carry a box.
+    first = settings.GROUPS_REPRESENTATIVE_DETECTIONS
+    for sequence in Sequence.objects.prefetch_related("detections"):
+        frames = [detection.algo_predictions for detection in sequence.detections.all()][:first]
+        assert sequence.motion == box_motion(frames), sequence
+    assert Sequence.objects.filter(motion__isnull=False).exists()
 
 
 def test_the_history_is_reviewed_and_the_last_days_wait_for_the_assignment(month):

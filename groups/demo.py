@@ -1,9 +1,10 @@
-"""Seeding the demo database from the export folder, as a site three weeks into the month would
-be: the first HISTORY_DAYS imported, grouped by the assignment the import ends with, and
-reviewed (each group of a recurring object validated and one member labeled by a person, which
-labels the group and fans the label out); the last days imported and waiting for
-`assign_groups`, which lets them inherit their groups' labels — or holds back the fires that
-start right on a labeled antenna. A month shorter than SCENARIO_MIN_SEQUENCES is only imported.
+"""Seeding the demo database from the demo's export folder (`sequences.demo`), as a site three
+weeks into the month would be: the first HISTORY_DAYS imported, grouped by the assignment the
+import ends with, and reviewed (each group of a recurring object validated and one member
+labeled by a person, which labels the group and fans the label out); the last days imported
+and waiting for `assign_groups`, which lets them inherit their groups' labels — or holds back
+the fires that start right on a labeled antenna. A month shorter than SCENARIO_MIN_SEQUENCES is
+only imported.
 
 Running it again imports nothing new, runs no assignment and labels nothing.
 """
@@ -16,8 +17,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.utils.module_loading import import_string
 
+from groups.services import group_validate
 from sequences.demo.export import DemoExport, build_export
 from sequences.importing.export_format import EXPORT_FILE, export_import_line, export_lines
 from sequences.importing.pipeline import assignment_chain
@@ -26,9 +27,6 @@ from sequences.models import LabelSource, ProcessingStage, Sequence, SequenceAnn
 from sequences.payloads import Label, stamp_label
 from sequences.services import AutogenParams, annotation_write
 
-# The groups app's validation, named by its dotted path as the importer names its assignment
-# hook: this app never imports the groups app.
-GROUP_VALIDATE = "groups.services.group_validate"
 REVIEWER = "demo-annotator"
 # What a person labels each kind of recurring object; fire groups are left for the visitor.
 KIND_LABELS = {
@@ -57,7 +55,6 @@ def _reviewer():
 def _review(kinds: dict[int, str]) -> int:
     """Validate each listed group of a recurring object and label its first member as a person
     would; returns the groups labeled now (a group whose member is labeled already is skipped)."""
-    validate = import_string(GROUP_VALIDATE)
     members: dict[int, list[Sequence]] = defaultdict(list)
     for sequence in Sequence.objects.filter(group__isnull=False).order_by("recorded_at", "pk"):
         members[sequence.group_id].append(sequence)
@@ -73,7 +70,7 @@ def _review(kinds: dict[int, str]) -> int:
         if placeholder is None:
             continue
         actor = actor or _reviewer()
-        validate(group_id=group_id, actor=actor)
+        group_validate(group_id=group_id, actor=actor)
         annotation_write(
             sequence=first,
             annotation=stamp_label(placeholder.annotation, KIND_LABELS[kind]),

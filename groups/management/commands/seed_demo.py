@@ -1,6 +1,6 @@
 """`manage.py seed_demo`: write the demo export folder (`sequences.demo`) and seed the database
 from it: the month's first weeks imported, grouped and reviewed, its last days imported for
-`assign_groups` (`sequences.demo.seeding`). Safe to run again: the same options give the same
+`assign_groups` (`groups.demo`). Safe to run again: the same options give the same
 folder, and a second run imports nothing new and labels nothing twice."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from sequences.demo import DEFAULT_SEED, DEFAULT_SEQUENCES, demo_seed
+from groups.demo import demo_seed
+from sequences.demo import DEFAULT_SEED, DEFAULT_SEQUENCES
 from sequences.importing.report import EXIT_OK
 from sequences.management.base import ProjectCommand
 
