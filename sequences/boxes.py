@@ -312,10 +312,15 @@ def representative_box(predictions_lists: Iterable[object]) -> dict[str, Any] | 
 MOTION_MIN_FRAMES = 6
 
 
-def _slope(times: np.ndarray, values: np.ndarray) -> float:
+def _slope(times: list[float], values: list[float]) -> float:
     """Least-squares slope of `values` against `times`."""
-    centred = times - times.mean()
-    return float((centred * (values - values.mean())).sum() / (centred * centred).sum())
+    mean_time, mean_value = sum(times) / len(times), sum(values) / len(values)
+    covariance = variance = 0.0
+    for time, value in zip(times, values, strict=True):
+        centred = time - mean_time
+        covariance += centred * (value - mean_value)
+        variance += centred * centred
+    return covariance / variance
 
 
 def box_motion(predictions_lists: Iterable[object]) -> float | None:
@@ -333,7 +338,9 @@ def box_motion(predictions_lists: Iterable[object]) -> float | None:
     A recurring object (an antenna, a building) stays put: its detector jitter averages out to
     a few thousandths. A plume growing 3 % a frame measures about 0.03.
     """
-    frames = []
+    # Plain floats rather than numpy: this runs for every candidate of a site's first assignment
+    # run, and numpy's cost per call on ten values is five times the arithmetic.
+    times, areas, centres_x, centres_y = [], [], [], []
     for index, algo_predictions in enumerate(predictions_lists):
         best, best_confidence = None, -1.0
         for prediction in _predictions(algo_predictions):
@@ -344,13 +351,14 @@ def box_motion(predictions_lists: Iterable[object]) -> float | None:
             if box is not None and confidence > best_confidence:
                 best, best_confidence = box, confidence
         if best is not None:
-            frames.append((index, *best))
-    if len(frames) < MOTION_MIN_FRAMES:
+            x1, y1, x2, y2 = best
+            times.append(float(index))
+            areas.append((x2 - x1) * (y2 - y1))
+            centres_x.append((x1 + x2) / 2)
+            centres_y.append((y1 + y2) / 2)
+    if len(times) < MOTION_MIN_FRAMES:
         return None
-    t, x1, y1, x2, y2 = np.array(frames, dtype=float).T
-    area = (x2 - x1) * (y2 - y1)
-    growth = max(_slope(t, np.log(area)), 0.0)
-    side = math.sqrt(float(np.median(area)))
-    drift = math.hypot(_slope(t, (x1 + x2) / 2), _slope(t, (y1 + y2) / 2)) / side
+    growth = max(_slope(times, [math.log(area) for area in areas]), 0.0)
+    side = math.sqrt(_median(areas))
+    drift = math.hypot(_slope(times, centres_x), _slope(times, centres_y)) / side
     return round(growth + drift, 6)
-

@@ -36,8 +36,12 @@ from sequences.boxes import representative_box
 from sequences.models import LOCKED_STAGES, Detection, Sequence, SequenceAnnotation
 from sequences.payloads import Label
 from sequences.safeguards import Thresholds, hold_back
-from sequences.services import annotation_generate, motion_of, ordered_predictions
-from sequences.services.content import sequence_signals
+from sequences.services import (
+    annotation_generate,
+    motion_of,
+    ordered_predictions,
+    sequence_signals,
+)
 
 if TYPE_CHECKING:
     from groups.assignment.run import _BatchResult

@@ -31,7 +31,9 @@ from sequences.services.content import (
     annotation_content_errors,
     annotation_generate,
     annotation_snapshot,
+    motion_of,
     ordered_predictions,
+    sequence_signals,
     snapshot_matches,
 )
 from sequences.services.errors import (
@@ -67,7 +69,6 @@ from sequences.services.ingest import (
     camera_upsert,
     detection_create,
     detection_payload_errors,
-    motion_of,
     organization_upsert,
     sequence_create,
     sequence_motion_fill,
@@ -149,6 +150,7 @@ __all__ = [
     "ordered_predictions",
     "organization_upsert",
     "sequence_create",
+    "sequence_signals",
     "sequence_motion_fill",
     "sequence_motion_measure",
     "snapshot_matches",

@@ -7,6 +7,7 @@ rows, machine labels, checks and restores); both build on these.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -118,6 +119,14 @@ def _first_frames(detections: list[tuple[int, Any]]) -> list[Any]:
     ]
 
 
+def motion_of(predictions_lists: Iterable[Any]) -> float | None:
+    """The motion of a sequence (`boxes.box_motion`) from its detections' `algo_predictions`
+    in (recorded_at, id) order: its first GROUPS_REPRESENTATIVE_DETECTIONS frames, the ones its
+    representative box pools. None when too few frames have a box."""
+    first = itertools.islice(predictions_lists, settings.GROUPS_REPRESENTATIVE_DETECTIONS)
+    return boxes.box_motion(first)
+
+
 def sequence_signals(
     sequence_ids: Iterable[int] | Any, detections: dict[int, list[tuple[int, Any]]]
 ) -> dict[int, Signals]:
@@ -132,7 +141,7 @@ def sequence_signals(
     signals = {}
     for sequence_id, platform_class, score, motion in rows:
         if motion is None:
-            motion = boxes.box_motion(_first_frames(detections.get(sequence_id, [])))
+            motion = motion_of(predictions for _, predictions in detections.get(sequence_id, []))
         signals[sequence_id] = Signals(platform_class, score, motion)
     return signals
 

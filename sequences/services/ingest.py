@@ -8,7 +8,6 @@ a record; natural-key clashes raise `AlreadyExists`, also when a concurrent writ
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Case, FloatField, Value, When
@@ -24,7 +22,7 @@ from django.db.models import Case, FloatField, Value, When
 from sequences import boxes, payloads
 from sequences.models import Camera, Detection, Organization, Sequence
 from sequences.payloads import Loc
-from sequences.services.content import ordered_predictions
+from sequences.services.content import motion_of, ordered_predictions
 from sequences.services.errors import DetectionExists, DetectionInvalid, SequenceExists
 from sequences.services.images import IMAGE_EXTENSION_INVALID, IMAGE_FORMATS, detection_image_name
 
@@ -267,20 +265,12 @@ def detection_create(
 # --- Motion: measured once the detections are stored ------------------------------------------
 
 
-def motion_of(predictions_lists: Iterable[Any]) -> float | None:
-    """The motion of a sequence (`boxes.box_motion`) from its detections' `algo_predictions`
-    in (recorded_at, id) order: its first GROUPS_REPRESENTATIVE_DETECTIONS frames, the ones its
-    representative box pools. None when too few frames have a box."""
-    first = itertools.islice(predictions_lists, settings.GROUPS_REPRESENTATIVE_DETECTIONS)
-    return boxes.box_motion(first)
-
-
 def sequence_motion_measure(*, sequence: Sequence, detections: Iterable[Detection]) -> float | None:
     """Measure and store the motion of a sequence from its stored detections (all of them, or
     at least its first frames), as an import does right after writing them.
 
     No query but one UPDATE of the sequence, and none when the motion cannot be measured
-    (fewer than three frames with a box: the column stays NULL, "not measured").
+    (too few frames with a box: the column stays NULL, "not measured").
     """
     ordered = sorted(detections, key=lambda detection: (detection.recorded_at, detection.pk))
     motion = motion_of(detection.algo_predictions for detection in ordered)
