@@ -1,7 +1,7 @@
 """A YOLO tree built from the dataset's manifest and images (`--format yolo`):
 
     OUT/yolo/
-    ├── data.yaml                   one class, 0 = smoke; `val` only with a split
+    ├── data.yaml                   one class, 0 = smoke; without a split `val` reads train
     ├── images/{train,val}/{source_api}_{alert_api_id}_{detection_id}.jpg
     └── labels/{train,val}/{same name}.txt
 
@@ -168,7 +168,8 @@ def yolo_write(*, out: Path, split: Split | None = None) -> YoloSummary:
                 summary.train_images += 1
             else:
                 summary.validation_images += 1
-    val_line = f"{SPLIT_SIDE}: images/{SPLIT_SIDE}\n" if split is not None else ""
+    # Without a split, validation reads the training images: YOLO trainers require a `val` entry.
+    val_line = f"val: images/{SPLIT_SIDE if split is not None else TRAIN}\n"
     (built / "data.yaml").write_text(DATA_YAML.format(val=val_line), encoding="utf-8")
     summary.cameras = len(cameras)
     summary.validation_cameras = len(cameras & validation)

@@ -188,7 +188,7 @@ def test_the_yolo_tree(dataset_dir, export_history):
             )
     assert yolo["data.yaml"].decode() == (
         "# YOLO dataset written by manage.py export_alerts: one class.\n"
-        "train: images/train\nnames:\n  0: smoke\n"
+        "train: images/train\nval: images/train\nnames:\n  0: smoke\n"
     )
     assert summary["yolo"] == {
         "positives": 2,
