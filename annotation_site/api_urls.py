@@ -50,6 +50,7 @@ def route(pattern: str, view_class, name: str | None = None) -> tuple:
 
 ROUTES = [
     route("auth/login", sequences_api.AuthLoginApi, "auth_login"),
+    route("auth/logout", sequences_api.AuthLogoutApi, "auth_logout"),
     route("users/me", sequences_api.UserMeApi, "users_me"),
     route("sequences/", sequences_api.SequenceCollectionApi, "sequences"),
     route("sequences/<id:sequence_id>", sequences_api.SequenceDetailApi, "sequence"),

@@ -6,6 +6,7 @@ local defaults: the embedded SQLite database, files under ./media, DEBUG off unl
 
 import os
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -68,7 +69,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -76,6 +78,7 @@ INSTALLED_APPS = [
     "template_partials",
     "sequences.apps.SequencesConfig",
     "groups.apps.GroupsConfig",
+    "annotation_site.accounts.apps.AccountsConfig",
 ]
 
 MIDDLEWARE = [
@@ -89,6 +92,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "annotation_site.urls"
@@ -133,6 +138,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "annotation_site.accounts.backends.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lockout of the page and admin logins (django-axes; the API login goes through it too): after
+# LOGIN_FAILURE_LIMIT failures of one username from one address, that pair is refused for
+# LOGIN_LOCKOUT_MINUTES; other users, and the same user elsewhere, still log in.
+LOGIN_FAILURE_LIMIT = env_number("LOGIN_FAILURE_LIMIT", 5, int)
+LOGIN_LOCKOUT_MINUTES = env_number("LOGIN_LOCKOUT_MINUTES", 15, int)
+AXES_ENABLED = LOGIN_FAILURE_LIMIT > 0
+AXES_FAILURE_LIMIT = max(LOGIN_FAILURE_LIMIT, 1)
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "groups:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -187,6 +206,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "annotation_site.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Throttles key on the connection's address, never on a client-sent X-Forwarded-For.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "annotation_site API",
@@ -202,6 +223,19 @@ SPECTACULAR_SETTINGS = {
         "SmokeTypeEnum": "sequences.payloads.SMOKE_TYPES",
         "FalsePositiveTypeEnum": "sequences.payloads.FALSE_POSITIVE_TYPES",
     },
+}
+# API logins per username and address (DRF throttling, on top of the lockout above).
+API_LOGIN_RATE = os.environ.get("API_LOGIN_RATE", "10/minute")
+# API tokens (django-rest-knox): one per client login, hashed at rest, expiring this long
+# after their last use (a working day), never renewed past API_TOKEN_MAX_AGE_DAYS.
+API_TOKEN_TTL_HOURS = env_number("API_TOKEN_TTL_HOURS", 10, int)
+API_TOKEN_MAX_AGE_DAYS = env_number("API_TOKEN_MAX_AGE_DAYS", 30, int)
+API_TOKENS_PER_USER = env_number("API_TOKENS_PER_USER", 10, int)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTO_REFRESH": True,
+    "AUTO_REFRESH_MAX_TTL": timedelta(days=API_TOKEN_MAX_AGE_DAYS),
+    "TOKEN_LIMIT_PER_USER": None,  # the login view revokes the oldest instead of refusing
 }
 API_DEFAULT_PAGE_SIZE = env_number("API_DEFAULT_PAGE_SIZE", 50, int)
 API_MAX_PAGE_SIZE = env_number("API_MAX_PAGE_SIZE", 100, int)

@@ -3,13 +3,15 @@
 import json
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group as AuthGroup
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
+from annotation_site.accounts.tokens import api_token_create
 from groups.models import AssignmentRun, GroupOperation, OperationKind, SequenceGroup
 from groups.services import group_bulk_annotate
 from sequences.models import LabelSource, SequenceAnnotation
@@ -35,7 +37,11 @@ def populated(world, seed_group, staff_user, annotator, human_save):
     AssignmentRun.objects.create(
         status="succeeded", trigger="command", started_at=now, heartbeat_at=now, finished_at=now
     )
-    Token.objects.create(user=staff_user)
+    api_token_create(user=staff_user)
+    lockout = {"username": "alice", "ip_address": "192.0.2.1", "user_agent": "tests"}
+    AccessAttempt.objects.create(**lockout, failures_since_start=1)
+    AccessFailureLog.objects.create(**lockout)
+    AccessLog.objects.create(**lockout)
     AuthGroup.objects.create(name="annotators")
     world.group = group
     return world
@@ -230,9 +236,7 @@ def test_admin_refuses_a_bad_annotation_naming_the_field(client, populated, staf
 
 def test_tokens_can_be_revoked(client, populated, staff_user):
     client.force_login(staff_user)
-    token = Token.objects.get(user=staff_user)
-    response = client.post(
-        reverse("admin:authtoken_tokenproxy_delete", args=[staff_user.pk]), {"post": "yes"}
-    )
+    token = AuthToken.objects.get(user=staff_user)
+    response = client.post(admin_url(AuthToken, "delete", token.pk), {"post": "yes"})
     assert response.status_code == 302
-    assert not Token.objects.filter(pk=token.pk).exists()
+    assert not AuthToken.objects.filter(pk=token.pk).exists()

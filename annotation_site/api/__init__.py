@@ -1,6 +1,7 @@
 """What every endpoint of the REST API shares, by job:
 
-- `auth`: `Authorization: Bearer <key>` or `Token <key>` (a missing or bad credential is a 401);
+- `auth`: `Authorization: Bearer <key>` or `Token <key>` (a missing or bad credential is a 401),
+  and the throttle of the login;
 - `errors`: the exception handler (every error is `{"detail": ...}`, validation errors a 422
   field list, a service error the status of its kind);
 - `fields`: body fields strict about JSON types, JSON depth and NUL checks, the parsers;
@@ -16,7 +17,7 @@ from annotation_site.api.auth import (
     INVALID_TOKEN,
     BearerOrTokenAuthentication,
     BearerOrTokenScheme,
-    auth_token_for,
+    LoginRateThrottle,
 )
 from annotation_site.api.errors import (
     SERVER_ERROR,
@@ -97,12 +98,12 @@ __all__ = [
     "JSONParser",
     "JsonInputField",
     "JsonTypedField",
+    "LoginRateThrottle",
     "PageQuerySerializer",
     "RequestInvalid",
     "ServiceChecks",
     "ValidationErrorSerializer",
     "api_schema",
-    "auth_token_for",
     "error_item",
     "exception_handler",
     "flatten_errors",

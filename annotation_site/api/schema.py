@@ -55,6 +55,7 @@ ERROR_DESCRIPTIONS = {
     404: "Not found",
     409: "Conflict with existing data",
     422: "Invalid input: every problem with its location",
+    429: "Too many login attempts (throttled, or locked out after repeated failures)",
 }
 
 

@@ -1,4 +1,4 @@
-"""REST endpoints of the sequence domain (SPEC §7.2), by job: `auth` (login, the user),
+"""REST endpoints of the sequence domain (SPEC §7.2), by job: `auth` (login, logout, the user),
 `sequences`, `detections`, `annotations` (sequence annotations), `export` (the training
 export), and `bodies`, the checks of a request body they share.
 
@@ -10,7 +10,7 @@ DRF kit is used qualified, `site_api.validated_body`, as DRF's own `serializers.
 """
 
 from sequences.api.annotations import SequenceAnnotationCollectionApi, SequenceAnnotationDetailApi
-from sequences.api.auth import AuthLoginApi, UserMeApi
+from sequences.api.auth import AuthLoginApi, AuthLogoutApi, UserMeApi
 from sequences.api.detections import (
     DetectionCollectionApi,
     DetectionDetailApi,
@@ -22,6 +22,7 @@ from sequences.api.sequences import SequenceCollectionApi, SequenceDetailApi
 
 __all__ = [
     "AuthLoginApi",
+    "AuthLogoutApi",
     "DetectionCollectionApi",
     "DetectionDetailApi",
     "DetectionImageApi",

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db
 
 # One request per operation (ids need not exist: authentication comes first).
 OPERATIONS = [
+    ("post", "/api/v1/auth/logout"),
     ("get", "/api/v1/users/me"),
     ("get", "/api/v1/sequences/"),
     ("post", "/api/v1/sequences/"),
@@ -47,7 +48,7 @@ OPERATIONS = [
 # --- Login and the current user ----------------------------------------------------------------
 
 
-def test_login_returns_the_users_single_token(annotator, anonymous_api):
+def test_each_login_returns_a_token_of_its_own(annotator, anonymous_api):
     as_json = anonymous_api.post(
         "/api/v1/auth/login", {"username": "alice", "password": "secret-password"}, format="json"
     )
@@ -57,10 +58,11 @@ def test_login_returns_the_users_single_token(annotator, anonymous_api):
 
     assert as_json.status_code == as_form.status_code == 200
     assert as_json.json()["token_type"] == "bearer"
-    assert as_json.json()["access_token"] == as_form.json()["access_token"]
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {as_json.json()['access_token']}")
-    assert client.get("/api/v1/users/me").json()["username"] == "alice"
+    assert as_json.json()["access_token"] != as_form.json()["access_token"]
+    for response in (as_json, as_form):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access_token']}")
+        assert client.get("/api/v1/users/me").json()["username"] == "alice"
 
 
 def test_login_with_a_wrong_password_is_401(annotator, anonymous_api):

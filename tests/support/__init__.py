@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from annotation_site.api import auth_token_for
+from annotation_site.accounts.tokens import api_token_create
 from sequences.models import SequenceAnnotation
 from sequences.services import annotation_snapshot
 
@@ -27,7 +27,7 @@ def snapshot_of(sequence) -> dict | None:
 
 def token_client(user, scheme: str = "Bearer") -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {auth_token_for(user=user)}")
+    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {api_token_create(user=user)}")
     return client
 
 
