@@ -8,6 +8,7 @@ HTTP_STATUS = {
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.CONFLICT: 409,
     ErrorKind.REFUSED: 400,
+    ErrorKind.FORBIDDEN: 403,
 }
 
 

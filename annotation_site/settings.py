@@ -271,6 +271,9 @@ IMPORT_CHAIN_ASSIGNMENT = env_bool("IMPORT_CHAIN_ASSIGNMENT", True)
 IMPORT_ASSIGNMENT_HOOK = os.environ.get(
     "IMPORT_ASSIGNMENT_HOOK", "groups.import_hook.assignment_after_import"
 )
+# What records an annotation delete (sequences.services.annotation_delete) in the audit log, in
+# the delete's transaction; staff undo it there. Not read from the environment: never off.
+ANNOTATION_DELETE_AUDIT_HOOK = "groups.services.audit.annotation_delete_log"
 IMAGE_THUMBNAIL_WIDTH = env_number("IMAGE_THUMBNAIL_WIDTH", 640, int)
 
 # --- Pyronear platform (pull_sequences); read from the environment only ------------------------

@@ -184,6 +184,8 @@ class OperationKind(models.TextChoices):
     REINCLUDE_MEMBER = "reinclude_member", "Re-include member"
     CHECK = "check", "Check"
     REJECT = "reject", "Reject"
+    # An annotation deleted (through the API or the admin), kept whole for an undo.
+    DELETE = "delete", "Delete annotation"
     UNDO = "undo", "Undo"
 
 

@@ -219,6 +219,7 @@ _SENTENCES = {
     OperationKind.REINCLUDE_MEMBER: ("Re-included {sequence}", ""),
     OperationKind.CHECK: ("Confirmed {members}", "machine label"),
     OperationKind.REJECT: ('Rejected the machine label of {sequence} ("Not this")', ""),
+    OperationKind.DELETE: ("Deleted the annotation of {sequence}", ""),
 }
 
 

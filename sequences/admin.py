@@ -1,7 +1,8 @@
 """Django admin of the sequence domain (SPEC §6.5).
 
 Admin edits are corrections without side effects: an annotation saved here has its derived
-flags recomputed by `annotation_recompute` and never propagates to a group. Group membership
+flags recomputed by `annotation_recompute` and never propagates to a group; one deleted here
+goes through `annotation_delete` (audited, undoable). Group membership
 (`Sequence.group`, `is_group_excluded`) is read-only here: it changes through the audited
 group services (remove, re-include) and the assignment run. Detections are read-only: their
 images and boxes come from the importers.
@@ -12,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -25,7 +27,11 @@ from sequences.models import (
     Sequence,
     SequenceAnnotation,
 )
-from sequences.services import DETECTIONS_NOT_IN_SEQUENCE, annotation_recompute
+from sequences.services import (
+    DETECTIONS_NOT_IN_SEQUENCE,
+    annotation_delete,
+    annotation_recompute,
+)
 
 NONE = "—"
 
@@ -300,3 +306,12 @@ class SequenceAnnotationAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: SequenceAnnotation, form, change) -> None:
         obj.updated_by = request.user
         annotation_recompute(annotation=obj)
+
+    # Deletes go through the audited service (staff can undo them from the audit log).
+    def delete_model(self, request: HttpRequest, obj: SequenceAnnotation) -> None:
+        annotation_delete(annotation=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with transaction.atomic():
+            for row in queryset.order_by("sequence_id"):
+                annotation_delete(annotation=row, actor=request.user)

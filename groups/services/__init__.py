@@ -16,6 +16,7 @@ Results are small dataclasses; messages are module constants, so tests can asser
 """
 
 from groups.services.audit import (
+    annotation_delete_log,
     group_snapshot,
     group_stamp_members,
     group_stamps_write,
@@ -38,6 +39,8 @@ from groups.services.check import (
 from groups.services.errors import (
     ALREADY_UNDONE,
     ANNOTATIONS_NOT_FOUND,
+    FORCE_FORBIDDEN,
+    FORCE_PERMISSION,
     GROUP_NOT_FOUND,
     IDS_REQUIRED,
     LABEL_CONFLICT,
@@ -53,6 +56,7 @@ from groups.services.errors import (
     BulkInvalid,
     CheckInvalid,
     FieldErrors,
+    ForceForbidden,
     GroupLabelConflict,
     GroupNotFound,
     GroupServiceError,
@@ -89,6 +93,8 @@ __all__ = [
     "ANNOTATIONS_NOT_FOUND",
     "CONFLICT_WARNING",
     "FANOUT_FAILED_WARNING",
+    "FORCE_FORBIDDEN",
+    "FORCE_PERMISSION",
     "GROUP_NOT_FOUND",
     "IDS_REQUIRED",
     "LABEL_BOTH",
@@ -114,6 +120,7 @@ __all__ = [
     "CheckInvalid",
     "CheckOutcome",
     "FieldErrors",
+    "ForceForbidden",
     "GroupLabelConflict",
     "GroupNotFound",
     "GroupServiceError",
@@ -132,6 +139,7 @@ __all__ = [
     "group_member_remove",
     "group_operation_undo",
     "group_propagate",
+    "annotation_delete_log",
     "group_snapshot",
     "group_stamp_members",
     "group_stamps_write",

@@ -1,5 +1,6 @@
 """The audit log of group changes (SPEC §2.3): snapshots of a group's label and validation,
-and the `GroupOperationMember` rows that record every annotation an operation wrote.
+the `GroupOperationMember` rows that record every annotation an operation wrote, and the
+record of every annotation delete (the hook `sequences.services.annotation_delete` calls).
 
 Every change to a group is one `GroupOperation` (actor, group, details; group before/after when
 the group changed; one member row per annotation written). An operation that changed nothing is
@@ -13,10 +14,11 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from groups.models import GroupOperation, GroupOperationMember, SequenceGroup
+from groups.models import GroupOperation, GroupOperationMember, OperationKind, SequenceGroup
 from sequences.models import LabelSource
 from sequences.payloads import Label
 from sequences.services import (
+    AnnotationDeleted,
     MachineStamp,
     StampOutcome,
     annotation_write_many,
@@ -118,6 +120,33 @@ def members_log(outcomes: list[StampOutcome], operation_of: Callable[[int], int]
         for outcome in outcomes
         if outcome.applied
     )
+
+
+def annotation_delete_log(deleted: AnnotationDeleted) -> int:
+    """The audit hook of `sequences.services.annotation_delete` (ANNOTATION_DELETE_AUDIT_HOOK).
+
+    One `delete` operation (actor, the sequence, its group at the time) with one member row
+    whose `before` is the deleted annotation and `after` None, so `group_operation_undo` puts
+    the row back as it was, as long as the sequence has had no new annotation since. Runs in
+    the delete's transaction; returns the operation's id.
+    """
+    before = deleted.before
+    operation = GroupOperation.objects.create(
+        kind=OperationKind.DELETE,
+        group=deleted.group,
+        sequence=deleted.sequence,
+        actor=deleted.actor,
+        details={
+            "sequence_id": deleted.sequence.pk,
+            "annotation_id": before["annotation_id"],
+            "processing_stage": before["processing_stage"],
+            "label_source": before["label_source"],
+        },
+    )
+    GroupOperationMember.objects.create(
+        operation=operation, sequence=deleted.sequence, before=before, after=None
+    )
+    return operation.pk
 
 
 def applied_count(outcomes: list[StampOutcome]) -> int:

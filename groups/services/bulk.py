@@ -15,7 +15,9 @@ from groups.services.audit import (
     operation_group_change,
 )
 from groups.services.errors import (
+    FORCE_PERMISSION,
     BulkInvalid,
+    ForceForbidden,
     GroupLabelConflict,
     NotMembers,
     group_locked,
@@ -23,7 +25,7 @@ from groups.services.errors import (
 from groups.services.propagation import group_label_of, group_label_set, reference_box
 from sequences.models import LabelSource
 from sequences.payloads import Label, Loc
-from sequences.services import StampOutcome
+from sequences.services import StampOutcome, actor_may
 from sequences.services.locks import sequences_lock
 
 LABEL_MISSING = "one of smoke_type or false_positive_type is required"
@@ -75,7 +77,9 @@ def group_bulk_annotate(
     The request's shape (ids, enum values, booleans) is the caller's to check (the API's
     serializer). Then, in order: 422 BulkInvalid (both labels or neither); 404 GroupNotFound;
     400 NotMembers (ids that are not current members of `group_id`, missing ids included);
-    409 GroupLabelConflict (the group carries another label and `force` is not true).
+    409 GroupLabelConflict (the group carries another label and `force` is not true); 403
+    ForceForbidden (`force` would replace the group's label, and `actor` is neither staff nor
+    holds FORCE_PERMISSION; None, code calling without a user, may).
     Ids are de-duplicated (first occurrence kept); sequences are locked, then the group.
     In request order each sequence is seed-and-stamped (`bulk`, the request's `is_unsure`) or
     skipped with its reason ("sequence not found" without a group, "already <stage>", "no AI
@@ -97,8 +101,11 @@ def group_bulk_annotate(
         if outsiders:
             raise NotMembers(sequence_ids=outsiders, group_id=group_id)
         group_label = group_label_of(group)
-        if group_label is not None and group_label != label and not force:
-            raise GroupLabelConflict(group_id=group_id, label=group_label)
+        if group_label is not None and group_label != label:
+            if not force:
+                raise GroupLabelConflict(group_id=group_id, label=group_label)
+            if actor is not None and not actor_may(actor, FORCE_PERMISSION):
+                raise ForceForbidden(group_id=group_id)
 
     with transaction.atomic():
         before = group_snapshot(group) if group else None

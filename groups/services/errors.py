@@ -26,6 +26,11 @@ LABEL_CONFLICT = (
     "the group's label and apply the new label to its writable members; members in a locked "
     "stage are never changed, even with force."
 )
+FORCE_PERMISSION = "groups.change_sequencegroup"
+FORCE_FORBIDDEN = (
+    "Replacing the label of group {group_id} (force) needs staff or the permission "
+    f"{FORCE_PERMISSION}."
+)
 OPERATION_NOT_FOUND = "Operation {operation_id} not found"
 ALREADY_UNDONE = "Operation {operation_id} has already been undone (by operation {undo_id})."
 UNDO_OF_UNDO = "Undo operations cannot be undone."
@@ -97,6 +102,13 @@ class GroupLabelConflict(GroupServiceError):
 
     def __init__(self, *, group_id: int, label):
         super().__init__(LABEL_CONFLICT.format(group_id=group_id, label=label))
+
+
+class ForceForbidden(GroupServiceError):
+    kind = ErrorKind.FORBIDDEN
+
+    def __init__(self, *, group_id: int):
+        super().__init__(FORCE_FORBIDDEN.format(group_id=group_id))
 
 
 class AlreadyUndone(GroupServiceError):

@@ -1,6 +1,7 @@
 """REST endpoints of sequence annotations (SPEC §7.2): the filtered list, and a human save to
 create or update one (it may label and fan out through its group, through the groups app's
-receiver), and deletion. Every write goes through `sequences.services`."""
+receiver), and deletion (staff only, audited: see `annotation_delete`). Every write goes through
+`sequences.services`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -25,6 +26,7 @@ from sequences.serializers import (
 from sequences.services import (
     EMPTY_ANNOTATIONS,
     AutogenParams,
+    actor_may,
     annotation_content_errors,
     annotation_create,
     annotation_delete,
@@ -32,6 +34,11 @@ from sequences.services import (
 )
 
 ANNOTATION_NOT_FOUND = "Sequence annotation not found."
+DELETE_PERMISSION = "sequences.delete_sequenceannotation"
+DELETE_FORBIDDEN = (
+    "Deleting an annotation needs staff or the permission "
+    f"{DELETE_PERMISSION}; send it back to an earlier stage instead."
+)
 
 
 def _content_errors(values: dict[str, Any], sequence: Sequence | None) -> list[tuple]:
@@ -196,12 +203,20 @@ class SequenceAnnotationDetailApi(APIView):
         return Response(body)
 
     @site_api.api_schema(
-        summary="Delete a sequence annotation (the sequence is kept; nothing propagates)",
+        summary=(
+            "Delete a sequence annotation (staff, or the delete permission; audited and "
+            "undoable; the sequence is kept; nothing propagates)"
+        ),
         parameters=parameters,
         responses={204: None},
-        errors=(404,),
+        errors=(403, 404),
         tags=["annotations"],
     )
     def delete(self, request, annotation_id: int):
-        annotation_delete(annotation=_annotation_or_404(annotation_id))
+        if not actor_may(request.user, DELETE_PERMISSION):
+            raise PermissionDenied(DELETE_FORBIDDEN)
+        try:
+            annotation_delete(annotation=_annotation_or_404(annotation_id), actor=request.user)
+        except SequenceAnnotation.DoesNotExist:  # deleted meanwhile
+            raise NotFound(ANNOTATION_NOT_FOUND) from None
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -91,16 +91,20 @@ class SequenceCollectionApi(APIView):
         )
 
     @site_api.api_schema(
-        summary="Create a sequence (its organisation and camera are upserted)",
+        summary=(
+            "Create a sequence (its organisation and camera are upserted; renaming existing "
+            "ones needs staff)"
+        ),
         request=CreateInputSerializer,
         responses={201: SequenceReadSerializer},
-        errors=(409, 422),
+        errors=(403, 409, 422),
         tags=["sequences"],
     )
     def post(self, request):
         data = site_api.validated_body(self.CreateInputSerializer, request)
         # A taken (source_api, alert_api_id) raises SequenceExists: a 409 naming it.
-        sequence = sequence_create(**data)
+        # A non-staff caller renaming an existing camera or organisation: a 403 naming it.
+        sequence = sequence_create(**data, actor=request.user)
         return Response(SequenceReadSerializer(sequence).data, status=status.HTTP_201_CREATED)
 
 

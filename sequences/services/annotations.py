@@ -4,6 +4,9 @@
 and `annotation_update` are its forms for the API); it validates, recomputes the derived flags,
 records provenance and the check state, and returns a `SaveOutcome`.
 
+`annotation_delete` deletes one row and hands what it deleted to the audit hook that the
+settings name (the groups app's audit log; the sequences app never imports it).
+
 A human save is the one write other apps react to (the groups app fans the label out through
 the sequence's group). The write opens a `HumanSave` around `row.save()`: the one `post_save`
 receiver reads it (`human_save_for`) to learn who saved and which group row the write already
@@ -19,7 +22,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from sequences import payloads
 from sequences.models import (
@@ -33,6 +38,7 @@ from sequences.payloads import Label
 from sequences.services.content import (
     AutogenParams,
     annotation_generate,
+    annotation_snapshot,
     content_set,
     ordered_predictions,
     payload_validated,
@@ -269,10 +275,36 @@ def annotation_recompute(*, annotation: SequenceAnnotation) -> SequenceAnnotatio
     return annotation
 
 
+@dataclass(frozen=True)
+class AnnotationDeleted:
+    """An annotation just deleted, as the audit hook receives it: the sequence and its group
+    (both locked), the row's snapshot (`annotation_snapshot`) and who deleted it."""
+
+    sequence: Sequence
+    group: Any | None
+    before: dict[str, Any]
+    actor: Any
+
+
 @transaction.atomic
-def annotation_delete(*, annotation: SequenceAnnotation) -> None:
-    """Delete an annotation; the sequence is kept and nothing propagates. Deleting a label at a
-    done stage is recorded on the sequence (`labels_withdrawn`)."""
-    if annotation.processing_stage in DONE_STAGES:
-        labels_withdrawn(sequence_ids=[annotation.sequence_id])
-    annotation.delete()
+def annotation_delete(*, annotation: SequenceAnnotation, actor=None) -> int | None:
+    """Delete an annotation, audited; the sequence is kept and nothing propagates.
+
+    Locks the sequence and its group (SPEC §5.1), then the row. Deleting a label at a done
+    stage is recorded on the sequence (`labels_withdrawn`). In the same transaction the
+    function named by `ANNOTATION_DELETE_AUDIT_HOOK` records the delete (the groups app's audit
+    log, from which staff can undo it) and returns the id of what it recorded, which this
+    returns. Who may delete is the caller's check. Raises `SequenceAnnotation.DoesNotExist`
+    when the row is gone (deleted meanwhile).
+    """
+    sequence, group = sequence_and_group_lock(annotation.sequence_id)
+    row = SequenceAnnotation.objects.select_for_update().get(pk=annotation.pk)
+    before = annotation_snapshot(row)
+    if row.processing_stage in DONE_STAGES:
+        labels_withdrawn(sequence_ids=[row.sequence_id])
+    row.delete()
+    hook = settings.ANNOTATION_DELETE_AUDIT_HOOK
+    if not hook:
+        return None
+    deleted = AnnotationDeleted(sequence=sequence, group=group, before=before, actor=actor)
+    return import_string(hook)(deleted)

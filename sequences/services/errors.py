@@ -20,6 +20,7 @@ class ErrorKind(StrEnum):
     NOT_FOUND = "not_found"  # the request names something that does not exist
     CONFLICT = "conflict"  # the current state forbids it (a duplicate, a different label)
     REFUSED = "refused"  # it cannot apply as asked (not a member of that group)
+    FORBIDDEN = "forbidden"  # the caller may not do this (staff, or a permission, only)
 
 
 class ServiceError(Exception):
@@ -39,6 +40,20 @@ class ServiceError(Exception):
 def located(errors: Iterable[tuple[Loc, str]]) -> str:
     """`annotation.sequences_bbox.0: must be a list; has_missed_smoke: must be a boolean`."""
     return "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in errors)
+
+
+class ChangeForbidden(ServiceError):
+    """A change reserved to staff (or to holders of a named permission) asked by someone else."""
+
+    kind = ErrorKind.FORBIDDEN
+
+
+def actor_may(actor, permission: str) -> bool:
+    """Whether `actor` may make a change reserved to staff: staff may, and so may a user an
+    admin granted `permission` (an `app_label.codename`, e.g. from a group of users)."""
+    return bool(
+        actor is not None and actor.is_active and (actor.is_staff or actor.has_perm(permission))
+    )
 
 
 class AnnotationInvalid(ServiceError):

@@ -23,7 +23,13 @@ from sequences import boxes, payloads
 from sequences.models import Camera, Detection, Organization, Sequence
 from sequences.payloads import Loc
 from sequences.services.content import motion_of, ordered_predictions
-from sequences.services.errors import DetectionExists, DetectionInvalid, SequenceExists
+from sequences.services.errors import (
+    ChangeForbidden,
+    DetectionExists,
+    DetectionInvalid,
+    SequenceExists,
+    actor_may,
+)
 from sequences.services.images import IMAGE_EXTENSION_INVALID, IMAGE_FORMATS, detection_image_name
 
 SEQUENCE_EXISTS = "Sequence ({source_api}, {alert_api_id}) already exists"
@@ -37,6 +43,17 @@ TEMPORAL_VERSION_INVALID = (
     f"must be a non-empty string of at most {TEMPORAL_VERSION_MAX_LENGTH} characters, or null"
 )
 TEMPORAL_FIELD_INVALID = "{field} {problem}"
+ORGANIZATION_PERMISSION = "sequences.change_organization"
+CAMERA_PERMISSION = "sequences.change_camera"
+ORGANIZATION_RENAME_FORBIDDEN = (
+    "Organisation {platform_id} ({source_api}) is named {name!r}: renaming it needs staff or "
+    f"the permission {ORGANIZATION_PERMISSION}"
+)
+CAMERA_CHANGE_FORBIDDEN = (
+    "Camera {platform_id} ({source_api}) is {name!r} of organisation {organization_id}: "
+    f"renaming it or moving it to another organisation needs staff or the permission "
+    f"{CAMERA_PERMISSION}"
+)
 
 
 def azimuth_normalise(value: float | int | None) -> int | None:
@@ -80,13 +97,33 @@ TEMPORAL_FIELDS = {
 }
 
 
+def _rename_check(actor, permission: str, message: str) -> None:
+    """Refuse a change of an existing camera or organisation to a caller who may not make it
+    (`actor` None: an importer, which follows the platform's names)."""
+    if actor is not None and not actor_may(actor, permission):
+        raise ChangeForbidden(message)
+
+
 @transaction.atomic
-def organization_upsert(*, source_api: str, platform_id: int, name: str) -> Organization:
-    """The organisation `(source_api, platform_id)`, created or with its name refreshed."""
+def organization_upsert(
+    *, source_api: str, platform_id: int, name: str, actor=None
+) -> Organization:
+    """The organisation `(source_api, platform_id)`, created or with its name refreshed.
+
+    A rename asked by an `actor` who is neither staff nor holds `sequences.change_organization`
+    raises ChangeForbidden (`actor` None: an importer, trusted).
+    """
     organization, created = Organization.objects.select_for_update().get_or_create(
         source_api=source_api, platform_id=platform_id, defaults={"name": name}
     )
     if not created and organization.name != name:
+        _rename_check(
+            actor,
+            ORGANIZATION_PERMISSION,
+            ORGANIZATION_RENAME_FORBIDDEN.format(
+                platform_id=platform_id, source_api=source_api, name=organization.name
+            ),
+        )
         organization.name = name
         organization.save(update_fields=["name", "updated_at"])
     return organization
@@ -94,11 +131,13 @@ def organization_upsert(*, source_api: str, platform_id: int, name: str) -> Orga
 
 @transaction.atomic
 def camera_upsert(
-    *, source_api: str, platform_id: int, name: str, organization: Organization
+    *, source_api: str, platform_id: int, name: str, organization: Organization, actor=None
 ) -> Camera:
     """The camera `(source_api, platform_id)`, created or with its name and owner refreshed.
 
-    The organisation must come from the same source API (ValueError otherwise).
+    The organisation must come from the same source API (ValueError otherwise). A rename or a
+    move to another organisation asked by an `actor` who is neither staff nor holds
+    `sequences.change_camera` raises ChangeForbidden (`actor` None: an importer, trusted).
     """
     if organization.source_api != source_api:
         raise ValueError(
@@ -112,6 +151,16 @@ def camera_upsert(
         defaults={"name": name, "organization": organization},
     )
     if not created and (camera.name, camera.organization_id) != (name, organization.pk):
+        _rename_check(
+            actor,
+            CAMERA_PERMISSION,
+            CAMERA_CHANGE_FORBIDDEN.format(
+                platform_id=platform_id,
+                source_api=source_api,
+                name=camera.name,
+                organization_id=camera.organization.platform_id,
+            ),
+        )
         camera.name = name
         camera.organization = organization
         camera.save(update_fields=["name", "organization", "updated_at"])
@@ -136,11 +185,14 @@ def sequence_create(
     temporal_model_score: float | None = None,
     temporal_model_version: str | None = None,
     temporal_api_version: str | None = None,
+    actor=None,
 ) -> Sequence:
     """Create a sequence with its organisation and camera, as the API and every importer do.
 
     - The organisation and the camera are upserted by `(source_api, platform id)`, names and
       owner refreshed; all in one transaction, so a refused sequence refreshes nothing.
+      `actor` is the API's caller (None for importers): one who is not staff may create
+      cameras and organisations but not rename or move existing ones (ChangeForbidden).
     - The azimuth is normalised with `azimuth_normalise` (ValueError for a bad one).
     - The platform's temporal model score and versions are optional (None: not scored); a bad
       one raises ValueError naming the field (TEMPORAL_FIELDS says what each accepts). The
@@ -159,10 +211,14 @@ def sequence_create(
         if problem is not None:
             raise ValueError(TEMPORAL_FIELD_INVALID.format(field=name, problem=problem))
     organization = organization_upsert(
-        source_api=source_api, platform_id=organization_id, name=organization_name
+        source_api=source_api, platform_id=organization_id, name=organization_name, actor=actor
     )
     camera = camera_upsert(
-        source_api=source_api, platform_id=camera_id, name=camera_name, organization=organization
+        source_api=source_api,
+        platform_id=camera_id,
+        name=camera_name,
+        organization=organization,
+        actor=actor,
     )
     sequence = Sequence(
         source_api=source_api,
