@@ -16,6 +16,7 @@ DEMO_ENV := DEBUG=true SECRET_KEY=demo-only-insecure-key
 help:
 	@echo "make demo   - set up a virtualenv, migrate SQLite, load demo data, serve on $(HOST):$(PORT)"
 	@echo "make test   - run the whole test suite (PostgreSQL when DATABASE_URL is set)"
+	@echo "make serve  - production: migrate, collectstatic, gunicorn on HOST:PORT (README, Deploying)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,16 @@ demo: demo-data
 	@echo "  Demo site: http://$(HOST):$(PORT)/   login: $(DEMO_USER) / $(DEMO_PASSWORD)"
 	@echo ""
 	$(DEMO_ENV) $(MANAGE) runserver $(HOST):$(PORT)
+
+# Production: migrations, static files, then gunicorn (annotation_site/gunicorn_config.py: HOST,
+# PORT, WEB_CONCURRENCY) with the environment's settings, DEBUG off unless set; the variables of
+# ENV_FILE, when it exists, are read first (README, "Deploying").
+ENV_FILE ?= .env
+serve: venv
+	@set -a; if [ -f "$(ENV_FILE)" ]; then . "$(abspath $(ENV_FILE))"; fi; set +a; \
+	$(MANAGE) migrate --noinput && \
+	$(MANAGE) collectstatic --noinput -v 0 && \
+	exec $(BIN)/gunicorn -c python:annotation_site.gunicorn_config annotation_site.wsgi
 
 test: venv
 	$(BIN)/pytest -n 2 --dist loadfile

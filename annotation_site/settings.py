@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from annotation_site.storage import S3_ADDRESSING_STYLES, s3_storage_backend
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -82,6 +84,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every line logged while serving a request carries its id.
+    "annotation_site.logs.RequestIdMiddleware",
+    # Before the host check, the HTTPS redirect and the login: probes need none of them.
+    "annotation_site.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -166,12 +172,35 @@ USE_TZ = True
 # --- Static files and media ---------------------------------------------------------------------
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 MEDIA_URL = "media/"  # never served directly: images go through a login-protected view
+# Object storage (annotation_site.storage): with a bucket, detection images and thumbnails go to
+# it, and the image views redirect to presigned URLs valid this long instead of streaming.
+S3_BUCKET = os.environ.get("S3_BUCKET", "")
+S3_ADDRESSING_STYLE = os.environ.get("S3_ADDRESSING_STYLE", "auto")
+if S3_ADDRESSING_STYLE not in S3_ADDRESSING_STYLES:
+    raise ImproperlyConfigured(
+        f"S3_ADDRESSING_STYLE must be one of {', '.join(S3_ADDRESSING_STYLES)}, "
+        f"not {S3_ADDRESSING_STYLE!r}"
+    )
+IMAGE_URL_EXPIRY_SECONDS = env_number("IMAGE_URL_EXPIRY_SECONDS", 300, int)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": (
+        s3_storage_backend(
+            bucket=S3_BUCKET,
+            endpoint_url=os.environ.get("S3_ENDPOINT_URL", ""),
+            region=os.environ.get("S3_REGION", ""),
+            access_key_id=os.environ.get("S3_ACCESS_KEY_ID", ""),
+            secret_access_key=os.environ.get("S3_SECRET_ACCESS_KEY", ""),
+            prefix=os.environ.get("S3_PREFIX", ""),
+            url_expiry_seconds=IMAGE_URL_EXPIRY_SECONDS,
+            addressing_style=S3_ADDRESSING_STYLE,
+        )
+        if S3_BUCKET
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -192,7 +221,10 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SECURE_HTTPS)
 SECURE_HSTS_SECONDS = env_number("SECURE_HSTS_SECONDS", 31536000 if SECURE_HTTPS else 0, int)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a TLS reverse proxy that sets X-Forwarded-Proto (and drops any the client sent), the
+# site believes it: without it, an HTTPS site behind such a proxy would redirect forever.
+TRUST_X_FORWARDED_PROTO = env_bool("TRUST_X_FORWARDED_PROTO", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUST_X_FORWARDED_PROTO else None
 X_FRAME_OPTIONS = "DENY"
 
 # --- REST API -----------------------------------------------------------------------------------
@@ -291,9 +323,29 @@ PLATFORM_IMAGE_READ_TIMEOUT = env_number("PLATFORM_IMAGE_READ_TIMEOUT", 30.0)
 
 # --- Logging ------------------------------------------------------------------------------------
 
+# One line per request and per project command (annotation_site.logs), each with its request id;
+# LOG_FORMAT=json writes one JSON object per line for a log collector.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
+# The demo (DEBUG) keeps runserver's own request lines only.
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING" if DEBUG else "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "filters": {"request_id": {"()": "annotation_site.logs.RequestContextFilter"}},
+    "formatters": {
+        "text": {"()": "annotation_site.logs.TextFormatter"},
+        "json": {"()": "annotation_site.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # django-axes announces itself at every start; its lockouts are warnings and still show.
+    "loggers": {"axes.apps": {"level": "WARNING"}},
 }

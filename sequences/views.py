@@ -3,9 +3,9 @@
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -17,6 +17,7 @@ from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date
 from django.views.decorators.http import require_GET, require_http_methods
 
+from annotation_site.storage import presigned_redirect
 from sequences import selectors
 from sequences.forms import (
     CLUSTERS_CHANGED,
@@ -30,12 +31,17 @@ from sequences.models import Detection, LabelSource, ProcessingStage, Sequence
 from sequences.payloads import FALSE_POSITIVE_LABELS, annotation_label
 from sequences.presenters import group_line, held_back_line, player_frames
 from sequences.services import (
-    IMAGE_MEDIA_TYPES,
     AnnotationInvalid,
     SaveOutcome,
     annotation_write,
 )
-from sequences.services.images import thumbnail_name, thumbnail_open
+from sequences.services.images import (
+    IMAGE_CACHE_SECONDS,
+    image_media_type,
+    image_presigned_url,
+    thumbnail_name,
+    thumbnail_open,
+)
 
 # --- sequence lists and the annotation page (SPEC §6.4, §6.5) ---------------------------------
 
@@ -271,23 +277,30 @@ def _render_annotate(
 
 # --- images (SPEC §7.2 image endpoint, §6.3 thumbnails) ---------------------------------------
 
-IMAGE_CACHE_SECONDS = 86400
+IMAGE_NOT_FOUND = "Image not found."
 
 
 @require_GET
 def detection_image(request: HttpRequest, detection_id: int) -> HttpResponse:
     """A detection's image, or its `?variant=thumb|preview` JPEG; 404 for an unknown one.
 
-    Login is required (the global middleware). Stored names carry a hash of the bytes, so the
-    ETag derived from the name is stable and browsers may keep the image for a day (private
-    cache); a conditional GET answers 304 without touching storage.
+    Login is required (the global middleware). With object storage the answer is a redirect
+    to a presigned URL of the image (a variant is generated first when missing). Otherwise the
+    bytes are streamed: stored names carry a hash of the bytes, so the ETag derived from the
+    name is stable and browsers may keep the image for a day (private cache); a conditional
+    GET answers 304 without touching storage.
     """
     detection = get_object_or_404(Detection, pk=detection_id)
     variant = request.GET.get("variant") or None
     try:
         name = thumbnail_name(detection.image.name, variant) if variant else detection.image.name
+        location = image_presigned_url(detection, variant)
     except ValueError as exc:
         raise Http404(str(exc)) from exc
+    except FileNotFoundError as exc:
+        raise Http404(IMAGE_NOT_FOUND) from exc
+    if location is not None:
+        return presigned_redirect(location, expires=settings.IMAGE_URL_EXPIRY_SECONDS)
     etag = f'"{hashlib.sha256(name.encode()).hexdigest()[:32]}"'
     last_modified = int(detection.created_at.timestamp())
     response = get_conditional_response(request, etag=etag, last_modified=last_modified)
@@ -295,10 +308,8 @@ def detection_image(request: HttpRequest, detection_id: int) -> HttpResponse:
         try:
             file = thumbnail_open(detection, variant) if variant else detection.image.open("rb")
         except FileNotFoundError as exc:
-            raise Http404("Image not found.") from exc
-        suffix = Path(name).suffix.lower()
-        content_type = IMAGE_MEDIA_TYPES.get(suffix, "application/octet-stream")
-        response = FileResponse(file, content_type=content_type)
+            raise Http404(IMAGE_NOT_FOUND) from exc
+        response = FileResponse(file, content_type=image_media_type(name))
     response["ETag"] = etag
     response["Last-Modified"] = http_date(last_modified)
     patch_cache_control(response, private=True, max_age=IMAGE_CACHE_SECONDS)

@@ -27,6 +27,7 @@ from tests.factories import (
     stamp,
     validated_group,
 )
+from tests.support.fake_platform import build_world
 
 
 @pytest.fixture(autouse=True)
@@ -257,3 +258,20 @@ def export_history(db, annotator):
 def dataset_dir(tmp_path):
     """The folder a test exports a dataset into (beside MEDIA_ROOT, never inside it)."""
     return tmp_path / "dataset"
+
+
+@pytest.fixture
+def platform(settings):
+    """A fake Pyronear platform on loopback (tests.support.fake_platform.build_world), and the
+    site's PLATFORM_* settings pointing at it."""
+    fake = build_world()
+    with fake.running():
+        settings.PLATFORM_API_URL = fake.url
+        settings.PLATFORM_LOGIN = "annotator"
+        settings.PLATFORM_PASSWORD = "annotator-pw"
+        settings.PLATFORM_ADMIN_LOGIN = "admin"
+        settings.PLATFORM_ADMIN_PASSWORD = "admin-pw"
+        settings.PLATFORM_RETRY_BACKOFF = 0.01  # 10, 20, 40 ms instead of 1, 2, 4 s
+        settings.PLATFORM_READ_TIMEOUT = 5.0
+        settings.PLATFORM_IMAGE_READ_TIMEOUT = 5.0
+        yield fake

@@ -1,11 +1,15 @@
 """REST endpoints of detections (SPEC §7.2): the filtered list, the multipart upload, one
-detection, its image (or thumbnail) and the image's URL."""
+detection, its image (or thumbnail) and the image's URL.
+
+With object storage the image endpoint redirects to a presigned URL of the bucket and the URL
+endpoint answers that presigned URL; with the local disk they stream the bytes and answer the
+image endpoint's address."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.http import FileResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -17,17 +21,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation_site import api as site_api
+from annotation_site.storage import presigned_redirect
 from sequences.api.bodies import body_errors, sequence_errors
 from sequences.filters import DetectionFilter, FilteredListSchema
 from sequences.models import Detection
 from sequences.serializers import DetectionReadSerializer, detection_image_url
 from sequences.services import (
-    IMAGE_MEDIA_TYPES,
     detection_create,
     detection_payload_errors,
     image_check,
     thumbnail_open,
 )
+from sequences.services.images import image_media_type, image_presigned_url
 
 DETECTION_NOT_FOUND = "Detection not found."
 IMAGE_FILE_NOT_FOUND = "Image file not found."
@@ -150,7 +155,10 @@ class DetectionDetailApi(APIView):
 
 
 class DetectionImageApi(APIView):
-    """The image bytes; `variant=thumb` is a JPEG at most IMAGE_THUMBNAIL_WIDTH wide (cached)."""
+    """The image bytes; `variant=thumb` is a JPEG at most IMAGE_THUMBNAIL_WIDTH wide (cached).
+
+    With object storage: a 302 to a presigned URL valid IMAGE_URL_EXPIRY_SECONDS.
+    """
 
     content_negotiation_class = site_api.IgnoreAcceptNegotiation
 
@@ -166,8 +174,13 @@ class DetectionImageApi(APIView):
         summary="The image of a detection",
         parameters=[site_api.path_id("detection_id", "detection id"), QuerySerializer],
         responses={
-            (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description="image bytes")
-            for media_type in ("image/jpeg", "image/png", "image/webp")
+            **{
+                (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description="image bytes")
+                for media_type in ("image/jpeg", "image/png", "image/webp")
+            },
+            302: OpenApiResponse(
+                description="with object storage: Location is a presigned URL of the image"
+            ),
         },
         errors=(404, 422),
         tags=["detections"],
@@ -177,12 +190,14 @@ class DetectionImageApi(APIView):
         detection = _detection_or_404(detection_id)
         variant = query.get("variant")
         try:
+            location = image_presigned_url(detection, variant)
+            if location is not None:
+                return presigned_redirect(location, expires=settings.IMAGE_URL_EXPIRY_SECONDS)
             handle = thumbnail_open(detection, variant) if variant else detection.image.open("rb")
         except FileNotFoundError as exc:
             raise NotFound(IMAGE_FILE_NOT_FOUND) from exc
         # Variants are JPEG; originals keep the format image_check found on upload.
-        extension = Path(detection.image.name).suffix.lower()
-        media_type = "image/jpeg" if variant else IMAGE_MEDIA_TYPES.get(extension, "image/jpeg")
+        media_type = "image/jpeg" if variant else image_media_type(detection.image.name)
         return FileResponse(handle, content_type=media_type)
 
 
@@ -191,7 +206,10 @@ class DetectionUrlApi(APIView):
         class Meta:
             ref_name = "DetectionUrlOutput"
 
-        url = serializers.CharField(help_text="absolute URL of the image endpoint")
+        url = serializers.CharField(
+            help_text="absolute URL of the image endpoint; with object storage, a presigned "
+            "URL of the image, valid IMAGE_URL_EXPIRY_SECONDS"
+        )
 
     @site_api.api_schema(
         summary="The URL of a detection's image (kept for reference clients)",
@@ -202,4 +220,5 @@ class DetectionUrlApi(APIView):
     )
     def get(self, request, detection_id: int):
         detection = _detection_or_404(detection_id)
-        return Response({"url": detection_image_url(request, detection.pk)})
+        url = image_presigned_url(detection) or detection_image_url(request, detection.pk)
+        return Response({"url": url})

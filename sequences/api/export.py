@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core.files.storage import default_storage
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation_site import api as site_api
+from annotation_site.storage import storage_presigns
 from sequences.exporting import (
     CURSOR_INVALID,
     CURSOR_PATTERN,
@@ -37,6 +39,7 @@ from sequences.filters import FilteredListSchema
 from sequences.models import LabelSource, Sequence, SourceApi
 from sequences.payloads import FALSE_POSITIVE_TYPES, SMOKE_TYPES
 from sequences.serializers import detection_image_url
+from sequences.services.images import stored_image_url
 
 # An id that appears nowhere else in an image URL: where the detection id goes in the template.
 _MARKER_ID = 10**17 + 7
@@ -45,10 +48,13 @@ _MARKER_ID = 10**17 + 7
 def export_image_urls(request) -> Callable[[int, str], str]:
     """Where the caller fetches each detection's image: the one place the export decides it.
 
-    Returns `url(detection_id, image_name)`: today the login-protected image endpoint of the
-    API, resolved once per request (a reverse per frame cost a third of a page); `image_name`
-    is the image's key in storage, for a storage that hands out presigned URLs instead.
+    Returns `url(detection_id, image_name)`: with object storage a presigned URL of the image's
+    key, valid IMAGE_URL_EXPIRY_SECONDS, which the caller fetches without credentials;
+    otherwise the login-protected image endpoint of the API, resolved once per request (a
+    reverse per frame cost a third of a page).
     """
+    if storage_presigns(default_storage):
+        return lambda detection_id, image_name: stored_image_url(image_name)
     head, tail = detection_image_url(request, _MARKER_ID).rsplit(str(_MARKER_ID), 1)
     return lambda detection_id, image_name: f"{head}{detection_id}{tail}"
 

@@ -7,13 +7,20 @@ from functools import partial
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotation_site.logs import command_logged
+
 
 class ProjectCommand(BaseCommand):
-    """A management command whose bad arguments exit with status 1 (SPEC §8.4).
+    """A management command whose bad arguments exit with status 1 (SPEC §8.4), and whose run
+    is logged with a request id of its own (`annotation_site.logs.command_logged`).
 
     argparse exits with 2, which for cron would read as `assign_groups`' "another run is in
     progress"; every other fatal error of the commands is 1.
     """
+
+    def execute(self, *args, **options):
+        with command_logged(self.__module__.rsplit(".", 1)[-1]):
+            return super().execute(*args, **options)
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)

@@ -6,6 +6,10 @@ variant's width (`thumbnails/thumb-640/<original name>.jpg`), so it is generated
 and served from storage afterwards; changing IMAGE_THUMBNAIL_WIDTH simply starts a new set.
 Original names carry a hash of the bytes (SPEC §2.2), so a variant never goes stale.
 
+With object storage (S3_BUCKET), originals and variants live in the bucket and
+`image_presigned_url` gives the short-lived URL the image views redirect to; with the local disk
+it gives None and the views stream the bytes.
+
 Pillow is imported where it is used, so that modules importing the services do not pay for its
 start-up.
 """
@@ -16,11 +20,14 @@ import hashlib
 import io
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
+from annotation_site.storage import storage_presigned_url, storage_presigns
 from sequences.models import Detection
 
 IMAGE_INVALID = "image cannot be opened as JPEG, PNG or WebP"
@@ -35,6 +42,8 @@ IMAGE_MEDIA_TYPES = {
     ".png": "image/png",
     ".webp": "image/webp",
 }
+# Stored names carry a hash of the bytes: a client may keep an image this long.
+IMAGE_CACHE_SECONDS = 86400
 
 
 def image_check(data: bytes) -> str:
@@ -103,8 +112,8 @@ def thumbnail_render(data: bytes, width: int) -> bytes:
     return buffer.getvalue()
 
 
-def thumbnail_open(detection: Detection, variant: str) -> File:
-    """An open file of the detection image's `variant`, generated and stored on first use.
+def thumbnail_stored(detection: Detection, variant: str) -> str:
+    """The storage name of the detection image's `variant`, generated and stored on first use.
 
     Raises ValueError for an unknown variant and FileNotFoundError when the original is gone.
     """
@@ -117,4 +126,41 @@ def thumbnail_open(detection: Detection, variant: str) -> File:
         if stored != name:
             # Another request generated the same variant meanwhile; keep that one.
             storage.delete(stored)
-    return storage.open(name, "rb")
+    return name
+
+
+def thumbnail_open(detection: Detection, variant: str) -> File:
+    """An open file of the detection image's `variant` (see `thumbnail_stored`)."""
+    return detection.image.storage.open(thumbnail_stored(detection, variant), "rb")
+
+
+# --- Where a client fetches an image ---------------------------------------------------------
+
+
+def image_media_type(name: str) -> str:
+    """The media type a stored image is served with, from its name's extension."""
+    return IMAGE_MEDIA_TYPES.get(PurePosixPath(name).suffix.lower(), "application/octet-stream")
+
+
+def stored_image_url(name: str) -> str | None:
+    """A URL at which the storage itself serves the stored image `name` for
+    IMAGE_URL_EXPIRY_SECONDS, or None for a storage that cannot sign one (the local disk)."""
+    return storage_presigned_url(
+        default_storage,
+        name,
+        expires=settings.IMAGE_URL_EXPIRY_SECONDS,
+        content_type=image_media_type(name),
+        cache_seconds=IMAGE_CACHE_SECONDS,
+    )
+
+
+def image_presigned_url(detection: Detection, variant: str | None = None) -> str | None:
+    """`stored_image_url` of the detection's image, or of its `variant` (generated first when
+    missing, so it raises as `thumbnail_stored` does); None with the local disk.
+
+    The original is not looked up: a missing one is the bucket's 404.
+    """
+    if not storage_presigns(detection.image.storage):
+        return None
+    name = thumbnail_stored(detection, variant) if variant else detection.image.name
+    return stored_image_url(name)

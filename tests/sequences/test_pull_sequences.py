@@ -13,28 +13,13 @@ from django.core.management.base import CommandError
 from groups.models import AssignmentRun, SequenceGroup
 from sequences.models import Detection, Sequence, SequenceAnnotation
 from tests.factories import jpeg_bytes
-from tests.support.fake_platform import ABSENT, BAD_GATEWAY_HTML, build_world
+from tests.support.fake_platform import ABSENT, BAD_GATEWAY_HTML
 
 pytestmark = pytest.mark.django_db
 
 DAY = "2026-05-10"
 ONE_BOX = "[(0.412,0.388,0.457,0.431,0.62)]"
 TEMPORAL = ("temporal_model_score", "temporal_model_version", "temporal_api_version")
-
-
-@pytest.fixture
-def platform(settings):
-    fake = build_world()
-    with fake.running():
-        settings.PLATFORM_API_URL = fake.url
-        settings.PLATFORM_LOGIN = "annotator"
-        settings.PLATFORM_PASSWORD = "annotator-pw"
-        settings.PLATFORM_ADMIN_LOGIN = "admin"
-        settings.PLATFORM_ADMIN_PASSWORD = "admin-pw"
-        settings.PLATFORM_RETRY_BACKOFF = 0.01  # 10, 20, 40 ms instead of 1, 2, 4 s
-        settings.PLATFORM_READ_TIMEOUT = 5.0
-        settings.PLATFORM_IMAGE_READ_TIMEOUT = 5.0
-        yield fake
 
 
 @dataclass
