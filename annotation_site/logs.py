@@ -134,7 +134,10 @@ class TextFormatter(logging.Formatter):
 
 def _user_id(request) -> int | None:
     user = getattr(request, "user", None)  # absent when a middleware answered before auth
-    return user.pk if user is not None and user.is_authenticated else None
+    try:
+        return user.pk if user is not None and user.is_authenticated else None
+    except Exception:  # the session could not be read (the database is down): still log
+        return None
 
 
 class RequestIdMiddleware:

@@ -17,6 +17,8 @@ _RULES: list[Rule] = [
     ("ANNOTATION_AUTOGEN_MIN_CLUSTER_SIZE", lambda v: v >= 1, "must be >= 1"),
     ("API_MAX_PAGE_SIZE", lambda v: v >= 1, "must be >= 1"),
     ("IMAGE_THUMBNAIL_WIDTH", lambda v: v >= 64, "must be >= 64"),
+    # S3 signatures (SigV4) live at most 7 days.
+    ("IMAGE_URL_EXPIRY_SECONDS", lambda v: 1 <= v <= 604800, "must be between 1 and 604800"),
 ]
 
 

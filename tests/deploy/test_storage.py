@@ -14,6 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.urls import reverse
 
+from sequences.checks import check_knobs
 from sequences.importing import pipeline
 from sequences.models import Detection, Sequence
 from sequences.services import images
@@ -298,3 +299,12 @@ def test_the_export_gives_presigned_image_urls_the_caller_can_fetch(
         assert "X-Amz-Signature" in query_of(frame["image_url"])
     first = frames[0]
     assert fetched(first["image_url"]).content == s3_server.get(s3_bucket, first["bucket_key"])
+
+
+@pytest.mark.parametrize("value", [0, 604801])
+def test_an_expiry_no_signature_can_have_stops_the_site(settings, value):
+    settings.IMAGE_URL_EXPIRY_SECONDS = value
+
+    assert [error.msg for error in check_knobs()] == [
+        f"IMAGE_URL_EXPIRY_SECONDS={value} must be between 1 and 604800."
+    ]
