@@ -283,6 +283,9 @@ GROUPS_LIST_PAGE_SIZE = env_number("GROUPS_LIST_PAGE_SIZE", 50, int)
 # Cards per page of the check queue: one screenful to confirm at a time.
 GROUPS_CHECK_PAGE_SIZE = env_number("GROUPS_CHECK_PAGE_SIZE", 24, int)
 GROUPS_ASSIGN_STALE_AFTER_SECONDS = env_number("GROUPS_ASSIGN_STALE_AFTER_SECONDS", 1800, int)
+# Most ids one request may list (bulk annotate, check confirm; API and pages): a bound on the
+# work and the locks of one request.
+GROUPS_MAX_REQUEST_IDS = env_number("GROUPS_MAX_REQUEST_IDS", 1000, int)
 # Machine labels hold back (sequences.safeguards): no machine false-positive label on a sequence
 # the platform's temporal model scores at least this, or whose box moves at least this much.
 GROUPS_HOLD_BACK_TEMPORAL_SCORE = env_number("GROUPS_HOLD_BACK_TEMPORAL_SCORE", 0.5)

@@ -6,9 +6,11 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.http import QueryDict
 
 from groups.selectors import DEFAULT_ORDER, DIRECTIONS, ORDER_KEYS, SORT_KEYS, TABS
+from sequences.payloads import BIGINT_MAX, id_from_text
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,8 @@ class GroupListForm(forms.Form):
     tab = forms.ChoiceField(choices=[(t, t) for t in TABS], required=False)
     sort = forms.ChoiceField(choices=[(k, k) for k in ORDER_KEYS], required=False)
     dir = forms.ChoiceField(choices=[(d, d) for d in DIRECTIONS], required=False)
-    camera = forms.IntegerField(min_value=1, required=False)
-    organization = forms.IntegerField(min_value=1, required=False)
+    camera = forms.IntegerField(min_value=1, max_value=BIGINT_MAX, required=False)
+    organization = forms.IntegerField(min_value=1, max_value=BIGINT_MAX, required=False)
     page = forms.IntegerField(min_value=1, required=False)
 
     def params(self) -> ListParams:
@@ -97,15 +99,23 @@ class IntegerListField(forms.Field):
     """A repeated query or form key whose values are all integers (e.g. `?ids=4&ids=7`)."""
 
     widget = forms.MultipleHiddenInput
-    default_error_messages = {"invalid": "must be a list of integer ids"}
+    default_error_messages = {
+        "invalid": "must be a list of integer ids",
+        "too_many": "must list at most %(limit)s ids",
+    }
 
     def to_python(self, value) -> list[int]:
         if not value:
             return []
-        try:
-            return [int(item) for item in value]
-        except (TypeError, ValueError) as exc:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from exc
+        limit = settings.GROUPS_MAX_REQUEST_IDS
+        if len(value) > limit:
+            raise forms.ValidationError(
+                self.error_messages["too_many"], code="too_many", params={"limit": limit}
+            )
+        ids = [id_from_text(item) if isinstance(item, str) else None for item in value]
+        if None in ids:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return ids
 
 
 class CheckConfirmForm(forms.Form):
@@ -117,4 +127,4 @@ class CheckConfirmForm(forms.Form):
 class CheckRejectForm(forms.Form):
     """ "Not this" on one card."""
 
-    sequence_id = forms.IntegerField(min_value=1)
+    sequence_id = forms.IntegerField(min_value=1, max_value=BIGINT_MAX)

@@ -23,7 +23,7 @@ from django.db.models import (
     Value,
     Window,
 )
-from django.db.models.functions import Lower, RowNumber
+from django.db.models.functions import Coalesce, Lower, RowNumber
 
 from groups.models import GroupOperation, GroupOperationMember, OperationKind, SequenceGroup
 from sequences.models import MACHINE_SOURCES, Detection, Sequence, SequenceAnnotation
@@ -321,6 +321,34 @@ def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[G
         .select_related("actor", "sequence", "undo_of", "undone_by")
         .annotate(member_count=Count("members"))
         .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def group_operations(*, group_id: int) -> QuerySet[GroupOperation]:
+    """The whole audit log of a group as a QuerySet, newest first, for paging in the database
+    (the API): operations naming the group, operations that wrote one of its current members,
+    and undos of either, each with `member_count` and `undone_by` (or None)."""
+    touching = GroupOperationMember.objects.filter(sequence__group_id=group_id).values(
+        "operation_id"
+    )
+    concerned = (
+        Q(group_id=group_id)
+        | Q(pk__in=touching)
+        | Q(undo_of__group_id=group_id)
+        | Q(undo_of__in=touching)
+    )
+    member_rows = (
+        GroupOperationMember.objects.filter(operation=OuterRef("pk"))
+        .order_by()
+        .values("operation")
+        .annotate(count=Count("*"))
+        .values("count")
+    )
+    return (
+        GroupOperation.objects.filter(concerned)
+        .select_related("actor", "sequence", "undo_of", "undone_by")
+        .annotate(member_count=Coalesce(Subquery(member_rows), 0))
+        .order_by("-created_at", "-id")
     )
 
 

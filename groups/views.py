@@ -29,6 +29,7 @@ from groups import presenters, selectors, services
 from groups.forms import CheckConfirmForm, CheckRejectForm, list_params
 from groups.models import SequenceGroup
 from sequences.models import Camera, Organization, Sequence
+from sequences.payloads import id_from_text
 
 NOTHING_TO_CONFIRM = "Nothing to confirm: the page sent no valid annotation ids."
 NOTHING_REJECTED = "Nothing rejected: the card sent no valid sequence id."
@@ -232,8 +233,7 @@ def group_member_remove_view(request: HttpRequest, group_id: int, sequence_id: i
 def group_member_reinclude_view(request: HttpRequest, sequence_id: int) -> HttpResponse:
     """Re-include a removed sequence (SPEC §5.6). From the group page (`group` posted) htmx
     gets the redrawn Removed section; elsewhere the page is reloaded or redirected to `next`."""
-    group_id = request.POST.get("group", "")
-    group_id = int(group_id) if group_id.isdigit() else None
+    group_id = id_from_text(request.POST.get("group", ""))
 
     def action() -> tuple[str, str]:
         operation = services.group_member_reinclude(sequence_id=sequence_id, actor=request.user)

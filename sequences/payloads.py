@@ -28,6 +28,16 @@ Error = tuple[Loc, str]
 BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
 
+
+def id_from_text(text: str) -> int | None:
+    """The id written in `text` (ASCII digits only), or None: not an id, or beyond a 64-bit
+    key (such a number could name no row, and a very long one would not even convert)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(BIGINT_MAX)):
+        return None
+    value = int(text)
+    return value if value <= BIGINT_MAX else None
+
+
 SMOKE_TYPES = ("wildfire", "industrial", "other")
 FALSE_POSITIVE_TYPES = (
     "antenna",

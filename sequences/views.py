@@ -28,7 +28,7 @@ from sequences.forms import (
     SequenceFilterForm,
 )
 from sequences.models import Detection, LabelSource, ProcessingStage, Sequence
-from sequences.payloads import FALSE_POSITIVE_LABELS, annotation_label
+from sequences.payloads import FALSE_POSITIVE_LABELS, annotation_label, id_from_text
 from sequences.presenters import group_line, held_back_line, player_frames
 from sequences.services import (
     AnnotationInvalid,
@@ -201,9 +201,8 @@ class _Route:
 
     @classmethod
     def from_request(cls, request: HttpRequest) -> "_Route":
-        group = request.GET.get("group", "")
         return cls(
-            group_id=int(group) if group.isdigit() else None,
+            group_id=id_from_text(request.GET.get("group", "")),
             filters=SequenceFilterForm(request.GET),
         )
 

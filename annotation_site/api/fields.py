@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from django.conf import settings
 from rest_framework import exceptions, parsers, serializers
 from rest_framework.negotiation import BaseContentNegotiation
 
@@ -70,6 +71,24 @@ class FiniteFloatField(JsonTypedField, serializers.FloatField):
 def id_field(**kwargs) -> IntegerField:
     """An id in a request body; one beyond a 64-bit key is refused instead of overflowing."""
     return IntegerField(min_value=0, max_value=BIGINT_MAX, **kwargs)
+
+
+TOO_MANY_IDS = "must list at most {limit} ids"
+
+
+class IdListField(serializers.ListField):
+    """A list of ids of at most `GROUPS_MAX_REQUEST_IDS` items (read per request, so a test or
+    an operator's setting applies at once). The length is checked before any item, so an
+    oversized list costs nothing to refuse."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=id_field(), **kwargs)
+
+    def to_internal_value(self, data):
+        limit = settings.GROUPS_MAX_REQUEST_IDS
+        if isinstance(data, list | tuple) and len(data) > limit:
+            raise serializers.ValidationError(TOO_MANY_IDS.format(limit=limit))
+        return super().to_internal_value(data)
 
 
 def json_problem(value: Any) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from annotation_site.api import API_PARSERS, BooleanField, id_field
+from annotation_site.api import API_PARSERS, BooleanField, IdListField, id_field
 from annotation_site.api.endpoints import service_post
 from groups.services import (
     bulk_label_choice_errors,
@@ -15,10 +15,6 @@ from groups.services import (
     label_check_reject,
 )
 from sequences.payloads import FALSE_POSITIVE_TYPES, SMOKE_TYPES
-
-
-def _id_list(**kwargs) -> serializers.ListField:
-    return serializers.ListField(child=id_field(), **kwargs)
 
 
 def _label_choice_errors(values, raw) -> list:
@@ -33,7 +29,7 @@ class SequenceAnnotationBulkApi(APIView):
         class Meta:
             ref_name = "SequenceAnnotationBulkInput"
 
-        sequence_ids = _id_list(min_length=1)
+        sequence_ids = IdListField(min_length=1)
         group_id = id_field(required=False, allow_null=True, default=None)
         smoke_type = serializers.ChoiceField(
             choices=SMOKE_TYPES, required=False, allow_null=True, default=None
@@ -80,7 +76,7 @@ class LabelCheckApi(APIView):
         class Meta:
             ref_name = "LabelCheckInput"
 
-        annotation_ids = _id_list(min_length=1)
+        annotation_ids = IdListField(min_length=1)
 
     class OutputSerializer(serializers.Serializer):
         class Meta:

@@ -12,7 +12,7 @@ from annotation_site.api import api_schema, page_of, paginated_response, path_id
 from groups.api.groups import GROUP_ID, IsStaff
 from groups.api.shapes import GroupOperationSerializer
 from groups.models import SequenceGroup
-from groups.selectors import group_history
+from groups.selectors import group_operations
 from groups.services import GroupNotFound, group_operation_undo
 
 
@@ -35,8 +35,8 @@ class SequenceGroupOperationsApi(APIView):
             return GroupOperationSerializer(rows, many=True).data
 
         # The group page's history (operations naming the group, those that wrote one of its
-        # members, and their undos), complete: the API pages it.
-        operations = group_history(group_id=group_id, limit=None)
+        # members, and their undos), paged in the database: one page of rows is read.
+        operations = group_operations(group_id=group_id)
         return paginated_response(request=request, queryset=operations, serialize=serialize)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from groups.models import GroupOperation, OperationKind
@@ -16,6 +17,7 @@ from groups.services.audit import (
 )
 from groups.services.errors import (
     FORCE_PERMISSION,
+    TOO_MANY_IDS,
     BulkInvalid,
     ForceForbidden,
     GroupLabelConflict,
@@ -85,10 +87,14 @@ def group_bulk_annotate(
     skipped with its reason ("sequence not found" without a group, "already <stage>", "no AI
     predictions to seed annotation"). The group takes the label only when `group_id` was given,
     at least one sequence was applied and the label or `is_unsure` differ. One `bulk` operation
-    logs the request, the group before/after and every member written; none when nothing
-    changed.
+    logs the label asked for, the group before/after and every member written (not the
+    request's list: only its size); none when nothing changed. More than
+    GROUPS_MAX_REQUEST_IDS ids: BulkInvalid.
     """
     errors = bulk_label_choice_errors(smoke_type, false_positive_type)
+    limit = settings.GROUPS_MAX_REQUEST_IDS
+    if len(sequence_ids) > limit:
+        errors.append((("body", "sequence_ids"), TOO_MANY_IDS.format(limit=limit)))
     if errors:
         raise BulkInvalid(errors)
     label = Label.smoke(smoke_type) if smoke_type is not None else Label.fp(false_positive_type)
@@ -113,8 +119,10 @@ def group_bulk_annotate(
             kind=OperationKind.BULK,
             group=group,
             actor=actor,
+            # What the operation changed is its member rows (and `held_back`); the request's
+            # list is not kept, only its size.
             details={
-                "sequence_ids": ids,
+                "requested": len(ids),
                 "group_id": group_id,
                 "smoke_type": smoke_type,
                 "false_positive_type": false_positive_type,

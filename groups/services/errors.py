@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
+
 from groups.models import SequenceGroup
 from sequences.models import Sequence
-from sequences.payloads import Loc
+from sequences.payloads import BIGINT_MAX, Loc
 from sequences.services import ErrorKind, ServiceError
 from sequences.services.locks import group_lock, sequence_lock
 
@@ -39,6 +41,7 @@ NOT_AN_UNCHECKED_MACHINE_LABEL = "sequence {sequence_id} does not carry an unche
 
 # Field messages of an invalid request (SPEC §3.5).
 IDS_REQUIRED = "must be a non-empty list of ids"
+TOO_MANY_IDS = "must list at most {limit} ids"
 NOT_AN_ID = "must be an integer"
 
 
@@ -143,13 +146,16 @@ class NotAnUncheckedMachineLabel(FieldErrors):
 
 
 def is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= BIGINT_MAX
 
 
 def id_list_errors(value: Any, loc: Loc) -> list[tuple[Loc, str]]:
-    """Errors of a required, non-empty list of integer ids."""
+    """Errors of a required, non-empty list of integer ids, at most GROUPS_MAX_REQUEST_IDS."""
     if not isinstance(value, list) or not value:
         return [(loc, IDS_REQUIRED)]
+    limit = settings.GROUPS_MAX_REQUEST_IDS
+    if len(value) > limit:
+        return [(loc, TOO_MANY_IDS.format(limit=limit))]
     return [((*loc, index), NOT_AN_ID) for index, item in enumerate(value) if not is_id(item)]
 
 
