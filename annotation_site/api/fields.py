@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework import exceptions, parsers, serializers
+from rest_framework.fields import empty
 from rest_framework.negotiation import BaseContentNegotiation
 
 from sequences.payloads import BIGINT_MAX
@@ -49,7 +50,15 @@ class IntegerField(JsonTypedField, serializers.IntegerField):
 
 
 class BooleanField(JsonTypedField, serializers.BooleanField):
+    """A boolean; missing from a form or multipart body it is missing, as in JSON.
+
+    DRF reads an absent form boolean as False (an unchecked HTML checkbox sends nothing); the
+    API has no checkboxes, so a required boolean left out is a 422 naming it, and an optional
+    one takes its default.
+    """
+
     json_kind, json_types = "boolean", (bool,)
+    default_empty_html = empty
 
 
 class CharField(JsonTypedField, serializers.CharField):
