@@ -81,11 +81,10 @@ def test_rerun_is_idempotent(demo):
 
 def test_create_demo_user_is_idempotent():
     stdout = io.StringIO()
-    call_command("create_demo_user", "--username", "demo", "--password", "demo-pass", stdout=stdout)
+    demo = ("create_demo_user", "--username", "demo", "--force", "--password")
+    call_command(*demo, "demo-pass", stdout=stdout)
     assert stdout.getvalue().strip() == "Demo login created: username=demo password=demo-pass"
-    call_command(
-        "create_demo_user", "--username", "demo", "--password", "other-pass", stdout=stdout
-    )
+    call_command(*demo, "other-pass", stdout=stdout)
     assert "Demo login updated" in stdout.getvalue()
     user = authenticate(username="demo", password="other-pass")
     assert user is not None and user.is_staff and user.is_superuser
