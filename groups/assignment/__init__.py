@@ -26,6 +26,7 @@ By job: :mod:`groups.assignment.reads` (the candidates, their first detections, 
 the module that reads them, and only there, so that a patched value takes effect.
 """
 
+from groups.assignment.interrupt import AssignmentInterrupted, interruptible
 from groups.assignment.reads import FirstFrames, first_frames_read, representative_boxes
 from groups.assignment.run import (
     COUNTER_NAMES,
@@ -44,6 +45,7 @@ __all__ = [
     "COUNTER_NAMES",
     "AssignmentAlreadyRunning",
     "AssignmentArgumentInvalid",
+    "AssignmentInterrupted",
     "AssignmentLockLost",
     "Counters",
     "FirstFrames",
@@ -51,6 +53,7 @@ __all__ = [
     "assignment_run",
     "bucket_walk",
     "first_frames_read",
+    "interruptible",
     "iso_z",
     "match_threshold",
     "representative_boxes",

@@ -137,30 +137,39 @@ def _decode_one(text: Any) -> Any:
         return None
 
 
-def _first_detection_rows(sequences: QuerySet[Sequence]) -> Iterator[tuple[int, Any]]:
+def _first_detection_rows(
+    sequences: QuerySet[Sequence], *, between: Callable[[], None] | None = None
+) -> Iterator[tuple[int, Any]]:
     """Stream ``(sequence_id, algo_predictions)`` of :func:`_first_detections`.
 
     The ORM builds the query; a chunked (server-side on PostgreSQL) cursor fetches it, and
     each chunk is decoded at once instead of per row through the field converters.
+    ``between`` runs between two chunks, while no fetch is in flight (see :func:`_read_ahead`).
     """
     sql, params = _first_detections(sequences).query.sql_with_params()
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
-        for rows in _read_ahead(lambda: cursor.fetchmany(READ_CHUNK_ROWS)):
+        for rows in _read_ahead(lambda: cursor.fetchmany(READ_CHUNK_ROWS), between=between):
             decoded = _decode_all([row[1] for row in rows])
             yield from zip(map(itemgetter(0), rows), decoded, strict=True)
 
 
-def _read_ahead(fetch: Callable[[], list]) -> Iterator[list]:
+def _read_ahead(
+    fetch: Callable[[], list], *, between: Callable[[], None] | None = None
+) -> Iterator[list]:
     """The chunks ``fetch()`` returns until an empty one, each fetched while the last is used.
 
     A helper thread waits for the database's next chunk while this one decodes the current
     chunk and computes its boxes, so the transfer hides behind the work instead of adding to
-    it. Only that thread touches the cursor meanwhile: the consumer runs no query.
+    it. Only that thread touches the cursor meanwhile: the consumer runs no query. ``between``
+    (the run's heartbeat, which writes) runs when a chunk has arrived and before the next fetch
+    is asked for, the one moment the connection is idle.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assignment-read") as reader:
         chunk = reader.submit(fetch)
         while rows := chunk.result():
+            if between is not None:
+                between()
             chunk = reader.submit(fetch)
             yield rows
 
@@ -179,18 +188,23 @@ class FirstFrames:
 
 
 def first_frames_read(
-    sequences: QuerySet[Sequence], *, measure_motion: Collection[int] = frozenset()
+    sequences: QuerySet[Sequence],
+    *,
+    measure_motion: Collection[int] = frozenset(),
+    between_chunks: Callable[[], None] | None = None,
 ) -> FirstFrames:
     """The representative boxes of ``sequences`` and the motion of those in ``measure_motion``.
 
     SPEC §4.4 for a whole set at once: one streamed query, rows decoded chunk by chunk so that
     memory holds the results, not the detections; the motion is measured from the same frames
     as the box. Sequences without a usable box are absent from ``boxes``.
+    ``between_chunks`` runs between two chunks of the read (a run's heartbeat).
     """
     result = FirstFrames()
     # closing(): should the loop raise, the read-ahead's pending fetch is awaited and the cursor
     # closed right away, before the caller's error handling uses the connection again.
-    with _collector_paused(), closing(_first_detection_rows(sequences)) as rows:
+    rows = _first_detection_rows(sequences, between=between_chunks)
+    with _collector_paused(), closing(rows):
         for sequence_id, group in itertools.groupby(rows, key=itemgetter(0)):
             frames: Iterable[Any] = (predictions for _, predictions in group)
             if sequence_id in measure_motion:
@@ -243,8 +257,11 @@ class _Plan:
     buckets: list[_Bucket]
 
 
-def _plan() -> _Plan:
+def _plan(beat: Callable[[], None] | None = None) -> _Plan:
     """Snapshot the candidates, read their representative boxes and their buckets' groups.
+
+    ``beat`` (the run's heartbeat) is called between the steps and between the chunks of the
+    detections' read, so a long plan keeps its lock alive.
 
     Three queries whatever the backlog: the ordered candidate ids, the streamed detections
     (which also give the motion of the candidates not measured yet, stored with their
@@ -256,10 +273,16 @@ def _plan() -> _Plan:
         .order_by("recorded_at", "id")
         .values_list("id", "camera_id", "azimuth", "motion")
     )
+    if beat is not None:
+        beat()
     unmeasured = {row[0] for row in snapshot if row[2] is not None and row[3] is None}
     frames = first_frames_read(
-        _candidates().filter(azimuth__isnull=False), measure_motion=unmeasured
+        _candidates().filter(azimuth__isnull=False),
+        measure_motion=unmeasured,
+        between_chunks=beat,
     )
+    if beat is not None:
+        beat()
     buckets: dict[tuple[int, int], _Bucket] = {}
     skipped = 0
     for sequence_id, camera_id, azimuth, _ in snapshot:

@@ -19,7 +19,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from groups.assignment.reads import (
@@ -65,6 +65,9 @@ STALE_RUN_ABANDONED = (
     "No heartbeat for more than {seconds} s: abandoned so that a new run could start."
 )
 LOCK_LOST = "Run {run_id} lost its lock: another run marked it abandoned."
+# While it plans, a run refreshes its heartbeat at most this often (its batches refresh it too),
+# far below the smallest GROUPS_ASSIGN_STALE_AFTER_SECONDS (60).
+PLAN_HEARTBEAT_SECONDS = 10.0
 
 
 def iso_z(moment) -> str:
@@ -282,6 +285,26 @@ def _heartbeat(run: AssignmentRun, totals: Counters, batch: Counters) -> None:
         raise AssignmentLockLost(LOCK_LOST.format(run_id=run.pk))
 
 
+class _PlanHeartbeat:
+    """The heartbeat of a run while it plans: called between the plan's steps and chunks, it
+    refreshes ``heartbeat_at`` at most every PLAN_HEARTBEAT_SECONDS, so a long plan is never
+    taken for a crashed run; it raises AssignmentLockLost if another run took the lock."""
+
+    def __init__(self, run: AssignmentRun):
+        self.run = run
+        self.last = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.last < PLAN_HEARTBEAT_SECONDS:
+            return
+        self.last = time.monotonic()
+        updated = AssignmentRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING).update(
+            heartbeat_at=timezone.now()
+        )
+        if not updated:
+            raise AssignmentLockLost(LOCK_LOST.format(run_id=self.run.pk))
+
+
 def _batches(buckets: Iterable[_Bucket]) -> Iterator[tuple[list[_Bucket], deque[_Bucket]]]:
     """Yield ``(batch, pending)``: whole buckets up to about BATCH_MAX_SEQUENCES sequences.
 
@@ -337,6 +360,20 @@ def _run_finish(run: AssignmentRun, *, status: str, counters: Counters, error: s
     )
 
 
+def _run_fail(run: AssignmentRun, *, counters: Counters, exc: BaseException) -> None:
+    """Mark the run failed after an error, on a fresh connection if the error (a signal in the
+    middle of a query) left this one unusable."""
+    for attempt in range(2):
+        try:
+            _run_finish(run, status=RunStatus.FAILED, counters=counters, error=_error_text(exc))
+            return
+        except Exception:
+            if attempt or connection.in_atomic_block:
+                logger.exception("could not mark assignment run %s failed", run.pk)
+                return
+            connection.close()
+
+
 # --- Entry points -----------------------------------------------------------------------------
 
 Progress = Callable[[int, int], None]
@@ -360,8 +397,11 @@ def assignment_run(
     - ``dry_run`` computes the same counters without writing anything and without the lock
       (no run row; ``run_id`` is None).
     - ``progress(done, total)`` is called after each committed batch.
-    - On an unexpected error the run is marked ``failed`` with the error text and the error is
-      re-raised; committed batches stay, and the next run continues with the rest.
+    - The plan refreshes the heartbeat as it goes (``_PlanHeartbeat``), each batch after it
+      commits.
+    - On an unexpected error, or an interruption (``AssignmentInterrupted``), the run
+      is marked ``failed`` with the error text and the error is re-raised; committed batches
+      stay, and the next run continues with the rest at once.
     """
     started = time.monotonic()
     threshold = match_threshold(threshold)
@@ -380,7 +420,7 @@ def assignment_run(
             time.sleep(WAIT_POLL_SECONDS)
     totals = Counters()
     try:
-        plan = _plan()
+        plan = _plan(beat=_PlanHeartbeat(run))
         totals.processed = totals.skipped_no_bbox = plan.skipped_no_bbox
         with _collector_paused():
             for batch, pending in _batches(plan.buckets):
@@ -399,10 +439,7 @@ def assignment_run(
                 if progress is not None:
                     progress(totals.processed, plan.total)
     except BaseException as exc:
-        try:
-            _run_finish(run, status=RunStatus.FAILED, counters=totals, error=_error_text(exc))
-        except Exception:
-            logger.exception("could not mark assignment run %s failed", run.pk)
+        _run_fail(run, counters=totals, exc=exc)
         raise
     _run_finish(run, status=RunStatus.SUCCEEDED, counters=totals)
     return _outcome(run.pk, totals, started)

@@ -777,8 +777,8 @@ def after_the_plan(monkeypatch, change):
     """Run `change()` once, after the run has made its plan and before its first batch."""
     plan = assignment.run._plan
 
-    def plan_then_change():
-        made = plan()
+    def plan_then_change(**kwargs):
+        made = plan(**kwargs)
         monkeypatch.setattr(assignment.run, "_plan", plan)
         change()
         return made

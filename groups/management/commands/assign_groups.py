@@ -1,7 +1,9 @@
 """``manage.py assign_groups``: put ungrouped sequences into groups (SPEC §5.2), cron-safe.
 
 A thin shell around :func:`groups.assignment.assignment_run`. Exit status: 0 done; 2 another
-run holds the lock (nothing was touched); 1 anything else (the run is marked failed).
+run holds the lock (nothing was touched); 128 + the signal's number when stopped by SIGTERM
+(143) or SIGINT (130), the run marked failed at once so the next run need not wait; 1 anything
+else (the run is marked failed).
 """
 
 import argparse
@@ -13,8 +15,10 @@ from groups.assignment import (
     COUNTER_NAMES,
     AssignmentAlreadyRunning,
     AssignmentArgumentInvalid,
+    AssignmentInterrupted,
     RunOutcome,
     assignment_run,
+    interruptible,
     iso_z,
 )
 from groups.models import RunTrigger
@@ -73,13 +77,17 @@ class Command(ProjectCommand):
     def handle(self, *args, **options) -> None:
         as_json = options["json"]
         try:
-            outcome = assignment_run(
-                trigger=options["trigger"],
-                dry_run=options["dry_run"],
-                threshold=options["threshold"],
-                wait=options["wait"],
-                progress=self._progress_printer(options),
-            )
+            with interruptible():
+                outcome = assignment_run(
+                    trigger=options["trigger"],
+                    dry_run=options["dry_run"],
+                    threshold=options["threshold"],
+                    wait=options["wait"],
+                    progress=self._progress_printer(options),
+                )
+        except AssignmentInterrupted as exc:
+            message = f"group assignment {exc}; the run is marked failed"
+            raise CommandError(message, returncode=128 + exc.signum) from None
         except AssignmentAlreadyRunning as exc:
             if as_json:
                 held = {
