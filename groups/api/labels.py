@@ -63,7 +63,7 @@ class SequenceAnnotationBulkApi(APIView):
         summary="Label many sequences at once (exactly one of smoke_type / false_positive_type)",
         input_serializer=InputSerializer,
         output_serializer=OutputSerializer,
-        errors=(400, 404, 409, 422),
+        errors=(400, 403, 404, 409, 422),
         tags=["annotations"],
         extra_checks=_label_choice_errors,
     )
