@@ -8,13 +8,21 @@ runs are a log: read-only, with the action "Undo" on operations.
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 
 from groups import services
 from groups.assignment import COUNTER_NAMES
 from groups.models import AssignmentRun, GroupOperation, GroupOperationMember, SequenceGroup
-from sequences.admin import NONE, TimelineInline, admin_link, json_column, sequence_stage
+from groups.selectors import operation_member_count
+from sequences.admin import (
+    NONE,
+    LargeTableAdmin,
+    admin_link,
+    capped_links,
+    json_column,
+)
 from sequences.models import Sequence
 from sequences.payloads import Label
 
@@ -32,31 +40,14 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class MemberCountMixin:
-    """A "members" column: the row's member rows, counted in the list's own query."""
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).annotate(member_count=Count("members"))
-
-    @admin.display(description="members", ordering="member_count")
-    def member_count(self, obj: SequenceGroup | GroupOperation) -> int:
-        return obj.member_count
+# A group page and an operation page list this many of their sequences, then link to all.
+RELATED_SHOWN = 20
 
 
-class MemberInline(TimelineInline):
-    model = Sequence
-    fk_name = "group"
-    verbose_name = "member"
-    verbose_name_plural = "members"
-    fields = ("alert_api_id", "camera", "azimuth", "recorded_at", "stage")
-    readonly_fields = fields
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("camera", "annotation")
-
-    @admin.display(description="stage")
-    def stage(self, obj: Sequence) -> str:
-        return sequence_stage(obj)
+def _changelist_url(model, **filters) -> str:
+    meta = model._meta
+    query = "&".join(f"{name}={value}" for name, value in filters.items())
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist") + f"?{query}"
 
 
 def _report_outcomes(modeladmin, request, outcomes: list[str], warnings: list[str]) -> None:
@@ -67,7 +58,7 @@ def _report_outcomes(modeladmin, request, outcomes: list[str], warnings: list[st
 
 
 @admin.register(SequenceGroup)
-class SequenceGroupAdmin(MemberCountMixin, admin.ModelAdmin):
+class SequenceGroupAdmin(LargeTableAdmin):
     list_display = (
         "id",
         "camera",
@@ -89,7 +80,6 @@ class SequenceGroupAdmin(MemberCountMixin, admin.ModelAdmin):
     )
     list_select_related = ("camera", "validated_by")
     search_fields = ("=id", "camera__name", "camera__organization__name")
-    date_hierarchy = "created_at"
     fields = (
         "camera",
         "azimuth",
@@ -105,9 +95,10 @@ class SequenceGroupAdmin(MemberCountMixin, admin.ModelAdmin):
         "created_by_run",
         "created_at",
         "updated_at",
+        "member_count",
+        "members",
     )
     readonly_fields = fields
-    inlines = (MemberInline,)
     actions = ("validate", "unvalidate")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -119,6 +110,15 @@ class SequenceGroupAdmin(MemberCountMixin, admin.ModelAdmin):
         return str(label) if label else "unlabeled"
 
     representative = json_column("representative_bbox", "representative bbox")
+
+    @admin.display(description="members (first by recorded time)")
+    def members(self, obj: SequenceGroup) -> str:
+        rows = list(obj.members.order_by("recorded_at", "id")[:RELATED_SHOWN])
+        url = _changelist_url(Sequence, group__id__exact=obj.pk)
+        return capped_links(rows, total=obj.member_count, more_url=url, noun="members")
+
+    def save_model(self, request: HttpRequest, obj: SequenceGroup, form, change) -> None:
+        """Nothing here is edited by hand (labels and validation go through the actions)."""
 
     @admin.action(description="Validate selected groups")
     def validate(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -176,24 +176,16 @@ class SnapshotColumnsMixin:
     after_json = json_column("after", "after")
 
 
-class OperationMemberInline(SnapshotColumnsMixin, ReadOnlyAdminMixin, admin.TabularInline):
-    model = GroupOperationMember
-    extra = 0
-    fields = ("sequence", "before_json", "after_json")
-    readonly_fields = fields
-
-
 # What an operation was, on whom, by whom and when: its list columns and the head of its page.
 OPERATION_FIELDS = ("kind", "group", "sequence", "actor", "run", "created_at")
 
 
 @admin.register(GroupOperation)
-class GroupOperationAdmin(MemberCountMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class GroupOperationAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
     list_display = ("id", *OPERATION_FIELDS, "member_count", "undone_by_link")
     list_filter = ("kind", "created_at")
     list_select_related = ("group", "sequence", "actor", "run", "undone_by")
     search_fields = ("=id", "=group__id", "=sequence__id", "actor__username")
-    date_hierarchy = "created_at"
     fields = (
         *OPERATION_FIELDS,
         "undo_of",
@@ -201,10 +193,24 @@ class GroupOperationAdmin(MemberCountMixin, ReadOnlyAdminMixin, admin.ModelAdmin
         "group_before_json",
         "group_after_json",
         "details_json",
+        "member_count",
+        "member_rows",
     )
     readonly_fields = fields
-    inlines = (OperationMemberInline,)
     actions = ("undo",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(member_count=operation_member_count())
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, obj: GroupOperation) -> int:
+        return obj.member_count
+
+    @admin.display(description="annotations written (before / after on each row's page)")
+    def member_rows(self, obj: GroupOperation) -> str:
+        rows = list(obj.members.select_related("sequence").order_by("sequence")[:RELATED_SHOWN])
+        url = _changelist_url(GroupOperationMember, operation__id__exact=obj.pk)
+        return capped_links(rows, total=obj.member_count, more_url=url, noun="rows")
 
     @admin.display(description="undone by")
     def undone_by_link(self, obj: GroupOperation) -> str:
@@ -240,7 +246,7 @@ class GroupOperationAdmin(MemberCountMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
 
 @admin.register(GroupOperationMember)
-class GroupOperationMemberAdmin(SnapshotColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class GroupOperationMemberAdmin(SnapshotColumnsMixin, ReadOnlyAdminMixin, LargeTableAdmin):
     list_display = ("id", "operation", "sequence")
     list_select_related = ("operation", "sequence")
     list_filter = ("operation__kind", "operation__created_at")

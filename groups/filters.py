@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from groups.models import SequenceGroup
-from groups.selectors import DEFAULT_ORDER, ORDER_KEYS, group_list
+from groups.selectors import DEFAULT_ORDER, ORDER_KEYS, CountedRows, group_list_rows
 from sequences.filters import (
     ApiFilterSet,
     StrictBooleanFilter,
@@ -18,6 +18,8 @@ class SequenceGroupFilter(ApiFilterSet):
     """`GET /sequence_groups/`: the listed groups (SPEC §7.2) through `groups.selectors.group_list`.
 
     `labeled` omitted lists every tab; the ordering (with the id tie-break) is the selector's.
+    The rows come counted from the tallies (`CountedRows`), so the page's `total` costs the same
+    whatever the number of groups.
     """
 
     labeled = StrictBooleanFilter(method="keep", help_text="true: labeled; false: unlabeled")
@@ -29,11 +31,11 @@ class SequenceGroupFilter(ApiFilterSet):
         model = SequenceGroup
         fields: list[str] = []
 
-    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+    def filter_queryset(self, queryset: QuerySet) -> CountedRows:
         data = self.form.cleaned_data
         labeled = data.get("labeled")
         tab = "all" if labeled is None else ("labeled" if labeled else "unlabeled")
-        return group_list(
+        return group_list_rows(
             tab=tab,
             is_validated=data.get("is_validated"),
             order_by=data.get("order_by") or DEFAULT_ORDER,

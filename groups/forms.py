@@ -95,6 +95,28 @@ def list_params(query: QueryDict) -> tuple[ListParams, list[str]]:
     return form.params(), form.ignored
 
 
+class GroupPageForm(forms.Form):
+    """Which page of members and of removed members a group page shows (`members`, `removed`,
+    beside the list's own state); a bad value falls back to the first page."""
+
+    members = forms.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+    removed = forms.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+
+    def pages(self) -> tuple[int, int]:
+        self.is_valid()
+        data = self.cleaned_data
+        return data.get("members") or 1, data.get("removed") or 1
+
+
+def group_page_query(list_query: str, *, members: int = 1, removed: int = 1) -> str:
+    """The query string of a group page: the list's state, then the page numbers that are not
+    the first."""
+    pages = urlencode(
+        [(name, n) for name, n in (("members", members), ("removed", removed)) if n > 1]
+    )
+    return "&".join(part for part in (list_query, pages) if part)
+
+
 class IntegerListField(forms.Field):
     """A repeated query or form key whose values are all integers (e.g. `?ids=4&ids=7`)."""
 

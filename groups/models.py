@@ -1,4 +1,10 @@
-"""Recurring objects: sequence groups, the assignment run log (and lock), the audit log."""
+"""Recurring objects: sequence groups, the assignment run log (and lock), the audit log, and the
+tallies the database keeps for the list's counts and the navigation badges.
+
+The stored counters (`SequenceGroup.member_count`, `SequenceGroup.camera_sort_name`,
+`GroupTally`, `CheckTally`) are written by database triggers (migration 0004), never by the
+application; `groups.counters` reads them and `manage.py recount_groups` verifies them.
+"""
 
 from django.conf import settings
 from django.db import models
@@ -6,6 +12,41 @@ from django.db.models import Q
 from django.urls import reverse
 
 from sequences.models import FalsePositiveType, SmokeType, in_choices
+
+# The group list's indexes cover groups of at least this many members: the default listing
+# minimum (GROUPS_MIN_LISTED_MEMBERS) and any larger one. Singletons, most groups of a long
+# history, stay out of them.
+LIST_INDEX_MIN_MEMBERS = 2
+# Tallies count groups by size up to this many members ("this many or more" beyond), so any
+# listing minimum up to it is answered from the tallies.
+TALLY_SIZE_CAP = 10
+
+_TABS = {
+    "u": Q(labeled_at__isnull=True),
+    "l": Q(labeled_at__isnull=False),
+    "a": Q(),
+}
+_SORT_COLUMNS = {
+    "members": "member_count",
+    "created": "created_at",
+    "camera": "camera_sort_name",
+    "azimuth": "azimuth",
+}
+
+
+def _list_indexes() -> list[models.Index]:
+    """One index per tab (to label, labeled, all) and sort key of the group list, each over
+    the listed groups only, ending with the id tie-break: a page is an index range scan."""
+    listed = Q(member_count__gte=LIST_INDEX_MIN_MEMBERS)
+    return [
+        models.Index(
+            fields=[column, "id"],
+            condition=listed & condition,
+            name=f"group_{tab}_{key}_idx",
+        )
+        for tab, condition in _TABS.items()
+        for key, column in _SORT_COLUMNS.items()
+    ]
 
 
 class SequenceGroup(models.Model):
@@ -51,10 +92,18 @@ class SequenceGroup(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Kept by the database: the number of member sequences, and the camera's name lower-cased
+    # (the list's camera sort key). A save from the application never changes them.
+    member_count = models.IntegerField(default=0, editable=False)
+    camera_sort_name = models.CharField(max_length=255, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(member_count__gte=0),
+                name="groups_sequencegroup_member_count_not_negative",
+            ),
             models.CheckConstraint(
                 condition=Q(smoke_type__isnull=True) | Q(false_positive_type__isnull=True),
                 name="groups_sequencegroup_label_xor",
@@ -96,6 +145,7 @@ class SequenceGroup(models.Model):
         indexes = [
             models.Index(fields=["camera", "azimuth", "id"], name="group_bucket_idx"),
             models.Index(fields=["created_at", "id"], name="group_created_idx"),
+            *_list_indexes(),
         ]
 
     def __str__(self) -> str:
@@ -248,6 +298,8 @@ class GroupOperation(models.Model):
         ]
         indexes = [
             models.Index(fields=["group", "created_at"], name="op_group_created_idx"),
+            # The admin's list, newest first.
+            models.Index(fields=["created_at", "id"], name="op_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -272,3 +324,42 @@ class GroupOperationMember(models.Model):
 
     def __str__(self) -> str:
         return f"Sequence #{self.sequence_id} in operation {self.operation_id}"
+
+
+class GroupTally(models.Model):
+    """Groups counted by camera (NULL: every camera), label state, validation and size (the
+    member count, capped at TALLY_SIZE_CAP): the tab counts and the badge of the group list.
+
+    Rows are deltas appended by the database's triggers whenever a group is created, deleted,
+    or changes one of these (appending never waits for a lock, so concurrent writers never
+    queue behind a shared counter); a count is the sum of its rows, and
+    `groups.counters.tallies_fold` folds them back to one row per key.
+    """
+
+    camera = models.ForeignKey(
+        "sequences.Camera",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    is_labeled = models.BooleanField()
+    is_validated = models.BooleanField()
+    size = models.SmallIntegerField()
+    groups = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.groups:+d} groups of size {self.size} on camera {self.camera_id}"
+
+
+class CheckTally(models.Model):
+    """Unchecked machine labels (the check queue) counted by risk, in hundredths (the
+    `check_risk` floored; NULL: no risk recorded): the Check badge. Delta rows, as
+    GroupTally."""
+
+    risk_bucket = models.SmallIntegerField(null=True, blank=True)
+    labels = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.labels:+d} labels at risk {self.risk_bucket}"

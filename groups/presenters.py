@@ -7,7 +7,7 @@ free of logic and the views stay thin.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,33 @@ TAB_LABELS = (("unlabeled", "To label"), ("labeled", "Labeled"), ("all", "All"))
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class Pager:
+    """The pager of a paged section of the group page: where it stands and the query strings
+    of the previous and next pages (None at either end)."""
+
+    number: int
+    pages: int
+    start: int
+    end: int
+    total: int
+    previous_query: str | None
+    next_query: str | None
+
+
+def pager(page, query_of: Callable[[int], str]) -> Pager:
+    """A Pager of `page` (a `selectors.MembersPage`); `query_of(n)` is the query of page n."""
+    return Pager(
+        number=page.number,
+        pages=page.pages,
+        start=page.start,
+        end=page.end,
+        total=page.total,
+        previous_query=query_of(page.number - 1) if page.has_previous else None,
+        next_query=query_of(page.number + 1) if page.has_next else None,
+    )
 
 
 # --- boxes and labels ----------------------------------------------------------------------------

@@ -1,17 +1,22 @@
-"""Reads of the groups app: the group list and its counts, a group with its members (and which
-of them are held back from its label), the audit history of a group, and the check queue.
+"""Reads of the groups app: the group list and its counts, a group with a page of its members
+(and which of them are held back from its label), the audit history of a group, and the check
+queue.
 
 Every function returns pre-joined rows, so a page costs the same number of queries whatever the
-number of groups, members or operations it shows. `camera_id` / `organization_id` arguments are
-local primary keys.
+number of groups, members or operations it shows, and reads what the page shows: the list and
+the member pages are index ranges with a LIMIT, and counts come from the counters the database
+keeps (`groups.counters`). `camera_id` / `organization_id` arguments are local primary keys.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence as Rows
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -23,8 +28,10 @@ from django.db.models import (
     Value,
     Window,
 )
-from django.db.models.functions import Coalesce, Lower, RowNumber
+from django.db.models.functions import Coalesce, RowNumber
 
+from groups import counters
+from groups.counters import CheckCounts
 from groups.models import GroupOperation, GroupOperationMember, OperationKind, SequenceGroup
 from sequences.models import MACHINE_SOURCES, Detection, Sequence, SequenceAnnotation
 from sequences.safeguards import Thresholds
@@ -43,12 +50,13 @@ class SortKey:
 
 # The one list of sort keys: the page's columns, its form, the API filter and the selectors
 # derive from it. A first click sorts biggest and newest first, names and angles in reading
-# order. Camera names sort lower-cased (SPEC §7.4); collations may differ, the id tie-break
-# keeps paging stable.
+# order. Camera names sort lower-cased (SPEC §7.4), through the group's stored copy
+# (`camera_sort_name`), so that every key is a column of the group list's indexes; collations
+# may differ, the id tie-break keeps paging stable.
 SORT_KEYS = {
     "member_count": SortKey("Members", "desc", F("member_count")),
     "created_at": SortKey("Created", "desc", F("created_at")),
-    "camera": SortKey("Camera", "asc", Lower("camera__name")),
+    "camera": SortKey("Camera", "asc", F("camera_sort_name")),
     "azimuth": SortKey("Azimuth", "asc", F("azimuth")),
 }
 ORDER_KEYS = tuple(SORT_KEYS)
@@ -62,8 +70,42 @@ UNKNOWN_DIRECTION = f"direction must be one of {', '.join(DIRECTIONS)}"
 
 # How many operations the history panel of a group page shows, newest first.
 HISTORY_LIMIT = 100
+# Members per page of the group page, and removed members per page of its Removed section.
+MEMBERS_PAGE_SIZE = 60
+REMOVED_PAGE_SIZE = 20
 
-_LABELED = Q(smoke_type__isnull=False) | Q(false_positive_type__isnull=False)
+# A group is labeled exactly when `labeled_at` is set (CHECK labeled_at_consistency): the form
+# the group list's partial indexes are declared with.
+_LABELED = Q(labeled_at__isnull=False)
+
+
+class CountedRows(Rows):
+    """The rows of a list for django's Paginator: the count known beforehand (from the
+    counters the database keeps) and each page read in two steps, the ids of the page from the
+    list's index (deep pages skip index entries, not joined rows), then those rows joined.
+
+    `queryset` must be totally ordered (it ends with the id).
+    """
+
+    def __init__(self, queryset: QuerySet, count: int):
+        self.queryset = queryset
+        self._count = count
+        self.ordered = True
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        ids = list(self.queryset.values_list("pk", flat=True)[index])
+        if not ids:
+            return []
+        by_id = {row.pk: row for row in self.queryset.order_by().filter(pk__in=ids)}
+        return [by_id[pk] for pk in ids if pk in by_id]
 
 
 # --- the group list --------------------------------------------------------------------------
@@ -72,10 +114,8 @@ _LABELED = Q(smoke_type__isnull=False) | Q(false_positive_type__isnull=False)
 def _listed_groups(
     *, camera_id: int | None = None, organization_id: int | None = None
 ) -> QuerySet[SequenceGroup]:
-    """Groups with at least GROUPS_MIN_LISTED_MEMBERS members, annotated with `member_count`."""
-    queryset = SequenceGroup.objects.annotate(member_count=Count("members")).filter(
-        member_count__gte=settings.GROUPS_MIN_LISTED_MEMBERS
-    )
+    """Groups with at least GROUPS_MIN_LISTED_MEMBERS members (the stored `member_count`)."""
+    queryset = SequenceGroup.objects.filter(member_count__gte=settings.GROUPS_MIN_LISTED_MEMBERS)
     if camera_id is not None:
         queryset = queryset.filter(camera_id=camera_id)
     if organization_id is not None:
@@ -96,7 +136,8 @@ def group_list(
 
     Only groups with at least GROUPS_MIN_LISTED_MEMBERS members; each row carries
     `member_count`, its camera and the camera's organisation. The order ends with `id` in the
-    same direction, so it is total and offset paging never repeats or skips a group.
+    same direction, so it is total and offset paging never repeats or skips a group; each tab
+    and sort key is one of the group list's partial indexes, read backwards or forwards.
     Raises ValueError (naming the argument) for an unknown tab, order key or direction.
     """
     if tab not in TABS:
@@ -107,12 +148,12 @@ def group_list(
         raise ValueError(UNKNOWN_ORDER)
     queryset = _listed_groups(camera_id=camera_id, organization_id=organization_id)
     if tab == "unlabeled":
-        queryset = queryset.exclude(_LABELED)
+        queryset = queryset.filter(labeled_at__isnull=True)
     elif tab == "labeled":
         queryset = queryset.filter(_LABELED)
     if is_validated is not None:
         queryset = queryset.filter(is_validated=is_validated)
-    queryset = queryset.annotate(sort_key=SORT_KEYS[order_by].expression)
+    queryset = queryset.alias(sort_key=SORT_KEYS[order_by].expression)
     descending = direction == "desc"
     ordering = [F("sort_key").desc() if descending else F("sort_key").asc()]
     ordering.append(F("id").desc() if descending else F("id").asc())
@@ -121,20 +162,28 @@ def group_list(
     )
 
 
+def group_list_rows(**arguments) -> CountedRows:
+    """`group_list(**arguments)` for a Paginator: its count from the tallies, its pages two
+    index reads."""
+    rows = group_list(**arguments)
+    labeled = {"unlabeled": False, "labeled": True}.get(arguments.get("tab", "unlabeled"))
+    counts = counters.group_counts(
+        camera_id=arguments.get("camera_id"), organization_id=arguments.get("organization_id")
+    )
+    return CountedRows(rows, counts.count(labeled=labeled, validated=arguments.get("is_validated")))
+
+
 def group_stats(*, camera_id: int | None = None, organization_id: int | None = None) -> dict:
-    """Counts over the listed population, in one query (SPEC §7.2 `/sequence_groups/stats`).
+    """Counts over the listed population, in one query over the tallies whatever the number of
+    groups (SPEC §7.2 `/sequence_groups/stats`).
 
     Returns {"total", "labeled", "unlabeled", "validated", "unvalidated"}. Unfiltered,
     `unlabeled` is the navigation badge and the To-label tab count (SPEC §9.4 #15).
     """
-    counts = _listed_groups(camera_id=camera_id, organization_id=organization_id).aggregate(
-        total=Count("id"),
-        labeled=Count("id", filter=_LABELED),
-        validated=Count("id", filter=Q(is_validated=True)),
-    )
-    total = counts["total"] or 0
-    labeled = counts["labeled"] or 0
-    validated = counts["validated"] or 0
+    counts = counters.group_counts(camera_id=camera_id, organization_id=organization_id)
+    total = counts.count()
+    labeled = counts.count(labeled=True)
+    validated = counts.count(validated=True)
     return {
         "total": total,
         "labeled": labeled,
@@ -147,7 +196,7 @@ def group_stats(*, camera_id: int | None = None, organization_id: int | None = N
 def group_neighbors(
     *,
     group: SequenceGroup,
-    member_count: int,
+    member_count: int | None = None,
     tab: str = "unlabeled",
     camera_id: int | None = None,
     organization_id: int | None = None,
@@ -157,7 +206,8 @@ def group_neighbors(
     """Ids of the groups just before and just after `group` in a list's order (two queries).
 
     Keyset comparisons on (sort key, id), so the answer is right even when `group` itself has
-    left the list (e.g. it was just labeled and the list is the To-label tab).
+    left the list (e.g. it was just labeled and the list is the To-label tab); each is one step
+    along the list's index. `member_count` defaults to the group's stored count.
     """
     listed = group_list(
         tab=tab,
@@ -167,9 +217,9 @@ def group_neighbors(
         direction=direction,
     )
     if order_by == "member_count":
-        key = Value(member_count)
+        key = Value(group.member_count if member_count is None else member_count)
     elif order_by == "camera":
-        key = Lower(Value(group.camera.name))
+        key = Value(group.camera_sort_name)
     else:
         key = Value(getattr(group, order_by))
     listed = listed.exclude(pk=group.pk)
@@ -187,15 +237,45 @@ def _first_detection_id() -> Subquery:
     return Subquery(first.values("id")[:1])
 
 
+# PostgreSQL: each group's first, middle and last member found by position along the members
+# index (group, recorded_at, id), with the stored member count: three index steps per group,
+# whatever its size.
+_PREVIEWS_SQL = """
+SELECT g.id, p.position, (
+    SELECT d.id FROM {detection} AS d WHERE d.sequence_id = m.id
+    ORDER BY d.recorded_at, d.id LIMIT 1
+)
+FROM {group} AS g
+CROSS JOIN LATERAL (
+    SELECT DISTINCT unnest(ARRAY[1, (g.member_count + 1) / 2, g.member_count]) AS position
+) AS p
+CROSS JOIN LATERAL (
+    SELECT s.id FROM {sequence} AS s WHERE s.group_id = g.id
+    ORDER BY s.recorded_at, s.id OFFSET p.position - 1 LIMIT 1
+) AS m
+WHERE g.id = ANY(%s) AND g.member_count > 0
+"""
+
+
 def group_previews(*, group_ids: list[int]) -> dict[int, list[int]]:
     """`{group_id: [detection ids]}`: the first detection of each group's first, middle and last
     member by (recorded_at, id), in that order (duplicates dropped), in one query.
 
-    Members without detections are skipped. Window functions pick the three members in the
-    database, so a group with thousands of members costs no more than one with three.
+    Members without detections are skipped. A group with thousands of members costs no more
+    than one with three: on PostgreSQL the three members are found by position along the
+    members index; elsewhere window functions number the members in the database.
     """
     if not group_ids:
         return {}
+    if connection.vendor == "postgresql":
+        sql = _PREVIEWS_SQL.format(
+            detection=Detection._meta.db_table,
+            group=SequenceGroup._meta.db_table,
+            sequence=Sequence._meta.db_table,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [list(group_ids)])
+            return _previews_by_group(group_ids, cursor.fetchall())
     window = {"partition_by": [F("group_id")], "order_by": [F("recorded_at"), F("id")]}
     rows = (
         Sequence.objects.filter(group_id__in=group_ids)
@@ -208,6 +288,10 @@ def group_previews(*, group_ids: list[int]) -> dict[int, list[int]]:
         .annotate(first_detection_id=_first_detection_id())
         .values_list("group_id", "position", "first_detection_id")
     )
+    return _previews_by_group(group_ids, rows)
+
+
+def _previews_by_group(group_ids: list[int], rows) -> dict[int, list[int]]:
     previews: dict[int, list[tuple[int, int]]] = {group_id: [] for group_id in group_ids}
     for group_id, position, detection_id in rows:
         if detection_id is not None:
@@ -220,11 +304,15 @@ def group_previews(*, group_ids: list[int]) -> dict[int, list[int]]:
 
 def groups_with_held_back_counts(groups: list[SequenceGroup]) -> list[SequenceGroup]:
     """The given groups, each with `held_back_count`: its members a safeguard keeps from the
-    group's label (`sequences.selectors.held_back_q`), in one query for the whole page."""
-    if not groups:
+    group's label (`sequences.selectors.held_back_q`), in one query for the whole page; only
+    members of labeled groups are read (an unlabeled group holds nobody back)."""
+    labeled = [group.pk for group in groups if group.labeled_at is not None]
+    if not labeled:
+        for group in groups:
+            group.held_back_count = 0
         return groups
     counts = dict(
-        Sequence.objects.filter(held_back_q(), group_id__in=[group.pk for group in groups])
+        Sequence.objects.filter(held_back_q(), group_id__in=labeled)
         .order_by()
         .values("group_id")
         .annotate(count=Count("id"))
@@ -238,10 +326,11 @@ def groups_with_held_back_counts(groups: list[SequenceGroup]) -> list[SequenceGr
 # --- one group -------------------------------------------------------------------------------
 
 
-def group_members(*, group_id: int) -> list[Sequence]:
-    """The members of a group by (recorded_at, id), each with `.annotation_row` (or None) and
-    `.first_detection` (or None), in two queries."""
-    members = list(
+def group_members(*, group_id: int, offset: int = 0, limit: int | None = None) -> list[Sequence]:
+    """Members of a group by (recorded_at, id), from `offset`, at most `limit` (None: all),
+    each with `.annotation_row` (or None) and `.first_detection` (or None), in two queries; a
+    page is one range of the members index (group, recorded_at, id)."""
+    rows = (
         Sequence.objects.filter(group_id=group_id)
         .select_related(
             "annotation",
@@ -252,6 +341,7 @@ def group_members(*, group_id: int) -> list[Sequence]:
         .annotate(first_detection_id=_first_detection_id())
         .order_by("recorded_at", "id")
     )
+    members = list(rows[offset : None if limit is None else offset + limit])
     detection_ids = [m.first_detection_id for m in members if m.first_detection_id is not None]
     detections = Detection.objects.in_bulk(detection_ids)
     for member in members:
@@ -260,67 +350,174 @@ def group_members(*, group_id: int) -> list[Sequence]:
     return members
 
 
-def group_detail(*, group_id: int) -> SequenceGroup:
-    """A group with its camera, organisation, reviewers and `members_ordered` (see
-    `group_members`), in three queries whatever the number of members.
+@dataclass(frozen=True)
+class MembersPage:
+    """Which members a group page shows: page `number` of `pages`, members `start`..`end`
+    (1-based, inclusive) of `total`."""
 
-    Each member also carries `held_back` (`sequences.selectors.HeldBack`, or None) and the group
-    `held_back_count`. Raises SequenceGroup.DoesNotExist for an unknown id.
+    number: int
+    pages: int
+    size: int
+    total: int
+
+    @classmethod
+    def of(cls, *, number: int, size: int, total: int) -> MembersPage:
+        pages = max(1, math.ceil(total / size))
+        return cls(min(max(number, 1), pages), pages, size, total)
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    @property
+    def start(self) -> int:
+        return self.offset + 1 if self.total else 0
+
+    @property
+    def end(self) -> int:
+        return min(self.offset + self.size, self.total)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def group_held_back_count(group: SequenceGroup) -> int:
+    """How many members of `group` a safeguard holds back from its label: one query over a
+    labeled group's members, none for an unlabeled group (which holds nobody back)."""
+    if group.labeled_at is None:
+        return 0
+    return Sequence.objects.filter(held_back_q(), group_id=group.pk).count()
+
+
+def group_detail(
+    *, group_id: int, members_page: int = 1, members_size: int | None = None
+) -> SequenceGroup:
+    """A group with its camera, organisation, reviewers and one page of its members
+    (`members_ordered`, see `group_members`; `members_page`, a MembersPage; by default
+    MEMBERS_PAGE_SIZE per page, a page past the end is the last one), in three queries, four
+    for a labeled group, whatever the number of members.
+
+    Each member shown carries `held_back` (`sequences.selectors.HeldBack`, or None); the group
+    carries `held_back_count` over all its members. Raises SequenceGroup.DoesNotExist for an
+    unknown id.
     """
     group = SequenceGroup.objects.select_related(
         "camera", "camera__organization", "validated_by", "labeled_by"
     ).get(pk=group_id)
-    group.members_ordered = group_members(group_id=group.pk)
+    page = MembersPage.of(
+        number=members_page, size=members_size or MEMBERS_PAGE_SIZE, total=group.member_count
+    )
+    group.members_page = page
+    group.members_ordered = group_members(group_id=group.pk, offset=page.offset, limit=page.size)
     thresholds = Thresholds.from_settings(settings)
     for member in group.members_ordered:
         member.group = group  # the row just read: no query per member
         member.held_back = sequence_held_back(member, thresholds=thresholds)
-    group.held_back_count = sum(1 for m in group.members_ordered if m.held_back is not None)
+    group.held_back_count = group_held_back_count(group)
     return group
 
 
-def group_removed_members(*, group_id: int) -> list[Sequence]:
+_REMOVALS = (OperationKind.REMOVE_MEMBER, OperationKind.REJECT)
+
+
+def _last_removals(group_id: int) -> QuerySet[GroupOperation]:
+    """The removals (`remove_member`, or a check's `reject`) naming this group that are their
+    sequence's latest and whose sequence is still excluded and ungrouped, newest first: read
+    along the group's operations (index group, created_at), each checked against its
+    sequence."""
+    later = GroupOperation.objects.filter(
+        kind__in=_REMOVALS, sequence_id=OuterRef("sequence_id")
+    ).filter(
+        Q(created_at__gt=OuterRef("created_at"))
+        | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id"))
+    )
+    return (
+        GroupOperation.objects.filter(
+            group_id=group_id,
+            kind__in=_REMOVALS,
+            sequence__group__isnull=True,
+            sequence__is_group_excluded=True,
+        )
+        .exclude(Exists(later))
+        .order_by("-created_at", "-sequence_id")
+    )
+
+
+def group_removed_members(
+    *, group_id: int, offset: int = 0, limit: int | None = None
+) -> list[Sequence]:
     """Sequences taken out of this group by hand and still out (SPEC §6.3 "Removed from this
     group"): their latest removal (`remove_member`, or a check's `reject`) names this group, and
-    they are still excluded and ungrouped. One query; newest removal first."""
-    removals = GroupOperation.objects.filter(
-        kind__in=[OperationKind.REMOVE_MEMBER, OperationKind.REJECT], sequence=OuterRef("pk")
-    ).order_by("-created_at", "-id")
-    return list(
-        Sequence.objects.filter(group__isnull=True, is_group_excluded=True)
-        .filter(
-            Exists(
-                GroupOperation.objects.filter(
-                    kind__in=[OperationKind.REMOVE_MEMBER, OperationKind.REJECT],
-                    group_id=group_id,
-                    sequence=OuterRef("pk"),
-                )
-            )
-        )
-        .annotate(
-            removed_from_id=Subquery(removals.values("group_id")[:1]),
-            removed_at=Subquery(removals.values("created_at")[:1]),
-        )
-        .filter(removed_from_id=group_id)
-        .order_by("-removed_at", "-id")
+    they are still excluded and ungrouped. One query; newest removal first; from `offset`, at
+    most `limit` (None: all). Each carries `removed_at` and `removed_from_id`."""
+    removals = _last_removals(group_id).select_related("sequence")
+    removed = []
+    for removal in removals[offset : None if limit is None else offset + limit]:
+        sequence = removal.sequence
+        sequence.removed_at, sequence.removed_from_id = removal.created_at, group_id
+        removed.append(sequence)
+    return removed
+
+
+def group_removed_count(*, group_id: int) -> int:
+    """How many sequences `group_removed_members` lists, in one query."""
+    return _last_removals(group_id).count()
+
+
+def operation_member_count() -> Coalesce:
+    """The member rows of the outer operation, counted per operation shown (an index range of
+    the unique (operation, sequence) index each), not by grouping the whole log."""
+    rows = (
+        GroupOperationMember.objects.filter(operation=OuterRef("pk"))
+        .order_by()
+        .values("operation")
+        .annotate(count=Count("*"))
+        .values("count")
     )
+    return Coalesce(Subquery(rows), 0)
 
 
 def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[GroupOperation]:
-    """The audit log of a group, newest first, in one query: operations naming the group,
-    operations that wrote one of its current members (e.g. a check spanning several groups),
-    and undos of either. Each carries `member_count` (member rows) and `undone_by` (or None).
-    `limit=None` returns all of them."""
+    """The audit log of a group, newest first: operations naming the group, operations that
+    wrote one of its current members (e.g. a check spanning several groups), and undos of
+    either. Each carries `member_count` (member rows) and `undone_by` (or None). `limit=None`
+    returns all of them.
+
+    With a limit, on PostgreSQL, each of the four kinds is read newest first up to the limit,
+    in one query, then the newest of them in a second one: a group with years of history
+    reads about four times the limit, not its whole log.
+    """
     touching = GroupOperationMember.objects.filter(sequence__group_id=group_id).values(
         "operation_id"
     )
-    concerned = Q(group_id=group_id) | Q(pk__in=touching)
-    undo_of_concerned = Q(undo_of__group_id=group_id) | Q(undo_of__in=touching)
+    kinds = [
+        Q(group_id=group_id),
+        Q(pk__in=touching),
+        Q(undo_of__group_id=group_id),
+        Q(undo_of__in=touching),
+    ]
+    order = ("-created_at", "-id")
+    operations = GroupOperation.objects.all()
+    if limit is not None and connection.features.supports_slicing_ordering_in_compound:
+        newest = [
+            GroupOperation.objects.filter(kind)
+            .order_by(*order)
+            .values_list("id", flat=True)[:limit]
+            for kind in kinds
+        ]
+        ids = set(newest[0].union(*newest[1:], all=True))
+        operations = operations.filter(pk__in=ids)
+    else:
+        operations = operations.filter(kinds[0] | kinds[1] | kinds[2] | kinds[3])
     return list(
-        GroupOperation.objects.filter(concerned | undo_of_concerned)
-        .select_related("actor", "sequence", "undo_of", "undone_by")
-        .annotate(member_count=Count("members"))
-        .order_by("-created_at", "-id")[:limit]
+        operations.select_related("actor", "sequence", "undo_of", "undone_by")
+        .annotate(member_count=operation_member_count())
+        .order_by(*order)[:limit]
     )
 
 
@@ -337,17 +534,10 @@ def group_operations(*, group_id: int) -> QuerySet[GroupOperation]:
         | Q(undo_of__group_id=group_id)
         | Q(undo_of__in=touching)
     )
-    member_rows = (
-        GroupOperationMember.objects.filter(operation=OuterRef("pk"))
-        .order_by()
-        .values("operation")
-        .annotate(count=Count("*"))
-        .values("count")
-    )
     return (
         GroupOperation.objects.filter(concerned)
         .select_related("actor", "sequence", "undo_of", "undone_by")
-        .annotate(member_count=Coalesce(Subquery(member_rows), 0))
+        .annotate(member_count=operation_member_count())
         .order_by("-created_at", "-id")
     )
 
@@ -390,22 +580,10 @@ def is_look_closely(annotation: SequenceAnnotation) -> bool:
     return (annotation.check_risk or 0.0) >= settings.GROUPS_LOOK_CLOSELY_RISK
 
 
-@dataclass(frozen=True)
-class CheckCounts:
-    """The check badge: machine labels waiting, and how many of them are "look closely"."""
-
-    total: int
-    look_closely: int
-
-
 def unchecked_count() -> CheckCounts:
     """How many machine labels wait in the check queue, and how many of them need a close look
-    (the navigation badge), in one query that reads only the check queue's index columns."""
-    counts = SequenceAnnotation.objects.filter(_unchecked()).aggregate(
-        total=Count("sequence"),
-        look_closely=Count("sequence", filter=Q(check_risk__gte=settings.GROUPS_LOOK_CLOSELY_RISK)),
-    )
-    return CheckCounts(counts["total"] or 0, counts["look_closely"] or 0)
+    (the navigation badge), from the counters the database keeps (`groups.counters`)."""
+    return counters.check_counts()
 
 
 def detections_by_id(*, detection_ids: list[int]) -> dict[int, Any]:

@@ -26,7 +26,13 @@ from django_htmx.http import HttpResponseClientRefresh, retarget
 
 from annotation_site.errors import http_status
 from groups import presenters, selectors, services
-from groups.forms import CheckConfirmForm, CheckRejectForm, list_params
+from groups.forms import (
+    CheckConfirmForm,
+    CheckRejectForm,
+    GroupPageForm,
+    group_page_query,
+    list_params,
+)
 from groups.models import SequenceGroup
 from sequences.models import Camera, Organization, Sequence
 from sequences.payloads import id_from_text
@@ -65,7 +71,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
     stats = selectors.group_stats(camera_id=params.camera, organization_id=params.organization)
     overall_total = selectors.group_stats()["total"] if params.filtered else stats["total"]
     page = Paginator(
-        selectors.group_list(**params.selector_kwargs()), settings.GROUPS_LIST_PAGE_SIZE
+        selectors.group_list_rows(**params.selector_kwargs()), settings.GROUPS_LIST_PAGE_SIZE
     ).get_page(params.page)
     groups = selectors.groups_with_held_back_counts(list(page.object_list))
     previews = selectors.group_previews(group_ids=[group.pk for group in groups])
@@ -100,17 +106,24 @@ def _group_context(
     notice: str | None = None,
     notice_level: str = "success",
 ) -> dict[str, Any]:
-    """Everything the group page and its fragments draw, in a constant number of queries."""
+    """Everything the group page and its fragments draw, in a constant number of queries
+    whatever the number of members: one page of members, one page of removed members, the
+    newest operations."""
     params, _ = list_params(request.GET)
+    members_page, removed_page = GroupPageForm(request.GET).pages()
     try:
-        group = selectors.group_detail(group_id=group_id)
+        group = selectors.group_detail(group_id=group_id, members_page=members_page)
     except SequenceGroup.DoesNotExist as exc:
         raise Http404(services.GROUP_NOT_FOUND.format(group_id=group_id)) from exc
     reference = presenters.reference_box(group)
-    previous_id, next_id = selectors.group_neighbors(
-        group=group, member_count=len(group.members_ordered), **params.selector_kwargs()
-    )
+    previous_id, next_id = selectors.group_neighbors(group=group, **params.selector_kwargs())
     list_query = params.query()
+    removed = selectors.MembersPage.of(
+        number=removed_page,
+        size=selectors.REMOVED_PAGE_SIZE,
+        total=selectors.group_removed_count(group_id=group.pk),
+    )
+    pages = {"members": group.members_page.number, "removed": removed.number}
     return {
         "nav_section": "groups",
         "group": group,
@@ -120,10 +133,24 @@ def _group_context(
             for member in group.members_ordered
         ],
         "held_back_count": group.held_back_count,
-        "removed": selectors.group_removed_members(group_id=group.pk),
-        "history": presenters.history_entries(selectors.group_history(group_id=group.pk)),
+        "members_page": group.members_page,
+        "members_pager": presenters.pager(
+            group.members_page, lambda n: group_page_query(list_query, **{**pages, "members": n})
+        ),
+        "removed": selectors.group_removed_members(
+            group_id=group.pk, offset=removed.offset, limit=removed.size
+        ),
+        "removed_page": removed,
+        "removed_pager": presenters.pager(
+            removed, lambda n: group_page_query(list_query, **{**pages, "removed": n})
+        ),
+        "history": presenters.history_entries(
+            selectors.group_history(group_id=group.pk, limit=selectors.HISTORY_LIMIT)
+        ),
+        "history_limit": selectors.HISTORY_LIMIT,
         "list_query": list_query,
         "query_suffix": f"?{list_query}" if list_query else "",
+        "action_suffix": _suffix(group_page_query(list_query, **pages)),
         "previous_id": previous_id,
         "next_id": next_id,
         "notice": notice,
@@ -131,10 +158,23 @@ def _group_context(
     }
 
 
+def _suffix(query: str) -> str:
+    return f"?{query}" if query else ""
+
+
+# Sections of the group page that an htmx pager link redraws alone (by the id it targets).
+_PAGED_SECTIONS = {"group-members": "members", "removed-members": "removed"}
+
+
 @require_GET
 def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
-    """The group review page (SPEC §6.3)."""
-    return render(request, "groups/group_detail.html", _group_context(request, group_id))
+    """The group review page (SPEC §6.3). A pager link of the members or of the removed members
+    (htmx, targeting that section) gets that section alone."""
+    context = _group_context(request, group_id)
+    section = _PAGED_SECTIONS.get(request.htmx.target) if request.htmx else None
+    if section:
+        return render(request, f"groups/group_detail.html#{section}", context)
+    return render(request, "groups/group_detail.html", context)
 
 
 def _group_fragments(
@@ -152,8 +192,9 @@ def _group_fragments(
 
 def _detail_url(request: HttpRequest, group_id: int) -> str:
     params, _ = list_params(request.GET)
-    query = params.query()
-    return reverse("groups:detail", args=[group_id]) + (f"?{query}" if query else "")
+    members, removed = GroupPageForm(request.GET).pages()
+    query = group_page_query(params.query(), members=members, removed=removed)
+    return reverse("groups:detail", args=[group_id]) + _suffix(query)
 
 
 def _group_action(
@@ -279,9 +320,10 @@ def group_operation_undo_view(request: HttpRequest, operation_id: int) -> HttpRe
 
 def _check_context(request: HttpRequest, *, notice=None, notice_level="success") -> dict:
     number = request.GET.get("page", "1")
-    page = Paginator(
-        selectors.unchecked_machine_labels(), settings.GROUPS_CHECK_PAGE_SIZE
-    ).get_page(number)
+    queue = selectors.CountedRows(
+        selectors.unchecked_machine_labels(), selectors.unchecked_count().total
+    )
+    page = Paginator(queue, settings.GROUPS_CHECK_PAGE_SIZE).get_page(number)
     rows = list(page.object_list)
     detections = selectors.detections_by_id(
         detection_ids=[row.first_detection_id for row in rows if row.first_detection_id]

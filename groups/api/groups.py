@@ -3,6 +3,7 @@ validation, removing and re-including members, and running the assignment."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import prefetch_related_objects
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers, status
@@ -18,6 +19,7 @@ from annotation_site.api import (
     paginated_response,
     path_id,
     validated_body,
+    validated_query,
 )
 from groups.api.shapes import (
     SequenceGroupDetailSerializer,
@@ -86,6 +88,26 @@ class SequenceGroupStatsApi(APIView):
 class SequenceGroupDetailApi(APIView):
     parser_classes = API_PARSERS
 
+    class MembersQuerySerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SequenceGroupMembersQuery"
+
+        members_page = serializers.IntegerField(
+            required=False,
+            default=1,
+            min_value=1,
+            max_value=2**31 - 1,
+            help_text="the page of members (by recorded time) to include; past the end: the last",
+        )
+        members_size = serializers.IntegerField(
+            required=False,
+            default=settings.API_MAX_PAGE_SIZE,
+            min_value=1,
+            max_value=settings.API_MAX_PAGE_SIZE,
+            help_text=f"members per page, 1..{settings.API_MAX_PAGE_SIZE} "
+            f"(default {settings.API_MAX_PAGE_SIZE})",
+        )
+
     class PatchInputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "SequenceGroupPatchInput"
@@ -100,15 +122,20 @@ class SequenceGroupDetailApi(APIView):
         propagated_count = serializers.IntegerField()
 
     @api_schema(
-        summary="One sequence group with its members",
-        parameters=[GROUP_ID],
+        summary="One sequence group with a page of its members (members_page, members_size)",
+        parameters=[GROUP_ID, MembersQuerySerializer],
         responses={200: SequenceGroupDetailSerializer},
-        errors=(404,),
+        errors=(404, 422),
         tags=["sequence_groups"],
     )
     def get(self, request, group_id: int):
+        query = validated_query(self.MembersQuerySerializer, request)
         try:
-            group = group_detail(group_id=group_id)
+            group = group_detail(
+                group_id=group_id,
+                members_page=query["members_page"],
+                members_size=query["members_size"],
+            )
         except SequenceGroup.DoesNotExist as exc:
             raise GroupNotFound(group_id) from exc
         # A member's camera may differ from the group's: one query for all of them.

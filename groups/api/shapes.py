@@ -96,12 +96,17 @@ class GroupMemberSerializer(serializers.Serializer):
 
 
 class SequenceGroupDetailSerializer(SequenceGroupReadSerializer):
-    member_count = serializers.SerializerMethodField()
+    member_count = serializers.IntegerField(help_text="every member, on any page")
     held_back_count = serializers.IntegerField()
-    members = GroupMemberSerializer(source="members_ordered", many=True)
-
-    def get_member_count(self, group) -> int:
-        return len(group.members_ordered)
+    members = GroupMemberSerializer(
+        source="members_ordered",
+        many=True,
+        help_text="one page of the members by (recorded_at, id): `members_page` of "
+        "`members_pages`, at most `members_size`; ask for the others with `?members_page=`",
+    )
+    members_page = serializers.IntegerField(source="members_page.number")
+    members_size = serializers.IntegerField(source="members_page.size")
+    members_pages = serializers.IntegerField(source="members_page.pages")
 
 
 class _StatsSerializer(serializers.Serializer):

@@ -363,8 +363,11 @@ def test_the_queue_and_the_badge_read_the_check_queue_index(postgres_only, setti
     # Walked in the index's own order: no sort of the annotations.
     assert "ann_check_queue_idx" in plan
     assert "Sort Key: sequences_sequenceannotation" not in plan
+    # The badge: the tallies the database keeps, then the look-closely threshold's own
+    # hundredth of risk, counted along the check queue's index.
     with CaptureQueriesContext(connection) as badge:
         selectors.unchecked_count()
-    assert len(badge) == 1
-    badge_plan = _plan(connection, badge.captured_queries[0]["sql"], ())
-    assert "Index Only Scan using ann_check_queue_idx" in badge_plan
+    assert len(badge) == 2
+    assert "groups_checktally" in badge.captured_queries[0]["sql"]
+    edge_plan = _plan(connection, badge.captured_queries[1]["sql"], ())
+    assert "ann_check_queue_idx" in edge_plan
