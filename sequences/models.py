@@ -355,3 +355,37 @@ class SequenceAnnotation(models.Model):
     @property
     def is_unchecked_machine_label(self) -> bool:
         return self.label_source in MACHINE_SOURCES and self.checked_at is None
+
+
+class RemoteCopy(models.Model):
+    """A sequence cloned from another annotation API (`clone_sequences`), and what
+    `push_annotations` sent back to it.
+
+    The remote's annotation is remembered by a fingerprint of its content (stage, flags and
+    boxes, detections named by their alert ids), taken at the clone and again after each push
+    or stage mark this site made: a push refuses to overwrite a remote annotation whose
+    fingerprint changed since (someone else edited it there), unless forced. `pushed_fingerprint`
+    is the fingerprint of the local annotation last sent, so a second push sends nothing new.
+    An empty fingerprint means "no annotation".
+    """
+
+    sequence = models.OneToOneField(Sequence, on_delete=models.CASCADE, related_name="remote_copy")
+    # The remote API's base, `/api/v1` included, as the commands normalise it.
+    remote_url = models.CharField(max_length=255)
+    remote_sequence_id = models.BigIntegerField()
+    remote_fingerprint = models.CharField(max_length=64, blank=True)
+    cloned_at = models.DateTimeField(auto_now_add=True)
+    pushed_fingerprint = models.CharField(max_length=64, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    pushes = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["remote_url", "remote_sequence_id"],
+                name="sequences_remotecopy_unique_remote",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sequence #{self.sequence_id} from {self.remote_url} #{self.remote_sequence_id}"
