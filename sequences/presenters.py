@@ -1,5 +1,6 @@
 """What the sequence templates draw: boxes placed over an image in percent, and the annotation
-page's player frames, group line and why the group's label was held back.
+page's player frames, whether it shows crops, its group line and why the group's label was held
+back.
 
 `box_percent` is the one place where an xyxyn box becomes percent of the image (or of a zoom
 window on it); the CSS and SVG forms below, and the groups app's thumbnails and previews, are
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sequences.boxes import is_valid_box
+from django.conf import settings
+
+from sequences.boxes import is_valid_box, representative_box
 from sequences.forms import cluster_colour
 from sequences.models import Sequence
 from sequences.payloads import Label
@@ -63,6 +66,13 @@ def player_frames(page: AnnotationPage) -> list[dict[str, Any]]:
         }
         for number, detection in enumerate(page.detections, start=1)
     ]
+
+
+def has_crop(page: AnnotationPage) -> bool:
+    """Whether the sequence has a box to show zoomed crops around (`services.crops`): a valid
+    box in its first GROUPS_REPRESENTATIVE_DETECTIONS frames."""
+    first = page.detections[: settings.GROUPS_REPRESENTATIVE_DETECTIONS]
+    return representative_box(detection.algo_predictions for detection in first) is not None
 
 
 def group_line(sequence: Sequence) -> str | None:

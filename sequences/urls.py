@@ -1,5 +1,5 @@
 """Routes of the sequence pages under /sequences/: the To-annotate and Done lists, the
-annotation page and the login-required detection images."""
+annotation page and the login-required detection images and their zoomed crops."""
 
 from django.urls import path
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("done/", views.sequence_done, name="done"),
     path("<int:sequence_id>/annotate/", views.sequence_annotate, name="annotate"),
     path("detections/<int:detection_id>/image/", views.detection_image, name="detection_image"),
+    path("detections/<int:detection_id>/crop/", views.detection_crop, name="detection_crop"),
 ]

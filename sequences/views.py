@@ -3,6 +3,7 @@
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date
 from django.views.decorators.http import require_GET, require_http_methods
 
-from annotation_site.storage import presigned_redirect
+from annotation_site.storage import presigned_redirect, storage_presigns
 from sequences import selectors
 from sequences.forms import (
     CLUSTERS_CHANGED,
@@ -29,16 +30,18 @@ from sequences.forms import (
 )
 from sequences.models import Detection, LabelSource, ProcessingStage, Sequence
 from sequences.payloads import FALSE_POSITIVE_LABELS, annotation_label, id_from_text
-from sequences.presenters import group_line, held_back_line, player_frames
+from sequences.presenters import group_line, has_crop, held_back_line, player_frames
 from sequences.services import (
     AnnotationInvalid,
     SaveOutcome,
     annotation_write,
 )
+from sequences.services.crops import NoCropBox, crop_stored
 from sequences.services.images import (
     IMAGE_CACHE_SECONDS,
     image_media_type,
     image_presigned_url,
+    stored_image_url,
     thumbnail_name,
     thumbnail_open,
 )
@@ -258,6 +261,7 @@ def _render_annotate(
             "form": form,
             "cards": form.cluster_cards(frame_numbers),
             "frames": frames,
+            "has_crop": has_crop(page),
             "group_line": group_line(page.sequence),
             "held_back_line": held_back_line(page.sequence),
             "back_url": route.back_url,
@@ -298,6 +302,41 @@ def detection_image(request: HttpRequest, detection_id: int) -> HttpResponse:
         raise Http404(str(exc)) from exc
     except FileNotFoundError as exc:
         raise Http404(IMAGE_NOT_FOUND) from exc
+    return _stored_image(
+        request,
+        detection,
+        name,
+        location,
+        lambda: thumbnail_open(detection, variant) if variant else detection.image.open("rb"),
+    )
+
+
+@require_GET
+def detection_crop(request: HttpRequest, detection_id: int) -> HttpResponse:
+    """The detection's zoomed crop around its sequence's box, with the box drawn
+    (`sequences.services.crops`); 404 when the sequence has no box or the image is gone or
+    cannot be decoded. Served like the image's other variants."""
+    detection = get_object_or_404(Detection, pk=detection_id)
+    try:
+        name = crop_stored(detection)
+    except NoCropBox as exc:
+        raise Http404(str(exc)) from exc
+    except (FileNotFoundError, ValueError) as exc:
+        raise Http404(IMAGE_NOT_FOUND) from exc
+    storage = detection.image.storage
+    location = stored_image_url(name) if storage_presigns(storage) else None
+    return _stored_image(request, detection, name, location, lambda: storage.open(name, "rb"))
+
+
+def _stored_image(
+    request: HttpRequest,
+    detection: Detection,
+    name: str,
+    location: str | None,
+    open_file: Callable[[], Any],
+) -> HttpResponse:
+    """A redirect to the presigned `location`, or the stored image `name` streamed with its
+    validators (stored names never change content, so a client may keep it a day)."""
     if location is not None:
         return presigned_redirect(location, expires=settings.IMAGE_URL_EXPIRY_SECONDS)
     etag = f'"{hashlib.sha256(name.encode()).hexdigest()[:32]}"'
@@ -305,7 +344,7 @@ def detection_image(request: HttpRequest, detection_id: int) -> HttpResponse:
     response = get_conditional_response(request, etag=etag, last_modified=last_modified)
     if response is None:
         try:
-            file = thumbnail_open(detection, variant) if variant else detection.image.open("rb")
+            file = open_file()
         except FileNotFoundError as exc:
             raise Http404(IMAGE_NOT_FOUND) from exc
         response = FileResponse(file, content_type=image_media_type(name))
