@@ -54,6 +54,8 @@ PROPAGATED_MESSAGE = "group #{group_id} labeled {label}, {count} other member{pl
 # Added to PROPAGATED_MESSAGE when a safeguard kept members from the group's label.
 HELD_BACK_SUFFIX = ", {count} held back"
 SEQUENCE_NOT_FOUND = "Sequence not found."
+# The session key of the propagation banner a save leaves for the page it redirects to.
+BANNER_SESSION_KEY = "propagation_banner"
 
 
 @require_GET
@@ -88,18 +90,20 @@ def sequence_annotate(request: HttpRequest, sequence_id: int) -> HttpResponse:
     """GET shows the annotation page; POST saves it as a human save (SPEC §5.1, §6.4).
 
     An incomplete form is re-rendered (status 200) with the message on the card or question
-    that needs attention, and nothing is saved. A save moves on to the next sequence, unless
-    group propagation returned a warning: then the page stays, with the banner.
+    that needs attention, and nothing is saved. A save redirects: to the next sequence, or,
+    when group propagation returned a warning, back to this page, which shows the banner once.
     """
     page = _annotation_page(sequence_id)
     route = _Route.from_request(request)
     if request.method == "GET":
-        return _render_annotate(request, page, AnnotationForm.for_page(page), route)
+        banner = _banner_pop(request, sequence_id)
+        return _render_annotate(request, page, AnnotationForm.for_page(page), route, **banner)
 
     form = AnnotationForm.for_page(page, request.POST)
     if form.has_error(NON_FIELD_ERRORS, "stale"):
+        # Nothing saved; the page is drawn again from what is stored now.
         messages.warning(request, CLUSTERS_CHANGED)
-        return _render_annotate(request, page, AnnotationForm.for_page(page), route)
+        return redirect(request.get_full_path())
     if not form.is_valid():
         return _render_annotate(request, page, form, route)
     # Saved at seq_annotation_done; a sequence already `annotated` (final) stays there.
@@ -137,16 +141,14 @@ def _after_save(
     next_url = _next_url(route, page)
     effect = outcome.effect
     if effect.warning:
-        # Stay: the annotator must see that the group was not changed.
-        page = _annotation_page(sequence.pk)
-        return _render_annotate(
-            request,
-            page,
-            AnnotationForm.for_page(page),
-            route,
-            warning=effect.warning,
-            next_url=next_url,
-        )
+        # Stay: the annotator must see that the group was not changed. The banner rides in the
+        # session across the redirect (POST/redirect/GET: a refresh never saves twice).
+        request.session[BANNER_SESSION_KEY] = {
+            "sequence_id": sequence.pk,
+            "warning": effect.warning,
+            "next_url": next_url,
+        }
+        return redirect(request.get_full_path())
     count, held = effect.members_updated, effect.members_held_back
     if count or held:
         message = PROPAGATED_MESSAGE.format(
@@ -157,6 +159,16 @@ def _after_save(
         )
         messages.info(request, message + (HELD_BACK_SUFFIX.format(count=held) if held else ""))
     return redirect(next_url)
+
+
+def _banner_pop(request: HttpRequest, sequence_id: int) -> dict[str, str]:
+    """The propagation banner a save of this sequence left for its page (`warning`,
+    `next_url`), shown once; empty otherwise."""
+    banner = request.session.get(BANNER_SESSION_KEY)
+    if not isinstance(banner, dict) or banner.get("sequence_id") != sequence_id:
+        return {}
+    del request.session[BANNER_SESSION_KEY]
+    return {"warning": banner.get("warning"), "next_url": banner.get("next_url")}
 
 
 def _render_list(

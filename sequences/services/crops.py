@@ -125,4 +125,3 @@ def crop_stored(detection: Detection) -> str:
             # Another request generated the same crop meanwhile; keep that one.
             storage.delete(stored)
     return name
-

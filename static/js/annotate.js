@@ -167,10 +167,9 @@
     });
     // Warm the cache so that playing never waits for a lazy image.
     frames.forEach(function (frame) {
-      const img = frame.querySelector("img");
-      if (img) {
-        new Image().src = img.currentSrc || img.src;
-      }
+      frame.querySelectorAll("img").forEach(function (img) {
+        new Image().src = img.currentSrc || img.src;  // the frame and its crop
+      });
     });
     showFrame(0);
   }

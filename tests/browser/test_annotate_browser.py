@@ -114,7 +114,9 @@ def test_keyboard_alone_annotates_and_moves_on(live_server, log_in, annotator):
 
     cards = page.locator("[data-cluster-card]")
     expect(cards).to_have_count(2)
-    expect(page.locator(".frame.is-current img")).to_have_js_property("complete", True)
+    expect(page.locator(".frame.is-current .frame-canvas img")).to_have_js_property(
+        "complete", True
+    )
     page.keyboard.press("ArrowRight")
     expect(page.locator("[data-counter]")).to_have_text(f"Frame 2 / {FRAMES}")
     # Ctrl+Z returns to the loaded (blank) state.
