@@ -18,6 +18,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from groups import api as groups_api
+from groups.dashboard import api as dashboard_api
 from sequences import api as sequences_api
 
 app_name = "api"
@@ -74,6 +75,10 @@ ROUTES = [
         sequences_api.SequenceAnnotationDetailApi,
         "sequence_annotation",
     ),
+    route("stats/daily", dashboard_api.StatsDailyApi, "stats_daily"),
+    route("stats/label_sources", dashboard_api.StatsLabelSourcesApi, "stats_label_sources"),
+    route("stats/check_queue", dashboard_api.StatsCheckQueueApi, "stats_check_queue"),
+    route("stats/thresholds", dashboard_api.StatsThresholdsApi, "stats_thresholds"),
     route("sequence_groups/", groups_api.SequenceGroupCollectionApi, "sequence_groups"),
     route("sequence_groups/stats", groups_api.SequenceGroupStatsApi, "sequence_group_stats"),
     route("sequence_groups/assign", groups_api.SequenceGroupAssignApi, "sequence_group_assign"),
@@ -100,6 +105,13 @@ ROUTES = [
         groups_api.SequenceGroupOperationsApi,
         "sequence_group_operations",
     ),
+    route(
+        "sequence_groups/<id:group_id>/merge_candidates",
+        groups_api.SequenceGroupMergeCandidatesApi,
+        "sequence_group_merge_candidates",
+    ),
+    route("sequence_groups/<id:group_id>/merge", groups_api.SequenceGroupMergeApi, "group_merge"),
+    route("sequence_groups/<id:group_id>/split", groups_api.SequenceGroupSplitApi, "group_split"),
 ]
 
 

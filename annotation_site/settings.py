@@ -309,6 +309,9 @@ IMPORT_ASSIGNMENT_HOOK = os.environ.get(
 # What records an annotation delete (sequences.services.annotation_delete) in the audit log, in
 # the delete's transaction; staff undo it there. Not read from the environment: never off.
 ANNOTATION_DELETE_AUDIT_HOOK = "groups.services.audit.annotation_delete_log"
+# What validates a sequence's group when a save asks for it ("Save and validate the group"), in
+# the save's transaction. Not read from the environment.
+GROUP_VALIDATE_HOOK = "groups.services.validation.group_validate_for_save"
 IMAGE_THUMBNAIL_WIDTH = env_number("IMAGE_THUMBNAIL_WIDTH", 640, int)
 
 # --- Pyronear platform (pull_sequences); read from the environment only ------------------------

@@ -8,7 +8,7 @@ application; `groups.counters` reads them and `manage.py recount_groups` verifie
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 
 from sequences.models import FalsePositiveType, SmokeType, in_choices
@@ -96,6 +96,16 @@ class SequenceGroup(models.Model):
     # (the list's camera sort key). A save from the application never changes them.
     member_count = models.IntegerField(default=0, editable=False)
     camera_sort_name = models.CharField(max_length=255, null=True, blank=True, editable=False)
+    # Set when the group was merged into another (`groups.services.merge`): it keeps its history
+    # but no members, the assignment never joins it again and its page points to the target.
+    # NULL: a live group. An undo of the merge clears it.
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -140,6 +150,10 @@ class SequenceGroup(models.Model):
             models.CheckConstraint(
                 condition=Q(is_unsure=False) | Q(labeled_at__isnull=False),
                 name="groups_sequencegroup_unsure_needs_label",
+            ),
+            models.CheckConstraint(
+                condition=~Q(merged_into=F("id")),
+                name="groups_sequencegroup_not_merged_into_itself",
             ),
         ]
         indexes = [
@@ -236,6 +250,10 @@ class OperationKind(models.TextChoices):
     REJECT = "reject", "Reject"
     # An annotation deleted (through the API or the admin), kept whole for an undo.
     DELETE = "delete", "Delete annotation"
+    # Every member of one group moved into another (`groups.services.merge`).
+    MERGE = "merge", "Merge"
+    # Chosen members moved out into a new group (`groups.services.split`).
+    SPLIT = "split", "Split"
     UNDO = "undo", "Undo"
 
 

@@ -3,6 +3,7 @@
 - `groups`: list, stats, detail, validation, members and the assignment run;
 - `operations`: the audit log and undo;
 - `labels`: bulk annotate and the check queue;
+- `regroup`: merge candidates, merging and splitting groups;
 - `shapes`: the read serializers they answer with.
 
 One APIView per path, each operation with nested input/output serializers. Every rule lives in
@@ -21,6 +22,11 @@ from groups.api.groups import (
 )
 from groups.api.labels import LabelCheckApi, LabelCheckRejectApi, SequenceAnnotationBulkApi
 from groups.api.operations import GroupOperationUndoApi, SequenceGroupOperationsApi
+from groups.api.regroup import (
+    SequenceGroupMergeApi,
+    SequenceGroupMergeCandidatesApi,
+    SequenceGroupSplitApi,
+)
 
 __all__ = [
     "GroupOperationUndoApi",
@@ -32,6 +38,9 @@ __all__ = [
     "SequenceGroupDetailApi",
     "SequenceGroupMemberApi",
     "SequenceGroupMemberReincludeApi",
+    "SequenceGroupMergeApi",
+    "SequenceGroupMergeCandidatesApi",
     "SequenceGroupOperationsApi",
+    "SequenceGroupSplitApi",
     "SequenceGroupStatsApi",
 ]

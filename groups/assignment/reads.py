@@ -303,7 +303,9 @@ def _plan(beat: Callable[[], None] | None = None) -> _Plan:
     cameras = sorted({camera_id for camera_id, _ in buckets})
     azimuths = sorted({azimuth for _, azimuth in buckets})
     rows = (
-        SequenceGroup.objects.filter(camera_id__in=_id_set(cameras), azimuth__in=azimuths)
+        SequenceGroup.objects.filter(
+            camera_id__in=_id_set(cameras), azimuth__in=azimuths, merged_into__isnull=True
+        )
         .order_by("id")
         .values_list(
             "id",
@@ -326,15 +328,16 @@ def _plan(beat: Callable[[], None] | None = None) -> _Plan:
 def _locked_labels(result: _BatchResult) -> dict[int, tuple[Label | None, bool]]:
     """Lock the groups this batch joins and read their current label (one query).
 
-    The lock keeps a concurrent label change or deletion out until the batch commits; a group
-    deleted since the plan is absent, and its joiners wait for the next run.
+    The lock keeps a concurrent label change, merge or deletion out until the batch commits; a
+    group deleted or merged into another since the plan is absent, and its joiners wait for
+    the next run (which sees the merged group's members in the target).
     """
     group_ids = sorted({join.group.id for join in result.joined_existing})
     if not group_ids:
         return {}
     rows = (
         SequenceGroup.objects.select_for_update()
-        .filter(pk__in=_id_set(group_ids))
+        .filter(pk__in=_id_set(group_ids), merged_into__isnull=True)
         .order_by("pk")
         .values_list("pk", "smoke_type", "false_positive_type", "is_unsure")
     )

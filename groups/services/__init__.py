@@ -4,6 +4,8 @@ functions, and the public names are re-exported here.
 - `propagation`: labeling a group and fanning the label out; propagation on a human save;
 - `validation`: validating a group (which may label it from its members) and unvalidating it;
 - `membership`: removing a member for good and re-including it;
+- `merge`, `split`: one group's members moved into another, chosen members into a new group
+  (`regroup`: the locks they share and the undo of their moves);
 - `bulk`: one label on a list of sequences;
 - `undo`: reverting one audited operation;
 - `check`: the check queue's confirmations and "Not this";
@@ -68,11 +70,22 @@ from groups.services.errors import (
     UndoOfUndo,
 )
 from groups.services.membership import group_member_reinclude, group_member_remove
+from groups.services.merge import (
+    MERGE_LABELS_DIFFER,
+    MERGE_OTHER_BUCKET,
+    MERGE_RETIRED,
+    MERGE_SAME_GROUP,
+    MergeLabelsDiffer,
+    MergeOutcome,
+    MergeRefused,
+    group_merge,
+)
 from groups.services.propagation import (
     CONFLICT_WARNING,
     FANOUT_FAILED_WARNING,
     group_propagate,
 )
+from groups.services.split import SPLIT_ALL_MEMBERS, SplitOutcome, group_split
 from groups.services.undo import (
     LEFT_ALONE_EDITED,
     LEFT_ALONE_GROUP_DELETED,
@@ -103,6 +116,10 @@ __all__ = [
     "LEFT_ALONE_EDITED",
     "LEFT_ALONE_GROUP_DELETED",
     "LEFT_ALONE_MEMBERSHIP",
+    "MERGE_LABELS_DIFFER",
+    "MERGE_OTHER_BUCKET",
+    "MERGE_RETIRED",
+    "MERGE_SAME_GROUP",
     "NOT_AN_ID",
     "NOT_AN_UNCHECKED_MACHINE_LABEL",
     "NOT_A_MEMBER",
@@ -110,6 +127,7 @@ __all__ = [
     "OPERATION_NOT_FOUND",
     "SEQUENCE_NOT_FOUND",
     "SKIP_SEQUENCE_NOT_FOUND",
+    "SPLIT_ALL_MEMBERS",
     "UNDO_OF_UNDO",
     "VALIDATION_DISAGREE_WARNING",
     "VALIDATION_LABEL_FAILED_WARNING",
@@ -124,21 +142,27 @@ __all__ = [
     "GroupLabelConflict",
     "GroupNotFound",
     "GroupServiceError",
+    "MergeLabelsDiffer",
+    "MergeOutcome",
+    "MergeRefused",
     "NotAMember",
     "NotAnUncheckedMachineLabel",
     "NotMembers",
     "OperationNotFound",
     "RejectOutcome",
     "SequenceNotFound",
+    "SplitOutcome",
     "UndoOfUndo",
     "UndoOutcome",
     "ValidationOutcome",
     "bulk_label_choice_errors",
     "group_bulk_annotate",
     "group_member_reinclude",
+    "group_merge",
     "group_member_remove",
     "group_operation_undo",
     "group_propagate",
+    "group_split",
     "annotation_delete_log",
     "group_snapshot",
     "group_stamp_members",

@@ -18,6 +18,7 @@ from groups.services.audit import (
     group_snapshot,
 )
 from groups.services.errors import AlreadyUndone, OperationNotFound, UndoOfUndo
+from groups.services.regroup import REGROUP_KINDS, live_group_id, regroup_membership_undo
 from sequences.models import Sequence, SequenceAnnotation
 from sequences.services import annotation_restore_many, annotation_snapshot, snapshot_matches
 from sequences.services.locks import group_lock, sequence_lock
@@ -91,6 +92,8 @@ def _undo_membership(operation: GroupOperation, sequence: Sequence | None) -> st
     if previous is not None and not SequenceGroup.objects.filter(pk=previous).exists():
         return LEFT_ALONE_GROUP_DELETED
     excluded = operation.details.get("previous_excluded", False) if previous is None else False
+    # A group merged into another since: the member goes where its members went.
+    previous = live_group_id(previous)
     Sequence.objects.filter(pk=sequence.pk).update(group=previous, is_group_excluded=excluded)
     return None
 
@@ -135,8 +138,10 @@ def group_operation_undo(*, operation_id: int, actor) -> UndoOutcome:
     it still equals `after`; otherwise it is left alone and reported ("edited since"). The
     group's label and validation fields return to `group_before` only if they still equal
     `group_after`. `remove_member` / `reject`: membership comes back only while the sequence is
-    still excluded and ungrouped; `reinclude_member`: the exclusion comes back only while it is
-    still ungrouped and not excluded. The undo is always stored as an `undo` operation (even
+    still excluded and ungrouped (into the group its group was merged into, if it was);
+    `reinclude_member`: the exclusion comes back only while it is still ungrouped and not
+    excluded. `merge` / `split`: the members it moved go back as far as they are still where it
+    put them (`groups.services.regroup`). The undo is always stored as an `undo` operation (even
     when it restored nothing) and never propagates. Raises OperationNotFound, UndoOfUndo,
     AlreadyUndone.
     """
@@ -151,10 +156,15 @@ def group_operation_undo(*, operation_id: int, actor) -> UndoOutcome:
     if undo_id is not None:
         raise AlreadyUndone(operation_id=operation.pk, undo_id=undo_id)
 
-    # Lock order: the sequence row, the group row, then (in _undo_members) annotation rows.
-    sequence = sequence_lock(operation.sequence_id) if operation.sequence_id else None
-    group = group_lock(operation.group_id) if operation.group_id else None
-    left_alone, restored = [], []
+    left_alone, restored, recorded = [], [], {}
+    if operation.kind in REGROUP_KINDS:
+        # A merge or split: the moved members, then both groups, in id order (its own locks).
+        sequence = None
+        group, restored, left_alone, recorded = regroup_membership_undo(operation)
+    else:
+        # Lock order: the sequence row, the group row, then (in _undo_members) annotation rows.
+        sequence = sequence_lock(operation.sequence_id) if operation.sequence_id else None
+        group = group_lock(operation.group_id) if operation.group_id else None
     membership = _undo_membership(operation, sequence)
     if membership is not None:
         left_alone.append({"sequence_id": sequence.pk, "reason": membership})
@@ -173,7 +183,12 @@ def group_operation_undo(*, operation_id: int, actor) -> UndoOutcome:
         actor=actor,
         group_before=group_before,
         group_after=group_after,
-        details={"restored": restored, "left_alone": left_alone, "group_restored": group_restored},
+        details={
+            "restored": restored,
+            "left_alone": left_alone,
+            "group_restored": group_restored,
+            **recorded,
+        },
     )
     GroupOperationMember.objects.bulk_create(
         GroupOperationMember(operation=undo, sequence_id=entry["sequence_id"], **_pair(entry))

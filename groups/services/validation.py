@@ -16,6 +16,7 @@ from groups.services.errors import group_locked
 from groups.services.propagation import FanOut, group_label_of, label_fan_out
 from sequences.models import DONE_STAGES, SequenceAnnotation
 from sequences.payloads import Label, annotation_label
+from sequences.services import GroupValidated
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,18 @@ def group_validate(*, group_id: int, actor) -> ValidationOutcome:
         validation_warning=warning,
         propagated_count=fan_out.written if fan_out else 0,
         held_back_count=fan_out.held_back if fan_out else 0,
+    )
+
+
+def group_validate_for_save(*, group_id: int, actor) -> GroupValidated:
+    """`group_validate` for a save that validates its sequence's group first
+    (`GROUP_VALIDATE_HOOK`): in the save's transaction, which already holds the group."""
+    outcome = group_validate(group_id=group_id, actor=actor)
+    return GroupValidated(
+        group=outcome.group,
+        changed=outcome.changed,
+        operation_id=outcome.operation_id,
+        warning=outcome.validation_warning,
     )
 
 

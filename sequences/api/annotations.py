@@ -1,7 +1,7 @@
 """REST endpoints of sequence annotations (SPEC §7.2): the filtered list, and a human save to
 create or update one (it may label and fan out through its group, through the groups app's
-receiver), and deletion (staff only, audited: see `annotation_delete`). Every write goes through
-`sequences.services`."""
+receiver; `validate_group` validates the group first, in the same transaction), and deletion
+(staff only, audited: see `annotation_delete`). Every write goes through `sequences.services`."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ from sequences.services import (
 )
 
 ANNOTATION_NOT_FOUND = "Sequence annotation not found."
+VALIDATE_GROUP_HELP = (
+    "true: first validate the sequence's group (as the group page does: who and when, "
+    "audited), in the same transaction, so this save's label fans out to the group at once; "
+    "a sequence in no group is refused (422 on this field)"
+)
 DELETE_PERMISSION = "sequences.delete_sequenceannotation"
 DELETE_FORBIDDEN = (
     "Deleting an annotation needs staff or the permission "
@@ -93,6 +98,7 @@ class SequenceAnnotationCollectionApi(APIView):
         processing_stage = serializers.ChoiceField(choices=ProcessingStage.choices)
         has_missed_smoke = site_api.BooleanField()
         is_unsure = site_api.BooleanField(required=False)
+        validate_group = site_api.BooleanField(required=False, help_text=VALIDATE_GROUP_HELP)
 
     @site_api.api_schema(
         summary="List sequence annotations",
@@ -134,6 +140,7 @@ class SequenceAnnotationCollectionApi(APIView):
                 source=LabelSource.HUMAN,
                 actor=request.user,
                 autogen=_autogen(data),
+                validate_group=data.get("validate_group", False),
             )
         except Sequence.DoesNotExist:  # deleted since the check above
             raise site_api.RequestInvalid([unknown_sequence(data["sequence_id"])]) from None
@@ -156,6 +163,7 @@ class SequenceAnnotationDetailApi(APIView):
         processing_stage = serializers.ChoiceField(choices=ProcessingStage.choices, required=False)
         has_missed_smoke = site_api.BooleanField(required=False)
         is_unsure = site_api.BooleanField(required=False)
+        validate_group = site_api.BooleanField(required=False, help_text=VALIDATE_GROUP_HELP)
 
     parameters = [site_api.path_id("annotation_id", "sequence annotation id")]
 
@@ -184,7 +192,8 @@ class SequenceAnnotationDetailApi(APIView):
             request,
             service_checks=lambda values: _content_errors(values, row.sequence),
         )
-        if not data:
+        validate_group = data.pop("validate_group", False)
+        if not data and not validate_group:
             return Response(SequenceAnnotationReadSerializer(row).data)
         thresholds_sent = set(_AutogenInputSerializer().fields) & set(data)
         try:
@@ -194,6 +203,7 @@ class SequenceAnnotationDetailApi(APIView):
                 source=LabelSource.HUMAN,
                 actor=request.user,
                 autogen=_autogen(data) if thresholds_sent else None,
+                validate_group=validate_group,
             )
         except SequenceAnnotation.DoesNotExist:  # deleted meanwhile
             raise NotFound(ANNOTATION_NOT_FOUND) from None

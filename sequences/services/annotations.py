@@ -7,6 +7,10 @@ records provenance and the check state, and returns a `SaveOutcome`.
 `annotation_delete` deletes one row and hands what it deleted to the audit hook that the
 settings name (the groups app's audit log; the sequences app never imports it).
 
+A human save may also validate the sequence's group first, in its transaction
+(`validate_group`): the function `GROUP_VALIDATE_HOOK` names (the groups app's validation)
+validates the group the save holds, so the save's label fans out at once.
+
 A human save is the one write other apps react to (the groups app fans the label out through
 the sequence's group). The write opens a `HumanSave` around `row.save()`: the one `post_save`
 receiver reads it (`human_save_for`) to learn who saved and which group row the write already
@@ -49,6 +53,7 @@ from sequences.services.locks import sequence_and_group_lock
 from sequences.services.stamps import labels_withdrawn
 
 ANNOTATION_EXISTS = "Sequence {sequence_id} already has an annotation"
+NO_GROUP_TO_VALIDATE = "sequence {sequence_id} is in no group, so there is no group to validate"
 READY_TO_ANNOTATE = ProcessingStage.READY_TO_ANNOTATE
 # What counts as "no annotation sent": generated from the predictions at ready_to_annotate.
 EMPTY_ANNOTATIONS = (None, {}, {"sequences_bbox": []})
@@ -77,13 +82,27 @@ NO_EFFECT = GroupEffect()
 
 
 @dataclass(frozen=True)
+class GroupValidated:
+    """What validating the sequence's group before a save did, as the groups app reports it:
+    the group row (locked, validated), whether it was validated just now (False: it already
+    was), the audit operation and the validation's warning."""
+
+    group: Any
+    changed: bool
+    operation_id: int | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
 class SaveOutcome:
     """What one annotation write did: the row, the sequence's group and its `GroupEffect`
-    (always empty for a write that is not a human save)."""
+    (always empty for a write that is not a human save), and the group's validation when the
+    save asked for it."""
 
     annotation: SequenceAnnotation
     group_id: int | None = None
     effect: GroupEffect = NO_EFFECT
+    validated: GroupValidated | None = None
 
 
 @dataclass
@@ -134,6 +153,16 @@ class _Asked:
     source: LabelSource | None = None
     actor: Any = None
     autogen: AutogenParams | None = None
+    validate_group: bool = False
+
+
+def _group_validated(sequence: Sequence, group: Any | None, actor) -> GroupValidated:
+    """Validate the sequence's locked group through `GROUP_VALIDATE_HOOK`, in the save's
+    transaction; AnnotationInvalid on `validate_group` when the sequence is in no group."""
+    if group is None:
+        message = NO_GROUP_TO_VALIDATE.format(sequence_id=sequence.pk)
+        raise AnnotationInvalid([(("validate_group",), message)])
+    return import_string(settings.GROUP_VALIDATE_HOOK)(group_id=group.pk, actor=actor)
 
 
 @transaction.atomic
@@ -158,6 +187,7 @@ def annotation_update(
     source: LabelSource | None,
     actor=None,
     autogen: AutogenParams | None = None,
+    validate_group: bool = False,
 ) -> SaveOutcome:
     """A partial update: the fields `changes` leaves out keep their values as read under the
     locks, so a fan-out, bulk label or check that landed meanwhile is not written back over.
@@ -181,6 +211,7 @@ def annotation_update(
         source=source,
         actor=actor,
         autogen=autogen,
+        validate_group=validate_group,
     )
     return _write_locked(sequence, group, row, asked)
 
@@ -196,6 +227,7 @@ def annotation_write(
     source: LabelSource | None,
     actor=None,
     autogen: AutogenParams | None = None,
+    validate_group: bool = False,
 ) -> SaveOutcome:
     """Create or update the annotation of `sequence`, the one write path for single rows.
 
@@ -207,11 +239,22 @@ def annotation_write(
     - `source=HUMAN` is a human save, checked by `actor`: the groups app may fan its label out
       (in this transaction) and says what it did in the outcome's `effect`. A human save at a
       writable stage, and `source=None` (import placeholder), leave no label provenance.
+    - `validate_group` first validates the sequence's group as the group page does (who and
+      when, audited; `GROUP_VALIDATE_HOOK`), so a human save's label fans out at once; a
+      sequence in no group is an AnnotationInvalid on `validate_group`. One transaction: a
+      refused save leaves the group as it was.
     """
     sequence, group = sequence_and_group_lock(sequence.pk)
     row = SequenceAnnotation.objects.filter(sequence=sequence).first()
     asked = _Asked(
-        processing_stage, annotation, has_missed_smoke, is_unsure, source, actor, autogen
+        processing_stage,
+        annotation,
+        has_missed_smoke,
+        is_unsure,
+        source,
+        actor,
+        autogen,
+        validate_group,
     )
     return _write_locked(sequence, group, row, asked)
 
@@ -220,6 +263,9 @@ def _write_locked(
     sequence: Sequence, group: Any | None, row: SequenceAnnotation | None, asked: _Asked
 ) -> SaveOutcome:
     """`annotation_write` once `sequence` and its `group` are locked and its `row` read."""
+    validated = _group_validated(sequence, group, asked.actor) if asked.validate_group else None
+    if validated is not None:
+        group = validated.group
     detections = ordered_predictions([sequence.pk])[sequence.pk]
     annotation = asked.annotation
     if asked.processing_stage == READY_TO_ANNOTATE and annotation in EMPTY_ANNOTATIONS:
@@ -254,10 +300,12 @@ def _write_locked(
     provenance_stamp(row, source=asked.source, actor=asked.actor)
     if asked.source != LabelSource.HUMAN:
         row.save()
-        return SaveOutcome(annotation=row, group_id=sequence.group_id)
+        return SaveOutcome(annotation=row, group_id=sequence.group_id, validated=validated)
     with _human_save_open(HumanSave(sequence.pk, asked.actor, group)) as save:
         row.save()
-    return SaveOutcome(annotation=row, group_id=sequence.group_id, effect=save.effect)
+    return SaveOutcome(
+        annotation=row, group_id=sequence.group_id, effect=save.effect, validated=validated
+    )
 
 
 def annotation_recompute(*, annotation: SequenceAnnotation) -> SequenceAnnotation:
