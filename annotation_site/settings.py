@@ -166,7 +166,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
-USE_I18N = True
+# The site is in English only: no translation machinery on every rendered value.
+USE_I18N = False
 USE_TZ = True
 
 # --- Static files and media ---------------------------------------------------------------------

@@ -69,10 +69,10 @@ UNKNOWN_ORDER = f"order_by must be one of {', '.join(ORDER_KEYS)}"
 UNKNOWN_DIRECTION = f"direction must be one of {', '.join(DIRECTIONS)}"
 
 # How many operations the history panel of a group page shows, newest first.
-HISTORY_LIMIT = 100
+HISTORY_LIMIT = 25
 # Members per page of the group page, and removed members per page of its Removed section.
-MEMBERS_PAGE_SIZE = 60
-REMOVED_PAGE_SIZE = 20
+MEMBERS_PAGE_SIZE = 36
+REMOVED_PAGE_SIZE = 10
 
 # A group is labeled exactly when `labeled_at` is set (CHECK labeled_at_consistency): the form
 # the group list's partial indexes are declared with.

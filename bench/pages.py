@@ -1,0 +1,587 @@
+"""Benchmark of the pages at scale: what one page costs with a long history (see
+bench/README.md).
+
+Builds a history of N sequences (default 1,000,000) in a scratch database with set-based SQL
+inserts (minutes for a million): about 5 % of the sequences in recurring groups of 2 to 60
+members, a group of 5,000 (an antenna seen every evening for years) with a long audit log and
+300 members removed by hand, single sightings, a fifth of the recurring groups labeled (half
+of those validated) with their members' inherited labels checked but for a few that wait in the
+check queue, human labels on most of the rest and the newest sequences still to annotate. Then it
+serves the history with the production server (`make serve`'s gunicorn, DEBUG off, static files
+collected, WEB_CONCURRENCY workers, CONN_MAX_AGE 60 as in README "Deploying"), logs in as a staff
+user and prints one JSON line per page:
+
+- one client: `median_ms` and `p95_ms` of --repeat requests (after 3 warm-up requests) of every
+  page a person opens, the admin's changelists and three API lists;
+- under load: `rps`, `p50_ms`, `p99_ms` and `errors` of the four annotator pages (the groups
+  list, the group page, the annotation page, the check queue) under --connections concurrent
+  connections for --duration seconds each (wrk when installed, else a bounded Python load
+  generator); the load generator stops by itself.
+
+    DATABASE_URL=postgres://USER@HOST:5432/NAME .venv/bin/python bench/pages.py \\
+        --sequences 100000 --keep
+
+The history goes to a scratch database next to the configured one (``test_<NAME>``, created
+with its schema by the migrations and dropped at the end unless ``--keep``); the configured
+database itself is never touched. With ``--keep`` a later run of the same size and seed reuses
+the kept history instead of building it. PostgreSQL only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_site.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
+os.environ.setdefault("DEBUG", "false")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+
+BIG_GROUP = 5000  # members of the antenna seen every evening
+BIG_REMOVED = 300  # members taken out of it by hand
+BIG_HISTORY = 2000  # validations and unvalidations in its audit log
+MEAN_GROUP = 12  # mean size of a recurring group
+CAMERAS = 100
+ORGANIZATIONS = 10
+USERNAME, PASSWORD = "bench-staff", "bench-password-1"
+# The one annotator of the history (labels, checks, operations).
+ACTOR = "(SELECT id FROM auth_user WHERE username = 'bench-annotator')"
+FP_TYPES = "ARRAY['antenna','building','cliff','high_cloud','lens_flare']"
+
+# --- the history -------------------------------------------------------------------------------
+
+
+def marker(sequences: int, seed: int) -> str:
+    return f"bench-pages-{sequences}-{seed}"
+
+
+def build(sequences: int, detections: int, seed: int) -> None:
+    """The whole history in a handful of set-based statements (triggers keep the counters)."""
+    n = sequences
+    recurring = max(1, round(n * 0.70 / MEAN_GROUP))
+    statements = [
+        "TRUNCATE groups_groupoperationmember, groups_groupoperation, "
+        "sequences_sequenceannotation, sequences_detection, sequences_sequence, "
+        "groups_sequencegroup, groups_grouptally, groups_checktally, groups_assignmentrun, "
+        "sequences_camera, sequences_organization RESTART IDENTITY CASCADE",
+        f"SELECT setseed({(seed % 1000) / 1000})",
+        "INSERT INTO sequences_organization (source_api, platform_id, name, created_at, "
+        "updated_at) SELECT 'pyronear_french', i, "
+        f"CASE WHEN i = 1 THEN '{marker(n, seed)}' ELSE 'org-' || i END, now(), now() "
+        f"FROM generate_series(1, {ORGANIZATIONS}) AS i",
+        "INSERT INTO sequences_camera (source_api, platform_id, name, organization_id, "
+        "created_at, updated_at) SELECT 'pyronear_french', i, 'Camera ' || lpad(i::text, 3, '0'), "
+        f"1 + i % {ORGANIZATIONS}, now(), now() FROM generate_series(1, {CAMERAS}) AS i",
+        # Each sequence's plan: its group (1: the big one; 2..recurring+1: recurring groups, the
+        # low ids biggest; above: single sightings), removed from the big group, or not grouped.
+        f"""CREATE TEMP TABLE plan AS
+        SELECT i, r, CASE
+            WHEN i <= {BIG_GROUP} THEN 1
+            WHEN i <= {BIG_GROUP + BIG_REMOVED} THEN NULL
+            WHEN r < 0.70 THEN 2 + floor({recurring} * power(random(), 1.6))::int
+            WHEN r < 0.95 THEN {recurring + 2} + i
+            ELSE NULL END AS gid
+        FROM (SELECT i, random() AS r FROM generate_series(1, {n}) AS i) AS s""",
+        # Groups: camera and azimuth from the id; a fifth of the recurring ones labeled (half of
+        # those validated); the big one labeled antenna and validated.
+        f"""INSERT INTO groups_sequencegroup (id, camera_id, azimuth, representative_bbox,
+            smoke_type, false_positive_type, is_unsure, is_validated, validated_at, labeled_at,
+            created_at, updated_at, member_count)
+        SELECT g, 1 + g % {CAMERAS}, (g * 37) % 360,
+            '{{"xyxyn": [0.1, 0.1, 0.3, 0.3], "confidence": 0.8}}',
+            NULL, CASE WHEN labeled THEN ({FP_TYPES})[1 + g % 5] END, false,
+            validated, CASE WHEN validated THEN now() END, CASE WHEN labeled THEN now() END,
+            timestamptz '2024-01-01' + (g::float / {recurring + n + 2}) * interval '700 days',
+            now(), 0
+        FROM (SELECT g, g = 1 OR (g <= {recurring + 1} AND g % 5 = 0) AS labeled,
+                     g = 1 OR (g <= {recurring + 1} AND g % 10 = 0) AS validated
+              FROM (SELECT DISTINCT gid AS g FROM plan WHERE gid IS NOT NULL) AS d) AS x""",
+        "SELECT setval(pg_get_serial_sequence('groups_sequencegroup', 'id'), "
+        "(SELECT max(id) FROM groups_sequencegroup))",
+        # Sequences, oldest first over two years; a group's members share its camera and
+        # azimuth.
+        f"""INSERT INTO sequences_sequence (id, source_api, alert_api_id, lat, lon, azimuth,
+            recorded_at, created_at, camera_id, organization_id, group_id, is_group_excluded,
+            motion)
+        SELECT p.i, 'pyronear_french', p.i, 44.5, 4.2,
+            coalesce(g.azimuth, (p.i * 7) % 360),
+            timestamptz '2024-01-01' + (p.i::float / {n}) * interval '700 days',
+            now(), c.id, c.organization_id, p.gid,
+            p.gid IS NULL AND p.i <= {BIG_GROUP + BIG_REMOVED}, 0.001
+        FROM plan AS p
+        LEFT JOIN groups_sequencegroup AS g ON g.id = p.gid
+        JOIN sequences_camera AS c ON c.id = coalesce(g.camera_id, 1 + p.i % {CAMERAS})""",
+        "SELECT setval(pg_get_serial_sequence('sequences_sequence', 'id'), "
+        "(SELECT max(id) FROM sequences_sequence))",
+        f"""INSERT INTO sequences_detection (id, sequence_id, alert_api_id, recorded_at,
+            created_at, image, algo_predictions)
+        SELECT (s.id - 1) * {detections} + f, s.id, f,
+            s.recorded_at + f * interval '30 seconds', now(), 'detections/bench/dummy.jpg',
+            jsonb_build_object('predictions', jsonb_build_array(jsonb_build_object(
+                'xyxyn', jsonb_build_array(0.1 + f * 0.001, 0.1, 0.3, 0.3),
+                'confidence', 0.7, 'class_name', 'smoke')))
+        FROM sequences_sequence AS s CROSS JOIN generate_series(1, {detections}) AS f""",
+        "SELECT setval(pg_get_serial_sequence('sequences_detection', 'id'), "
+        "(SELECT max(id) FROM sequences_detection))",
+        "INSERT INTO auth_user (username, password, is_staff, is_superuser, is_active, "
+        "first_name, last_name, email, date_joined) VALUES "
+        "('bench-annotator', '!', true, false, true, '', '', '', now()) "
+        "ON CONFLICT (username) DO NOTHING",
+        # The operations that labeled each labeled group (their id is the group's).
+        f"""INSERT INTO groups_groupoperation (id, kind, created_at, details, group_id,
+            actor_id)
+        SELECT id, 'inherit', created_at + interval '1 day', '{{}}', id,
+            {ACTOR}
+        FROM groups_sequencegroup WHERE labeled_at IS NOT NULL""",
+        "SELECT setval(pg_get_serial_sequence('groups_groupoperation', 'id'), "
+        "(SELECT max(id) FROM groups_groupoperation))",
+        # The big group's log: validations back and forth, then the removals.
+        f"""INSERT INTO groups_groupoperation (kind, created_at, details, group_id, actor_id)
+        SELECT CASE WHEN k % 2 = 0 THEN 'validate' ELSE 'unvalidate' END,
+            timestamptz '2024-01-02' + k * interval '5 hours', '{{}}', 1,
+            {ACTOR}
+        FROM generate_series(1, {BIG_HISTORY}) AS k""",
+        f"""INSERT INTO groups_groupoperation (kind, created_at, details, group_id,
+            sequence_id, actor_id)
+        SELECT 'remove_member', timestamptz '2025-06-01' + s.id * interval '1 minute', '{{}}',
+            1, s.id, {ACTOR}
+        FROM sequences_sequence AS s WHERE s.is_group_excluded""",
+        "SELECT setval(pg_get_serial_sequence('groups_groupoperation', 'id'), "
+        "(SELECT max(id) FROM groups_groupoperation))",
+        # Annotations: members of labeled groups inherited the label (checked, but 5 % waiting
+        # in the check queue); the newest 10 % wait for a person (3 % without a row); the rest
+        # are human labels.
+        f"""INSERT INTO sequences_sequenceannotation (sequence_id, annotation, processing_stage,
+            has_smoke, has_false_positives, smoke_types, false_positive_types,
+            has_missed_smoke, is_unsure, label_source, label_source_group_id,
+            label_source_operation_id, updated_by_id, check_risk, check_reasons, checked_at,
+            checked_by_id, created_at, updated_at)
+        SELECT s.id,
+            CASE WHEN queued THEN '{{"sequences_bbox": []}}'::jsonb ELSE jsonb_build_object(
+                'sequences_bbox', jsonb_build_array(jsonb_build_object(
+                    'is_smoke', false, 'smoke_type', NULL,
+                    'false_positive_types', jsonb_build_array(fp),
+                    'bboxes', jsonb_build_array(jsonb_build_object(
+                        'detection_id', (s.id - 1) * {detections} + 1,
+                        'xyxyn', jsonb_build_array(0.1, 0.1, 0.3, 0.3)))))) END,
+            CASE WHEN queued THEN 'ready_to_annotate' WHEN inherited
+                THEN 'seq_annotation_done' ELSE 'annotated' END,
+            false, NOT queued, '[]',
+            CASE WHEN queued THEN '[]'::jsonb ELSE jsonb_build_array(fp) END,
+            false, false,
+            CASE WHEN queued THEN NULL WHEN inherited THEN 'inherited' ELSE 'human' END,
+            CASE WHEN inherited THEN s.group_id END, CASE WHEN inherited THEN s.group_id END,
+            CASE WHEN inherited THEN NULL WHEN NOT queued THEN {ACTOR}
+                END,
+            CASE WHEN inherited THEN round((random() * 0.9)::numeric, 3) END, '[]',
+            CASE WHEN inherited AND NOT waiting THEN s.recorded_at + interval '2 days' END,
+            CASE WHEN inherited AND NOT waiting THEN {ACTOR} END,
+            s.recorded_at + interval '1 hour', s.recorded_at + interval '1 day'
+        FROM (
+            SELECT s.*, g.labeled_at IS NOT NULL AS inherited,
+                coalesce(g.false_positive_type, 'building') AS fp,
+                random() < 0.05 AS waiting,
+                g.labeled_at IS NULL AND s.id > {n} * 0.9 AS queued
+            FROM sequences_sequence AS s
+            LEFT JOIN groups_sequencegroup AS g ON g.id = s.group_id
+            WHERE s.id <= {n} * 0.97 OR g.labeled_at IS NOT NULL
+        ) AS s""",
+        """INSERT INTO groups_groupoperationmember (operation_id, sequence_id, before, after)
+        SELECT a.label_source_operation_id, a.sequence_id, NULL,
+            '{"label_source": "inherited"}'
+        FROM sequences_sequenceannotation AS a WHERE a.label_source = 'inherited'""",
+        "DROP TABLE plan",
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+    # The tallies are delta rows appended by the triggers: folded, as a read would.
+    from groups.counters import counters_drift, tallies_fold
+
+    tallies_fold()
+    if sequences <= 200_000:
+        assert counters_drift() == [], "the triggers missed a bulk write"
+
+
+def analyze() -> None:
+    """VACUUM ANALYZE, as autovacuum would after a load: planner statistics and the
+    visibility map (index-only scans)."""
+    connection.ensure_connection()
+    raw = connection.connection
+    autocommit = raw.autocommit
+    raw.autocommit = True
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+    finally:
+        raw.autocommit = autocommit
+
+
+def ensure_history(args) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from groups.models import SequenceGroup
+    from sequences.models import Organization, Sequence
+
+    started = time.perf_counter()
+    reused = Organization.objects.filter(name=marker(args.sequences, args.seed)).exists()
+    if not reused:
+        build(args.sequences, args.detections, args.seed)
+        analyze()
+    user_model = get_user_model()
+    user, _ = user_model.objects.get_or_create(
+        username=USERNAME, defaults={"is_staff": True, "is_superuser": True}
+    )
+    user.set_password(PASSWORD)
+    user.save()
+    typical = (
+        SequenceGroup.objects.filter(member_count__gte=40, member_count__lte=60)
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    queued = (
+        Sequence.objects.filter(annotation__processing_stage="ready_to_annotate")
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    return {
+        "sequences": Sequence.objects.count(),
+        "groups": SequenceGroup.objects.count(),
+        "reused": reused,
+        "build_seconds": round(time.perf_counter() - started, 1),
+        "typical_group": typical,
+        "queued_sequence": queued,
+    }
+
+
+# --- the server --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """DATABASE_URL naming the scratch database the history is in."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+class Server:
+    """gunicorn as `make serve` runs it, on a free port, stopped on exit."""
+
+    def __init__(self, workers: int):
+        self.port = free_port()
+        self.static = tempfile.mkdtemp(prefix="bench-static-")
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "DEBUG": "false",
+            "SECURE_HTTPS": "false",
+            "CONN_MAX_AGE": "60",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": str(workers),
+            "STATIC_ROOT": self.static,
+            "LOG_LEVEL": "WARNING",
+        }
+        self.process = None
+
+    def __enter__(self) -> Server:
+        python = str(ROOT / ".venv" / "bin" / "python")
+        subprocess.run(
+            [python, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+        )
+        self.process = subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "gunicorn"),
+                "-c",
+                "python:annotation_site.gunicorn_config",
+                "annotation_site.wsgi",
+            ],
+            cwd=ROOT,
+            env=self.env,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("gunicorn did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        shutil.rmtree(self.static, ignore_errors=True)
+
+
+# --- the client --------------------------------------------------------------------------------
+
+
+class Client:
+    """A logged-in browser: one keep-alive connection, the session cookie."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.cookies: dict[str, str] = {}
+        self.http = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def request(self, method: str, path: str, body: str | None = None) -> tuple[int, bytes]:
+        headers = {"Cookie": self.cookie_header(), "Host": "127.0.0.1"}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Referer"] = f"http://127.0.0.1:{self.port}{path}"
+            headers["X-CSRFToken"] = self.cookies.get("csrftoken", "")
+        try:
+            self.http.request(method, path, body=body, headers=headers)
+            response = self.http.getresponse()
+        except (http.client.HTTPException, OSError):
+            self.http.close()
+            self.http = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.http.request(method, path, body=body, headers=headers)
+            response = self.http.getresponse()
+        content = response.read()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return response.status, content
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+
+    def login(self) -> None:
+        self.request("GET", "/login/")
+        status, _ = self.request(
+            "POST",
+            "/login/",
+            urlencode(
+                {
+                    "username": USERNAME,
+                    "password": PASSWORD,
+                    "csrfmiddlewaretoken": self.cookies.get("csrftoken", ""),
+                }
+            ),
+        )
+        if status != 302 or "sessionid" not in self.cookies:
+            raise RuntimeError(f"login failed ({status})")
+
+
+def single_client(client: Client, path: str, repeat: int) -> dict:
+    for _ in range(3):
+        status, _ = client.request("GET", path)
+    if status != 200:
+        raise RuntimeError(f"{path}: {status}")
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        status, _ = client.request("GET", path)
+        times.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            raise RuntimeError(f"{path}: {status}")
+    times.sort()
+    return {
+        "median_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], 1),
+    }
+
+
+def _wrk_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit], 1)
+
+
+def load_wrk(client: Client, path: str, connections: int, duration: int) -> dict:
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-H",
+            f"Cookie: {client.cookie_header()}",
+            f"http://127.0.0.1:{client.port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", output, re.M))
+    errors = 0
+    for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: (.*)$"):
+        match = re.search(pattern, output, re.M)
+        if match:
+            errors += sum(int(n) for n in re.findall(r"\d+", match.group(1)))
+    return {
+        "rps": round(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), 1),
+        "p50_ms": _wrk_ms(percentiles["50"]),
+        "p99_ms": _wrk_ms(percentiles["99"]),
+        "errors": errors,
+        "generator": "wrk",
+    }
+
+
+def load_python(client: Client, path: str, connections: int, duration: int) -> dict:
+    """A bounded load generator: `connections` threads, each a keep-alive connection sending
+    one request after another until the time is up."""
+    stop = time.monotonic() + duration
+    times: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def worker() -> None:
+        own = Client(client.port)
+        own.cookies = dict(client.cookies)
+        mine = []
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            try:
+                status, _ = own.request("GET", path)
+            except OSError:
+                status = 0
+            mine.append((time.perf_counter() - started) * 1000)
+            if status != 200:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            times.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    times.sort()
+    return {
+        "rps": round(len(times) / elapsed, 1),
+        "p50_ms": round(statistics.median(times), 1),
+        "p99_ms": round(times[min(len(times) - 1, round(0.99 * (len(times) - 1)))], 1),
+        "errors": errors[0],
+        "generator": "python",
+    }
+
+
+def pages(history: dict, client: Client) -> dict[str, str]:
+    from groups.selectors import group_stats
+
+    listed = group_stats()["total"]
+    last = max(1, -(-listed // settings.GROUPS_LIST_PAGE_SIZE))
+    big_last = -(-BIG_GROUP // 60)
+    return {
+        "groups_list": "/groups/",
+        "groups_all_by_camera": "/groups/?tab=all&sort=camera",
+        "groups_all_page_200": "/groups/?tab=all&page=200",
+        "groups_all_last_page": f"/groups/?tab=all&page={last}",
+        "group_5000_members": "/groups/1/",
+        "group_5000_last_members": f"/groups/1/?members={big_last}",
+        "group_typical": f"/groups/{history['typical_group']}/",
+        "check_queue": "/groups/check/",
+        "to_annotate": "/sequences/",
+        "done": "/sequences/done/",
+        "annotate": f"/sequences/{history['queued_sequence']}/annotate/",
+        "admin_sequences": "/admin/sequences/sequence/",
+        "admin_detections": "/admin/sequences/detection/",
+        "admin_annotations": "/admin/sequences/sequenceannotation/",
+        "admin_operations": "/admin/groups/groupoperation/",
+        "admin_groups": "/admin/groups/sequencegroup/",
+        "api_sequences": "/api/v1/sequences/",
+        "api_sequences_camera": "/api/v1/sequences/?camera_id=3",
+        "api_sequence_groups": "/api/v1/sequence_groups/",
+        "api_sequence_groups_labeled": "/api/v1/sequence_groups/?labeled=true&order_by=camera",
+        "api_annotations": "/api/v1/annotations/sequences/",
+        "api_annotations_stage": "/api/v1/annotations/sequences/?processing_stage=annotated",
+        "api_group_5000": "/api/v1/sequence_groups/1",
+    }
+
+
+LOADED = ("groups_list", "group_5000_members", "annotate", "check_queue")
+
+
+def run(args) -> None:
+    history = ensure_history(args)
+    print(json.dumps({"history": history}), flush=True)
+    with Server(args.workers) as server:
+        client = Client(server.port)
+        client.login()
+        urls = pages(history, client)
+        chosen = [name for name in urls if not args.only or name in args.only]
+        for name in chosen:
+            figures = single_client(client, urls[name], args.repeat)
+            line = {"page": name, "url": urls[name], "sequences": history["sequences"]}
+            print(json.dumps({**line, "clients": 1, **figures}), flush=True)
+        if args.duration <= 0:
+            return
+        load = load_wrk if shutil.which("wrk") and not args.python_load else load_python
+        for name in LOADED:
+            if name not in chosen:
+                continue
+            figures = load(client, urls[name], args.connections, args.duration)
+            line = {"page": name, "url": urls[name], "sequences": history["sequences"]}
+            print(json.dumps({**line, "clients": args.connections, **figures}), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sequences", type=int, default=1_000_000, help="history size")
+    parser.add_argument("--detections", type=int, default=3, help="detections per sequence")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=30, help="one-client requests per page")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load per page")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--only", nargs="*", help="only these pages (names of the JSON lines)")
+    parser.add_argument("--python-load", action="store_true", help="not wrk, even if installed")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the scratch database afterwards; reuse a kept history of the same size",
+    )
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        parser.error("set DATABASE_URL to a PostgreSQL server")
+    original_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(
+        verbosity=0, autoclobber=True, keepdb=args.keep, serialize=False
+    )
+    try:
+        run(args)
+    finally:
+        connection.creation.destroy_test_db(original_name, verbosity=0, keepdb=args.keep)
+
+
+if __name__ == "__main__":
+    main()
