@@ -159,7 +159,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "groups:list"
+LOGIN_REDIRECT_URL = "home"  # the dashboard
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Internationalisation -----------------------------------------------------------------------
@@ -314,6 +314,12 @@ ANNOTATION_DELETE_AUDIT_HOOK = "groups.services.audit.annotation_delete_log"
 # the save's transaction. Not read from the environment.
 GROUP_VALIDATE_HOOK = "groups.services.validation.group_validate_for_save"
 IMAGE_THUMBNAIL_WIDTH = env_number("IMAGE_THUMBNAIL_WIDTH", 640, int)
+# Every image that comes in (API upload, local import, platform pull, demo) is refused beyond
+# these (sequences.services.images.image_check): 25 megapixels is three 4K frames (about 100 MB
+# once decoded), 10 MiB several times a camera's largest JPEG. Platform downloads are cut at the
+# byte cap.
+IMAGE_MAX_PIXELS = env_number("IMAGE_MAX_PIXELS", 25_000_000, int)
+IMAGE_MAX_BYTES = env_number("IMAGE_MAX_BYTES", 10 * 1024 * 1024, int)
 
 # --- Pyronear platform (pull_sequences); read from the environment only ------------------------
 
@@ -327,6 +333,15 @@ PLATFORM_RETRY_BACKOFF = env_number("PLATFORM_RETRY_BACKOFF", 1.0)
 PLATFORM_CONNECT_TIMEOUT = env_number("PLATFORM_CONNECT_TIMEOUT", 5.0)
 PLATFORM_READ_TIMEOUT = env_number("PLATFORM_READ_TIMEOUT", 60.0)
 PLATFORM_IMAGE_READ_TIMEOUT = env_number("PLATFORM_IMAGE_READ_TIMEOUT", 30.0)
+
+# --- Another annotation API (clone_sequences, push_annotations); from the environment only ------
+
+# The account on the API sequences are cloned from; push_annotations uses it too unless the
+# REMOTE_ANNOTATION_* pair is set. Calls follow the platform's retry and timeout settings above.
+SOURCE_ANNOTATION_LOGIN = os.environ.get("SOURCE_ANNOTATION_LOGIN", "")
+SOURCE_ANNOTATION_PASSWORD = os.environ.get("SOURCE_ANNOTATION_PASSWORD", "")
+REMOTE_ANNOTATION_LOGIN = os.environ.get("REMOTE_ANNOTATION_LOGIN", "")
+REMOTE_ANNOTATION_PASSWORD = os.environ.get("REMOTE_ANNOTATION_PASSWORD", "")
 
 # --- Logging ------------------------------------------------------------------------------------
 

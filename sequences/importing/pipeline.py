@@ -9,9 +9,10 @@ natural key and a function that builds a validated `SequenceRecord`. `record_pro
    read, so a re-import is cheap;
 2. builds the record (validation: `RecordError` lists every problem with its field path);
 3. `record_import` loads and checks every image, then writes the organisation, camera,
-   sequence, detections, the sequence's motion and the `ready_to_annotate` placeholder in one
-   transaction; image files written are deleted again if anything fails, so no half-imported
-   sequence is ever seen.
+   sequence, detections, the sequence's motion and the `ready_to_annotate` placeholder (or the
+   annotation a clone copies, `AnnotationRecord`) in one transaction, with whatever the source
+   records beside them (`on_stored`); image files written are deleted again if anything fails,
+   so no half-imported sequence is ever seen.
 
 `assignment_chain` then calls the assignment hook named by `IMPORT_ASSIGNMENT_HOOK` (the groups
 app's run; this app never imports the groups app) and records what it returns in the report.
@@ -29,12 +30,22 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
 
+from sequences import payloads
 from sequences.importing.report import ChainedAssignment, ImportReport, format_error
-from sequences.models import Detection, ProcessingStage, Sequence
+from sequences.models import (
+    MACHINE_SOURCES,
+    WRITABLE_STAGES,
+    Detection,
+    LabelSource,
+    ProcessingStage,
+    Sequence,
+)
 from sequences.payloads import Loc
 from sequences.services import (
+    STAGE_INVALID,
     AutogenParams,
     SequenceExists,
+    annotation_restore_many,
     annotation_write,
     detection_create,
     detection_payload_errors,
@@ -44,6 +55,8 @@ from sequences.services import (
 )
 
 IMAGE_UNREADABLE = "cannot be read: {reason}"
+ANNOTATION_DETECTION_UNKNOWN = "detection {alert_api_id} is not one of the sequence's detections"
+LABEL_SOURCE_INVALID = f"must be one of {', '.join(LabelSource.values)}, or null"
 ASSIGNMENT_NO_RESULT = "the assignment hook returned {value!r}, not a ChainedAssignment"
 
 
@@ -76,6 +89,23 @@ class DetectionRecord:
 
 
 @dataclass
+class AnnotationRecord:
+    """An annotation copied with its sequence, as it is (a clone's `--with-annotations`).
+
+    Its boxes name detections by their `alert_api_id` (the only id two sites share); the
+    pipeline turns them into this site's detection ids. `label_source` None at a stage past
+    `ready_to_annotate` means a person's label (the reference records no provenance).
+    """
+
+    annotation: dict[str, Any]
+    processing_stage: str
+    has_missed_smoke: bool = False
+    is_unsure: bool = False
+    label_source: str | None = None
+    checked_at: datetime | None = None
+
+
+@dataclass
 class SequenceRecord:
     """A validated sequence with its detections, in the shape every source produces."""
 
@@ -96,10 +126,15 @@ class SequenceRecord:
     temporal_model_score: float | None = None
     temporal_model_version: str | None = None
     temporal_api_version: str | None = None
+    # The annotation to store instead of the `ready_to_annotate` placeholder.
+    annotation: AnnotationRecord | None = None
 
     def sequence_fields(self) -> dict[str, Any]:
-        """Everything but the detections: the arguments of `sequence_create`."""
-        names = (item.name for item in fields(self) if item.name != "detections")
+        """Everything but the detections and the annotation: the arguments of
+        `sequence_create`."""
+        names = (
+            item.name for item in fields(self) if item.name not in ("detections", "annotation")
+        )
         return {name: getattr(self, name) for name in names}
 
 
@@ -162,6 +197,72 @@ def _check_payloads(detections: list[tuple[int, DetectionRecord]]) -> None:
         raise RecordError(errors)
 
 
+def remap_annotation(annotation: dict[str, Any], ids: dict[int, int]) -> dict[str, Any]:
+    """`annotation` with every box's `detection_id` replaced through `ids` (between a site's
+    detection ids and alert ids); KeyError names a detection `ids` does not know."""
+    return {
+        "sequences_bbox": [
+            {
+                **cluster,
+                "bboxes": [
+                    {**bbox, "detection_id": ids[bbox["detection_id"]]}
+                    for bbox in cluster.get("bboxes", [])
+                ],
+            }
+            for cluster in annotation.get("sequences_bbox", [])
+        ]
+    }
+
+
+def _check_annotation(record: SequenceRecord) -> None:
+    """Validate a copied annotation before anything is written: its shape (SPEC §3.3), its
+    stage and provenance, and that every box names one of the record's detections."""
+    copied = record.annotation
+    if copied is None:
+        return
+    cleaned, errors = payloads.clean_annotation(copied.annotation)
+    errors = [(("annotation", "annotation", *loc), msg) for loc, msg in errors]
+    known = {detection.alert_api_id for detection in record.detections}
+    errors.extend(
+        (("annotation", "annotation"), ANNOTATION_DETECTION_UNKNOWN.format(alert_api_id=item))
+        for item in payloads.annotation_detection_ids(copied.annotation)
+        if item not in known
+    )
+    if copied.processing_stage not in ProcessingStage.values:
+        errors.append((("annotation", "processing_stage"), STAGE_INVALID))
+    if copied.label_source is not None and copied.label_source not in LabelSource.values:
+        errors.append((("annotation", "label_source"), LABEL_SOURCE_INVALID))
+    if errors:
+        raise RecordError(errors)
+    copied.annotation = cleaned
+
+
+def _annotation_copy(sequence: Sequence, rows: list[Detection], copied: AnnotationRecord) -> None:
+    """Store a checked `AnnotationRecord` as the sequence's annotation, its boxes pointing at
+    the detections just written. A copy is not a human save: it never propagates."""
+    local = {row.alert_api_id: row.pk for row in rows}
+    annotation = remap_annotation(copied.annotation, local)
+    source = copied.label_source
+    if source is None and copied.processing_stage not in WRITABLE_STAGES:
+        source = LabelSource.HUMAN
+    checked_at = copied.checked_at
+    if checked_at is None and source == LabelSource.HUMAN:
+        checked_at = sequence.created_at
+    snapshot = {
+        "annotation": annotation,
+        "processing_stage": copied.processing_stage,
+        "is_unsure": copied.is_unsure,
+        "has_missed_smoke": copied.has_missed_smoke,
+        "label_source": source,
+        "check_risk": 0.0 if source in MACHINE_SOURCES else None,
+        "label_source_group_id": None,
+        "label_source_operation_id": None,
+        "checked_by_id": None,
+        "checked_at": checked_at.isoformat() if checked_at else None,
+    }
+    annotation_restore_many(snapshots={sequence.pk: snapshot})
+
+
 @contextmanager
 def _files_deleted_on_error() -> Iterator[list[str]]:
     """Collect the storage names written in the block; delete them if the block raises.
@@ -178,7 +279,12 @@ def _files_deleted_on_error() -> Iterator[list[str]]:
         raise
 
 
-def record_import(record: SequenceRecord, *, autogen: AutogenParams) -> ImportedCounts:
+StoredHook = Callable[[Sequence], None]
+
+
+def record_import(
+    record: SequenceRecord, *, autogen: AutogenParams, on_stored: StoredHook | None = None
+) -> ImportedCounts:
     """Import one validated record whole or not at all (SPEC §8.1).
 
     - Present already (also when a concurrent import wins the unique key) -> `already_present`.
@@ -187,8 +293,9 @@ def record_import(record: SequenceRecord, *, autogen: AutogenParams) -> Imported
       problems raise RecordError naming `detections[i]...`.
     - One transaction: organisation and camera upserts, the sequence, its detections, its
       motion (measured from the detections just written: one UPDATE of the sequence, none when
-      too few frames have a box) and the `ready_to_annotate` placeholder (always created,
-      clusters generated with `autogen`).
+      too few frames have a box) and the `ready_to_annotate` placeholder (clusters generated
+      with `autogen`), or the record's copied annotation (checked before the first write too);
+      then `on_stored(sequence)`, whose writes commit or roll back with the sequence.
       If anything raises, the image files written are deleted and the error propagates.
     """
     if record_exists(record.source_api, record.alert_api_id):
@@ -197,6 +304,7 @@ def record_import(record: SequenceRecord, *, autogen: AutogenParams) -> Imported
     if not detections:
         return ImportedCounts("skipped_empty")
     _check_payloads(detections)
+    _check_annotation(record)
     images = _load_images(detections)
     try:
         with _files_deleted_on_error() as written, transaction.atomic():
@@ -215,17 +323,23 @@ def record_import(record: SequenceRecord, *, autogen: AutogenParams) -> Imported
                 written.append(row.image.name)
                 rows.append(row)
             sequence_motion_measure(sequence=sequence, detections=rows)
-            annotation_write(
-                sequence=sequence,
-                processing_stage=ProcessingStage.READY_TO_ANNOTATE,
-                has_missed_smoke=False,
-                is_unsure=False,
-                source=None,
-                autogen=autogen,
-            )
+            if record.annotation is not None:
+                _annotation_copy(sequence, rows, record.annotation)
+            else:
+                annotation_write(
+                    sequence=sequence,
+                    processing_stage=ProcessingStage.READY_TO_ANNOTATE,
+                    has_missed_smoke=False,
+                    is_unsure=False,
+                    source=None,
+                    autogen=autogen,
+                )
+            if on_stored is not None:
+                on_stored(sequence)
     except SequenceExists:
         return ImportedCounts("already_present")
-    return ImportedCounts("created", detections=len(detections), placeholders=1)
+    placeholders = 0 if record.annotation is not None else 1
+    return ImportedCounts("created", detections=len(detections), placeholders=placeholders)
 
 
 def record_process(
@@ -235,18 +349,20 @@ def record_process(
     key: tuple[str, int] | None,
     build: Callable[[], SequenceRecord],
     autogen: AutogenParams,
+    on_stored: StoredHook | None = None,
 ) -> None:
     """Run one record through the pipeline and count it in `report`.
 
     `ref` prefixes its errors (e.g. "line 7 (alert_api_id 4411)"); `key` is its
     `(source_api, alert_api_id)` when readable (None: straight to validation); `build` validates
-    and returns the record or raises RecordError, and is not called for a present key.
+    and returns the record or raises RecordError, and is not called for a present key;
+    `on_stored` is `record_import`'s.
     """
     if key is not None and record_exists(*key):
         report.already_present += 1
         return
     try:
-        counts = record_import(build(), autogen=autogen)
+        counts = record_import(build(), autogen=autogen, on_stored=on_stored)
     except RecordError as exc:
         report.record_failed(ref, exc.errors)
         return

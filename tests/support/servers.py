@@ -47,9 +47,9 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path, what: str) ->
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode}:\n{_tail(log)}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # up, but not answering yet
             time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"{what} did not answer at {url} within {START_TIMEOUT} s:\n{_tail(log)}")
