@@ -3,12 +3,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from groups import views as group_views
+from groups.dashboard import views as dashboard_views
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="groups:list", permanent=False), name="home"),
+    path("", dashboard_views.dashboard, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

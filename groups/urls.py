@@ -1,15 +1,17 @@
 """Routes of the group pages under /groups/: the list, a group page and its actions, the check
-queue and the staff undo."""
+queue, the staff undo and the dashboard's threshold report."""
 
 from django.urls import path
 
 from groups import views
+from groups.dashboard import views as dashboard_views
 
 app_name = "groups"
 
 urlpatterns = [
     path("", views.group_list, name="list"),
     path("check/", views.check_queue, name="check"),
+    path("thresholds/", dashboard_views.dashboard_thresholds, name="dashboard_thresholds"),
     path("check/confirm/", views.check_confirm_view, name="check_confirm"),
     path("check/reject/", views.check_reject_view, name="check_reject"),
     path(

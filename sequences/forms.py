@@ -17,13 +17,14 @@ from sequences.models import (
     WRITABLE_STAGES,
     Camera,
     FalsePositiveType,
+    LabelSource,
     Organization,
     ProcessingStage,
     SmokeType,
     SourceApi,
 )
 from sequences.payloads import cluster_completeness_errors
-from sequences.selectors import NO_ANNOTATION, AnnotationPage, SequenceFilters
+from sequences.selectors import BY_GROUP, NO_ANNOTATION, AnnotationPage, SequenceFilters
 
 # SPEC §6.4 keyboard map.
 SMOKE_KEYS = {"wildfire": "1", "industrial": "2", "other": "3"}
@@ -122,6 +123,7 @@ class SequenceFilterForm(forms.Form):
             stage=data.get("stage") or None,
             recorded_from=data.get("date_from"),
             recorded_to=data.get("date_to"),
+            label_source=data.get("label_source") or None,
         )
 
     def querystring(self) -> str:
@@ -140,6 +142,19 @@ class DoneFilterForm(SequenceFilterForm):
         ("", "Any stage"),
         *((stage.value, stage.label) for stage in ProcessingStage if stage in LOCKED_STAGES),
     ]
+
+    label_source = forms.ChoiceField(
+        choices=[
+            ("", "Anyone"),
+            (LabelSource.HUMAN, "A person"),
+            (LabelSource.PROPAGATED, "Propagation"),
+            (LabelSource.INHERITED, "Inheritance"),
+            (LabelSource.BULK, "Bulk"),
+            (BY_GROUP, "A group (propagation or inheritance)"),
+        ],
+        required=False,
+        label="Labeled by",
+    )
 
 
 # --- the annotation form ----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sequences.models import (
     LOCKED_STAGES,
     WRITABLE_STAGES,
     Detection,
+    LabelSource,
     ProcessingStage,
     Sequence,
     SequenceAnnotation,
@@ -39,6 +40,9 @@ from sequences.services import annotation_generate
 
 # The queue's pseudo-stage of a sequence that has no annotation row yet.
 NO_ANNOTATION = "no_annotation"
+# The Done list's pseudo-source of the labels a group wrote (propagated or inherited).
+BY_GROUP = "by_group"
+BY_GROUP_SOURCES = (LabelSource.PROPAGATED, LabelSource.INHERITED)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class SequenceFilters:
     stage: str | None = None  # a ProcessingStage value or NO_ANNOTATION
     recorded_from: date | None = None  # inclusive, by recording day
     recorded_to: date | None = None  # inclusive
+    label_source: str | None = None  # a LabelSource value or BY_GROUP
 
 
 def _filtered(queryset: QuerySet[Sequence], filters: SequenceFilters) -> QuerySet[Sequence]:
@@ -68,6 +73,10 @@ def _filtered(queryset: QuerySet[Sequence], filters: SequenceFilters) -> QuerySe
         queryset = queryset.filter(recorded_at__date__gte=filters.recorded_from)
     if filters.recorded_to is not None:
         queryset = queryset.filter(recorded_at__date__lte=filters.recorded_to)
+    if filters.label_source == BY_GROUP:
+        queryset = queryset.filter(annotation__label_source__in=BY_GROUP_SOURCES)
+    elif filters.label_source:
+        queryset = queryset.filter(annotation__label_source=filters.label_source)
     return queryset
 
 

@@ -58,11 +58,11 @@ def test_login_page_renders(client):
     assert 'name="username"' in page and 'name="password"' in page and "csrfmiddlewaretoken" in page
 
 
-def test_after_login_the_user_lands_on_the_groups_list(client):
+def test_after_login_the_user_lands_on_the_dashboard(client):
     UserFactory(username="alice")
     response = client.post(reverse("login"), {"username": "alice", "password": "secret-password"})
-    assert response.status_code == 302 and response.url == reverse("groups:list")
-    assert client.get(reverse("groups:list")).status_code == 200
+    assert response.status_code == 302 and response.url == reverse("home")
+    assert client.get(reverse("home")).status_code == 200
 
 
 def test_login_returns_to_the_page_asked_for(client):

@@ -42,6 +42,10 @@ OPERATIONS = [
     ("post", "/api/v1/sequence_groups/operations/1/undo"),
     ("post", "/api/v1/sequence_groups/check"),
     ("post", "/api/v1/sequence_groups/check/reject"),
+    ("get", "/api/v1/stats/daily"),
+    ("get", "/api/v1/stats/label_sources"),
+    ("get", "/api/v1/stats/check_queue"),
+    ("get", "/api/v1/stats/thresholds"),
 ]
 
 
