@@ -285,6 +285,15 @@ def _operation_sentence(operation: GroupOperation) -> str:
     if kind == OperationKind.INHERIT:
         run = f" (assignment run {operation.run_id})" if operation.run_id else ""
         return f"{plural(count, 'joining sequence')} inherited {label}{run}"
+    if kind == OperationKind.MERGE:
+        moved = plural(len(details.get("moved") or []), "member")
+        text = f"Merged group #{details.get('source_group_id')} into this group ({moved} moved)"
+        if details.get("label_taken"):
+            text += f" and took its label {details['label_taken']}"
+        return text + (f"; {plural(count, 'member')} updated" if count else "")
+    if kind == OperationKind.SPLIT:
+        moved = plural(len(details.get("moved") or []), "member")
+        return f"Split {moved} off into the new group #{details.get('new_group_id')}"
     if kind == OperationKind.UNDO:
         undone = operation.undo_of
         restored = len(details.get("restored") or [])

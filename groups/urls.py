@@ -3,7 +3,7 @@ queue, the staff undo and the dashboard's threshold report."""
 
 from django.urls import path
 
-from groups import views
+from groups import views, views_regroup
 from groups.dashboard import views as dashboard_views
 
 app_name = "groups"
@@ -22,6 +22,9 @@ urlpatterns = [
     path("<int:group_id>/", views.group_detail, name="detail"),
     path("<int:group_id>/validate/", views.group_validate_view, name="validate"),
     path("<int:group_id>/unvalidate/", views.group_unvalidate_view, name="unvalidate"),
+    path("<int:group_id>/merge/", views_regroup.group_merge_page, name="merge"),
+    path("<int:group_id>/merge/into/", views_regroup.group_merge_view, name="merge_into"),
+    path("<int:group_id>/split/", views_regroup.group_split_view, name="split"),
     path(
         "members/<int:sequence_id>/reinclude/",
         views.group_member_reinclude_view,
