@@ -19,6 +19,17 @@ _RULES: list[Rule] = [
     ("IMAGE_THUMBNAIL_WIDTH", lambda v: v >= 64, "must be >= 64"),
     # S3 signatures (SigV4) live at most 7 days.
     ("IMAGE_URL_EXPIRY_SECONDS", lambda v: 1 <= v <= 604800, "must be between 1 and 604800"),
+    # Up to Pillow's own decompression bomb threshold (PIL.Image.MAX_IMAGE_PIXELS).
+    (
+        "IMAGE_MAX_PIXELS",
+        lambda v: 1_000_000 <= v <= 89_478_485,
+        "must be between 1000000 and 89478485 (Pillow's decompression bomb threshold)",
+    ),
+    (
+        "IMAGE_MAX_BYTES",
+        lambda v: 100_000 <= v <= 104_857_600,
+        "must be between 100000 and 104857600",
+    ),
 ]
 
 

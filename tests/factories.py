@@ -36,6 +36,23 @@ def jpeg_bytes(width: int = 64, height: int = 36, color: str = "skyblue") -> byt
     return buffer.getvalue()
 
 
+def png_bytes(width: int = 64, height: int = 36, *, mode: str = "RGB", color="orange") -> bytes:
+    """A PNG of one colour; `png_bytes(12_000, 12_000, mode="1")` is a decompression bomb of a
+    few KB (144 megapixels of one bit that compress to almost nothing)."""
+    buffer = io.BytesIO()
+    Image.new(mode, (width, height), 0 if mode == "1" else color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def truncated_jpeg_bytes() -> bytes:
+    """A JPEG cut short in its scan: the header opens (and Pillow's `verify` passes), decoding
+    fails."""
+    buffer = io.BytesIO()
+    noise = Image.effect_noise((400, 300), 64).convert("RGB")
+    noise.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()[: buffer.tell() // 2]
+
+
 def predictions(*boxes: tuple[list[float], float]) -> dict:
     """`predictions(([x1, y1, x2, y2], conf), ...)` as an algo_predictions payload."""
     return {

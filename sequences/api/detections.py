@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.http import FileResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
@@ -21,9 +19,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation_site import api as site_api
-from annotation_site.storage import presigned_redirect
 from sequences.api.bodies import body_errors, sequence_errors
 from sequences.filters import DetectionFilter, FilteredListSchema
+from sequences.image_responses import stored_image_response
 from sequences.models import Detection
 from sequences.serializers import DetectionReadSerializer, detection_image_url
 from sequences.services import (
@@ -32,7 +30,7 @@ from sequences.services import (
     image_check,
     thumbnail_open,
 )
-from sequences.services.images import image_media_type, image_presigned_url
+from sequences.services.images import image_bytes_check, image_presigned_url, thumbnail_name
 
 DETECTION_NOT_FOUND = "Detection not found."
 IMAGE_FILE_NOT_FOUND = "Image file not found."
@@ -45,8 +43,10 @@ def _upload_errors(values: dict[str, Any], raw) -> list[tuple]:
     """
     errors = sequence_errors(values)
     if "file" in values:
-        values["image_bytes"] = values["file"].read()
         try:
+            # An upload over the byte cap is refused before it is read into memory.
+            image_bytes_check(values["file"].size)
+            values["image_bytes"] = values["file"].read()
             values["extension"] = image_check(values["image_bytes"])
         except ValueError as exc:
             errors.append((("body", "file"), str(exc)))
@@ -157,7 +157,9 @@ class DetectionDetailApi(APIView):
 class DetectionImageApi(APIView):
     """The image bytes; `variant=thumb` is a JPEG at most IMAGE_THUMBNAIL_WIDTH wide (cached).
 
-    With object storage: a 302 to a presigned URL valid IMAGE_URL_EXPIRY_SECONDS.
+    Served as the page's image view serves it (`sequences.image_responses`): ETag,
+    Last-Modified, a day of private cache and 304s; with object storage a 302 to a presigned
+    URL valid IMAGE_URL_EXPIRY_SECONDS, kept by the browser for half of that at most.
     """
 
     content_negotiation_class = site_api.IgnoreAcceptNegotiation
@@ -181,6 +183,10 @@ class DetectionImageApi(APIView):
             302: OpenApiResponse(
                 description="with object storage: Location is a presigned URL of the image"
             ),
+            304: OpenApiResponse(
+                description="the image is unchanged (If-None-Match with its ETag, or "
+                "If-Modified-Since)"
+            ),
         },
         errors=(404, 422),
         tags=["detections"],
@@ -191,14 +197,18 @@ class DetectionImageApi(APIView):
         variant = query.get("variant")
         try:
             location = image_presigned_url(detection, variant)
-            if location is not None:
-                return presigned_redirect(location, expires=settings.IMAGE_URL_EXPIRY_SECONDS)
-            handle = thumbnail_open(detection, variant) if variant else detection.image.open("rb")
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ValueError) as exc:  # ValueError: the image does not decode
             raise NotFound(IMAGE_FILE_NOT_FOUND) from exc
-        # Variants are JPEG; originals keep the format image_check found on upload.
-        media_type = "image/jpeg" if variant else image_media_type(detection.image.name)
-        return FileResponse(handle, content_type=media_type)
+        # The page view's rule: validators, a day of private cache, 304s, a 404 for an image
+        # that does not decode into its variant.
+        return stored_image_response(
+            request,
+            detection,
+            thumbnail_name(detection.image.name, variant) if variant else detection.image.name,
+            location,
+            lambda: thumbnail_open(detection, variant) if variant else detection.image.open("rb"),
+            not_found=IMAGE_FILE_NOT_FOUND,
+        )
 
 
 class DetectionUrlApi(APIView):

@@ -39,6 +39,7 @@ from sequences.payloads import (
     Loc,
 )
 from sequences.services import TEMPORAL_FIELDS, AutogenParams
+from sequences.services.images import image_bytes_check
 
 EXPORT_FILE = "sequences.jsonl"
 
@@ -186,7 +187,9 @@ def _image_path(checker: RecordChecker, value: Any, loc: Loc, folder: Path) -> P
 
 
 def read_image(path: Path) -> bytes:
-    """The bytes of an export image (the one place the local format reads image files)."""
+    """The bytes of an export image (the one place the local format reads image files); one
+    over IMAGE_MAX_BYTES is refused (ImageTooLarge) before it is read."""
+    image_bytes_check(path.stat().st_size)
     return path.read_bytes()
 
 

@@ -10,6 +10,9 @@ images); connection errors, timeouts and 500/502/503/504 are retried 3 times wit
 backoff; any other 4xx is final; a 401 or 406 triggers one fresh login and one retry, then a
 fatal `PlatformAuthError` naming the login. Error bodies are never assumed to be JSON. Passwords,
 tokens and presigned query strings never appear in a message.
+
+Images are streamed and cut at IMAGE_MAX_BYTES (`capped_body`, reusable by any downloader): an
+oversized image is refused without its body ever being held whole in memory.
 """
 
 from __future__ import annotations
@@ -46,6 +49,16 @@ NOT_JSON = "{call}: the answer is not JSON"
 NOT_A_LIST = "{call}: expected a JSON list"
 IMAGE_FAILED = "image {name}: HTTP {status} {detail}"
 IMAGE_EMPTY = "image {name}: empty body"
+IMAGE_ANNOUNCED_TOO_LARGE = (
+    "{what}: {size} bytes announced, over the limit of {limit} bytes (IMAGE_MAX_BYTES); "
+    "not downloaded"
+)
+IMAGE_CUT = (
+    "{what}: over the limit of {limit} bytes (IMAGE_MAX_BYTES); the download was cut "
+    "after {received} bytes"
+)
+# Bytes read from the socket at a time while streaming an image.
+IMAGE_CHUNK_BYTES = 64 * 1024
 
 
 def is_integer(value: object) -> bool:
@@ -59,6 +72,40 @@ class PlatformError(Exception):
 
 class PlatformAuthError(PlatformError):
     """Credentials or tokens refused: fatal for the whole pull."""
+
+
+class ImageTooLargeError(PlatformError):
+    """An image whose body goes past the byte cap: refused, not retried."""
+
+
+def capped_body(response: requests.Response, *, what: str, limit: int | None = None) -> bytes:
+    """The body of a streamed (`stream=True`) answer, read in chunks and cut as soon as it goes
+    past `limit` bytes (IMAGE_MAX_BYTES by default): ImageTooLargeError naming the limit, and
+    the connection is closed rather than drained.
+
+    A Content-Length over the limit is refused before anything is read. The limit applies to
+    the decoded bytes, so a compressed body cannot expand past it either. `what` names the
+    download in messages ("image <bucket key>": never the URL, whose query may be a credential).
+    """
+    limit = settings.IMAGE_MAX_BYTES if limit is None else limit
+    declared = response.headers.get("Content-Length", "")
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        if declared.isdigit() and int(declared) > limit:
+            raise ImageTooLargeError(
+                IMAGE_ANNOUNCED_TOO_LARGE.format(what=what, size=int(declared), limit=limit)
+            )
+        for chunk in response.iter_content(IMAGE_CHUNK_BYTES):
+            received += len(chunk)
+            if received > limit:
+                raise ImageTooLargeError(
+                    IMAGE_CUT.format(what=what, received=received, limit=limit)
+                )
+            chunks.append(chunk)
+    finally:
+        response.close()
+    return b"".join(chunks)
 
 
 class PlatformHTTPError(PlatformError):
@@ -150,15 +197,35 @@ class PlatformClient:
 
     # --- transport --------------------------------------------------------------------------
 
-    def _send(self, method: str, url: str, *, call: str, read_timeout: float, **kwargs):
-        """One request under the retry rule; returns the first answer that is not retryable."""
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        call: str,
+        read_timeout: float,
+        body_limit: int | None = None,
+        **kwargs,
+    ):
+        """One request under the retry rule; returns the first answer that is not retryable.
+
+        With `body_limit` the body is streamed and cut past that many bytes (`capped_body`;
+        ImageTooLargeError, final); a connection lost while reading it is retried too.
+        """
         policy = self.policy
         attempts = policy.retries + 1
         for attempt in range(attempts):
             try:
                 response = self.session.request(
-                    method, url, timeout=(policy.connect_timeout, read_timeout), **kwargs
+                    method,
+                    url,
+                    timeout=(policy.connect_timeout, read_timeout),
+                    stream=body_limit is not None,
+                    **kwargs,
                 )
+                if body_limit is not None:
+                    # What `Response.content` would hold, read within the limit.
+                    response._content = capped_body(response, what=call, limit=body_limit)
             except requests.Timeout:
                 reason = "timed out"
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -304,7 +371,8 @@ class PlatformClient:
         )
 
     def image(self, url: str, *, name: str) -> bytes:
-        """The bytes behind a presigned image URL, fetched without any Authorization header.
+        """The bytes behind a presigned image URL, fetched without any Authorization header,
+        streamed and cut past IMAGE_MAX_BYTES (ImageTooLargeError naming the limit).
 
         `name` (the bucket key) stands for the image in messages: the URL's query string is
         a credential.
@@ -314,6 +382,7 @@ class PlatformClient:
             url,
             call=f"image {name}",
             read_timeout=self.policy.image_read_timeout,
+            body_limit=settings.IMAGE_MAX_BYTES,
             auth=_strip_authorization,
         )
         if response.status_code != 200:

@@ -17,11 +17,17 @@ import hashlib
 import io
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 
 from sequences.boxes import representative_box
 from sequences.models import Detection
-from sequences.services.images import IMAGE_INVALID, JPEG_QUALITY
+from sequences.services.images import (
+    IMAGE_INVALID,
+    JPEG_QUALITY,
+    ImageTooLarge,
+    image_pixels_check,
+    pil_image,
+    variant_store,
+)
 
 CROP_SIZE = 320
 # The window is the box's longer side plus this much of it on every side (context)...
@@ -66,13 +72,16 @@ def crop_window(box: list[float], width: int, height: int) -> tuple[int, int, in
 def crop_render(data: bytes, box: list[float], *, size: int = CROP_SIZE) -> bytes:
     """JPEG bytes of the `size` x `size` crop around `box` with the box drawn on it.
 
-    Raises ValueError(IMAGE_INVALID) for bytes Pillow cannot decode.
+    Raises ValueError(IMAGE_INVALID) for bytes Pillow cannot decode (ImageTooLarge over
+    IMAGE_MAX_PIXELS).
     """
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
+    Image = pil_image()
     try:
         with Image.open(io.BytesIO(data)) as image:
             full_width, full_height = image.size
+            image_pixels_check(full_width, full_height)
             left, top, right, bottom = crop_window(box, full_width, full_height)
             # A JPEG decodes at 1/2, 1/4 or 1/8 scale when the window stays at least `size`.
             image.draft(
@@ -81,7 +90,15 @@ def crop_render(data: bytes, box: list[float], *, size: int = CROP_SIZE) -> byte
             scale = image.width / full_width
             window = tuple(round(value * scale) for value in (left, top, right, bottom))
             crop = image.convert("RGB").crop(window).resize((size, size), Image.Resampling.LANCZOS)
-    except (OSError, SyntaxError, ValueError) as exc:
+    except ImageTooLarge:
+        raise
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:
         raise ValueError(IMAGE_INVALID) from exc
     factor = size / (right - left)
     drawn = [
@@ -120,8 +137,5 @@ def crop_stored(detection: Detection) -> str:
     if not storage.exists(name):
         with storage.open(detection.image.name, "rb") as original:
             data = crop_render(original.read(), box)
-        stored = storage.save(name, ContentFile(data))
-        if stored != name:
-            # Another request generated the same crop meanwhile; keep that one.
-            storage.delete(stored)
+        variant_store(storage, name, data)
     return name

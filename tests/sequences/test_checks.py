@@ -16,6 +16,13 @@ def test_default_settings_pass():
     ("name", "value", "message"),
     [
         ("IMAGE_THUMBNAIL_WIDTH", 10, "IMAGE_THUMBNAIL_WIDTH=10 must be >= 64."),
+        (
+            "IMAGE_MAX_PIXELS",
+            100_000_000,
+            "IMAGE_MAX_PIXELS=100000000 must be between 1000000 and 89478485 (Pillow's "
+            "decompression bomb threshold).",
+        ),
+        ("IMAGE_MAX_BYTES", 0, "IMAGE_MAX_BYTES=0 must be between 100000 and 104857600."),
         ("GROUPS_CHECK_PAGE_SIZE", 0, "GROUPS_CHECK_PAGE_SIZE=0 must be between 1 and 100."),
         ("GROUPS_LIST_PAGE_SIZE", 101, "GROUPS_LIST_PAGE_SIZE=101 must be between 1 and 100."),
         (

@@ -42,6 +42,8 @@ TEMPORAL_SCORED = {
     "temporal_model_version": "0.1.0",
     "temporal_api_version": "v0.3.2",
 }
+# How much an "endless" image body sends at most before ending on its own.
+ENDLESS_IMAGE_BYTES = 200 * 1024 * 1024
 RISK_SCORES = ("very_low", "low", "moderate", "high", "very_high", "extreme")
 TRUE_VALUES = ("true", "1", "yes", "on")
 FALSE_VALUES = ("false", "0", "no", "off")
@@ -96,8 +98,11 @@ class FakePlatform:
     sequences: list[dict[str, Any]] = field(default_factory=list)
     detections: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     images: dict[str, bytes] = field(default_factory=dict)
-    # bucket_key -> "expired" | "missing" | "not_image"
+    # bucket_key -> "expired" | "missing" | "not_image" | "endless" (an image body streamed
+    # without Content-Length until the client hangs up, ENDLESS_IMAGE_BYTES at most)
     image_faults: dict[str, str] = field(default_factory=dict)
+    # Bytes of "endless" image bodies the server managed to send.
+    endless_bytes_sent: int = 0
     faults: list[Fault] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)  # token -> login
     requests: list[RecordedRequest] = field(default_factory=list)
@@ -571,6 +576,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(fault.status, fault.body, fault.content_type)
                 return
             time.sleep(fault.delay)
+        key = path[len("/images/") :] if path.startswith("/images/") else None
+        if key is not None and platform.image_faults.get(key) == "endless":
+            self._send_endless()
+            return
         status, payload, extra = self._route(method, path, query, headers, body)
         if isinstance(payload, bytes):
             self._send(status, payload, extra.pop("Content-Type"), extra)
@@ -634,6 +643,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def _send_endless(self) -> None:
+        """A 200 image whose body (a PNG signature, then junk) has no Content-Length and goes
+        on until the client closes the connection (or ENDLESS_IMAGE_BYTES)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        chunk = b"\x89PNG\r\n\x1a\n" + bytes(64 * 1024 - 8)
+        sent = 0
+        try:
+            while sent < ENDLESS_IMAGE_BYTES:
+                self.wfile.write(chunk)
+                sent += len(chunk)
+                with self.platform._lock:
+                    self.platform.endless_bytes_sent += len(chunk)
+        except OSError:
+            pass  # the client hung up
 
     def _reset(self) -> None:
         """Drop the connection with a TCP reset (SO_LINGER 0), as a crashed proxy would."""
