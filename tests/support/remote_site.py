@@ -121,10 +121,11 @@ class RemoteSite:
         camera_id: int = 41,
         azimuth: float | None = 120,
         source_api: str = "pyronear_french",
+        placeholder: bool = True,
         **extra: Any,
     ) -> RemoteSequence:
         """A sequence with `frames` detections (a box drifting right), as an importer would
-        create it there, and its ready_to_annotate placeholder."""
+        create it there, and its ready_to_annotate placeholder (unless told not to)."""
         body = self.api(
             "POST",
             "/sequences/",
@@ -158,7 +159,9 @@ class RemoteSite:
                 files={"file": (f"{index}.jpg", jpeg_bytes(color="gray"), "image/jpeg")},
             )
             sequence.detections.append(detection)
-        placeholder = self.api(
+        if not placeholder:
+            return sequence
+        created = self.api(
             "POST",
             "/annotations/sequences/",
             json={
@@ -167,7 +170,7 @@ class RemoteSite:
                 "has_missed_smoke": False,
             },
         )
-        sequence.annotation_id = placeholder["id"]
+        sequence.annotation_id = created["id"]
         return sequence
 
     def annotation(self, sequence: RemoteSequence) -> dict[str, Any] | None:
