@@ -49,6 +49,8 @@ FALSE_POSITIVE_KEYS = {
 }
 MISSED_SMOKE_KEYS = {"yes": "Y", "no": "N"}
 UNSURE_KEY = "Q"
+# "Save and validate the group", offered when the page was opened from an unvalidated group.
+VALIDATE_GROUP_KEY = "V"
 
 # Distinct on a sky photo and on each other; cluster i takes colour i modulo the list.
 CLUSTER_COLOURS = (

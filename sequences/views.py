@@ -24,6 +24,7 @@ from sequences.forms import (
     CLUSTERS_CHANGED,
     FALSE_POSITIVE_KEYS,
     UNSURE_KEY,
+    VALIDATE_GROUP_KEY,
     AnnotationForm,
     DoneFilterForm,
     SequenceFilterForm,
@@ -50,6 +51,7 @@ from sequences.services.images import (
 
 LIST_PAGE_SIZE = 50
 SAVED_MESSAGE = "Sequence #{sequence_id} saved"
+GROUP_VALIDATED_MESSAGE = "Group #{group_id} validated"
 PROPAGATED_MESSAGE = "group #{group_id} labeled {label}, {count} other member{plural} updated"
 # Added to PROPAGATED_MESSAGE when a safeguard kept members from the group's label.
 HELD_BACK_SUFFIX = ", {count} held back"
@@ -123,6 +125,9 @@ def sequence_annotate(request: HttpRequest, sequence_id: int) -> HttpResponse:
             is_unsure=form.is_unsure,
             source=LabelSource.HUMAN,
             actor=request.user,
+            # "Save and validate the group": the group is validated first, in the same
+            # transaction, so this label fans out at once.
+            validate_group="validate_group" in request.POST,
         )
     except AnnotationInvalid as exc:
         for loc, message in exc.errors:
@@ -138,6 +143,11 @@ def _after_save(
     """Move on with the save's messages, or stay with the banner when propagation warned."""
     sequence = page.sequence
     messages.success(request, SAVED_MESSAGE.format(sequence_id=sequence.pk))
+    validated = outcome.validated
+    if validated is not None and validated.changed:
+        messages.success(request, GROUP_VALIDATED_MESSAGE.format(group_id=outcome.group_id))
+    if validated is not None and validated.warning:
+        messages.warning(request, validated.warning)
     next_url = _next_url(route, page)
     effect = outcome.effect
     if effect.warning:
@@ -234,6 +244,13 @@ class _Route:
         return _with_query(reverse("sequences:list"), self.query)
 
 
+def _offers_validate_group(page: selectors.AnnotationPage, route: _Route) -> bool:
+    """"Save and validate the group" is offered on a page opened from the group page of the
+    sequence's group while that group is not validated."""
+    group = page.sequence.group
+    return group is not None and group.pk == route.group_id and not group.is_validated
+
+
 def _with_query(url: str, query: str) -> str:
     return f"{url}?{query}" if query else url
 
@@ -285,6 +302,8 @@ def _render_annotate(
                 for value, label in FALSE_POSITIVE_LABELS.items()
             ],
             "unsure_key": UNSURE_KEY,
+            "offers_validate_group": _offers_validate_group(page, route),
+            "validate_group_key": VALIDATE_GROUP_KEY,
             "nav_section": "annotate",
         },
     )

@@ -117,6 +117,16 @@
     return true;
   }
 
+  // A second submit button with its own key ("Save and validate the group").
+  function pressSubmit(key) {
+    const button = form.querySelector('button[data-submit-key="' + key + '"]');
+    if (!button) {
+      return false;
+    }
+    form.requestSubmit(button);
+    return true;
+  }
+
   // --- player --------------------------------------------------------------------------------
 
   const frames = player ? Array.from(player.querySelectorAll("[data-frame]")) : [];
@@ -253,7 +263,8 @@
         break;
       default: {
         const key = event.key.length === 1 ? event.key.toUpperCase() : "";
-        handled = Boolean(key) && (chooseSmoke(key) || toggleFalsePositive(key) || pressQuestion(key));
+        handled = Boolean(key) && (chooseSmoke(key) || toggleFalsePositive(key) || pressQuestion(key) ||
+          pressSubmit(key));
       }
     }
     if (handled) {
