@@ -57,6 +57,9 @@ def _report_outcomes(modeladmin, request, outcomes: list[str], warnings: list[st
         modeladmin.message_user(request, warning, messages.WARNING)
 
 
+MERGE_NEEDS_TWO = "Select at least two groups to merge (the lowest id keeps them all)."
+
+
 @admin.register(SequenceGroup)
 class SequenceGroupAdmin(LargeTableAdmin):
     list_display = (
@@ -96,10 +99,11 @@ class SequenceGroupAdmin(LargeTableAdmin):
         "created_at",
         "updated_at",
         "member_count",
+        "merged_into",
         "members",
     )
     readonly_fields = fields
-    actions = ("validate", "unvalidate")
+    actions = ("validate", "unvalidate", "merge")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # groups are built by the assignment run
@@ -127,6 +131,28 @@ class SequenceGroupAdmin(LargeTableAdmin):
     @admin.action(description="Unvalidate selected groups")
     def unvalidate(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._toggle(request, queryset, services.group_unvalidate, "unvalidated")
+
+    @admin.action(description="Merge selected groups into the one with the lowest id")
+    def merge(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Each other selected group is merged into the lowest id (one audited, undoable
+        `merge` operation each); a refused one is reported with its reason."""
+        target, *sources = queryset.order_by("id").values_list("id", flat=True)
+        if not sources:
+            self.message_user(request, MERGE_NEEDS_TWO, messages.WARNING)
+            return
+        merged = []
+        for source_id in sources:
+            try:
+                services.group_merge(
+                    target_group_id=target, source_group_id=source_id, actor=request.user
+                )
+            except services.GroupServiceError as exc:
+                self.message_user(request, f"Group {source_id}: {exc.message}", messages.ERROR)
+                continue
+            merged.append(source_id)
+        if merged:
+            listed = ", ".join(map(str, merged))
+            self.message_user(request, f"Merged group(s) {listed} into group {target}.")
 
     def _toggle(self, request: HttpRequest, queryset: QuerySet, service, verb: str) -> None:
         changed, unchanged, warnings = [], [], []
