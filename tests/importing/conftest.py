@@ -4,6 +4,9 @@ the session, over a database of its own), and this site's settings pointing at i
 import pytest
 from django.conf import settings as django_settings
 
+from tests.support.fake_reference import LOGIN as REFERENCE_LOGIN
+from tests.support.fake_reference import PASSWORD as REFERENCE_PASSWORD
+from tests.support.fake_reference import FakeReference
 from tests.support.remote_site import (
     LOGIN,
     PASSWORD,
@@ -45,3 +48,15 @@ def remote(remote_site, settings):
     settings.PLATFORM_READ_TIMEOUT = 10.0
     settings.PLATFORM_IMAGE_READ_TIMEOUT = 10.0
     return remote_site
+
+
+@pytest.fixture
+def reference(settings):
+    """A fake of the reference annotation API on loopback (tests.support.fake_reference), with
+    this site's credentials for it and a fast retry backoff."""
+    fake = FakeReference()
+    with fake.running():
+        settings.SOURCE_ANNOTATION_LOGIN = REFERENCE_LOGIN
+        settings.SOURCE_ANNOTATION_PASSWORD = REFERENCE_PASSWORD
+        settings.PLATFORM_RETRY_BACKOFF = 0.01
+        yield fake
