@@ -11,7 +11,8 @@ DEMO_PASSWORD ?= demo-password
 DEMO_ENV := DEBUG=true SECRET_KEY=demo-only-insecure-key
 
 .PHONY: help venv demo demo-data serve test test-fast lint format migrations-check \
-        assign-groups pull-sequences export-alerts bench fuzz clean
+        assign-groups pull-sequences clone-sequences push-annotations export-alerts bench fuzz \
+        clean
 
 help:
 	@echo "make demo   - set up a virtualenv, migrate SQLite, load demo data, serve on $(HOST):$(PORT)"
@@ -70,6 +71,24 @@ assign-groups: venv
 
 pull-sequences: venv
 	$(MANAGE) pull_sequences --date-from $(FROM) $(if $(TO),--date-to $(TO))
+
+# The reference's check-out / check-in workflow against another annotation API (README, "Cloning
+# from another annotation API"): SOURCE_ANNOTATION_LOGIN / _PASSWORD in the environment.
+# make clone-sequences REMOTE_API=https://annotation.example.org [MAX_SEQUENCES=10] \
+#      [CLONE_STAGE=ready_to_annotate] [MARK_STAGE=under_annotation]   (0 / empty: no cap / no mark)
+REMOTE_API ?= https://annotationapi.pyronear.org
+MAX_SEQUENCES ?= 10
+CLONE_STAGE ?= ready_to_annotate
+MARK_STAGE ?= under_annotation
+clone-sequences: venv
+	$(MANAGE) clone_sequences --source-url $(REMOTE_API) --stage $(CLONE_STAGE) \
+		$(if $(filter-out 0,$(MAX_SEQUENCES)),--max-sequences $(MAX_SEQUENCES)) \
+		$(if $(MARK_STAGE),--mark-source-stage $(MARK_STAGE))
+
+# make push-annotations REMOTE_API=https://annotation.example.org [MAX_SEQUENCES=10]
+push-annotations: venv
+	$(MANAGE) push_annotations --remote-url $(REMOTE_API) \
+		$(if $(filter-out 0,$(MAX_SEQUENCES)),--max-sequences $(MAX_SEQUENCES))
 
 # make export-alerts [EXPORT_DIR=exports/alerts] [FORMAT=yolo] [SPLIT=val=0.2] [SINCE=<time>]
 EXPORT_DIR ?= exports/alerts
