@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
 from groups.models import GroupOperation, OperationKind, SequenceGroup
 from groups.services.errors import GroupNotFound
 from sequences.models import Sequence
-from sequences.services.locks import sequences_lock
 
 # Times the locks are taken again when members keep arriving meanwhile (an assignment batch
 # commits within a second; three misses in a row mean something is wrong: the last try then
@@ -34,12 +34,6 @@ LEFT_ALONE_MOVED = "moved to another group since"
 
 class _MembersArrived(Exception):
     """Members joined a group between the member lock and the group lock."""
-
-
-def members_of(group_ids: list[int]) -> list[int]:
-    return list(
-        Sequence.objects.filter(group_id__in=group_ids).order_by("pk").values_list("pk", flat=True)
-    )
 
 
 def groups_lock(
@@ -64,7 +58,15 @@ def groups_lock(
 def _groups_lock_once(
     group_ids: list[int], sequence_ids: list[int], *, last: bool
 ) -> dict[int, SequenceGroup]:
-    locked = set(sequences_lock(sorted({*members_of(group_ids), *sequence_ids})))
+    # The members are selected by their predicate (a subquery-sized statement, never a list
+    # of every member's id); being locked, none of them can leave meanwhile.
+    locked = (
+        Sequence.objects.select_for_update(no_key=True)
+        .filter(Q(group_id__in=group_ids) | Q(pk__in=sequence_ids))
+        .order_by("pk")
+        .values_list("group_id", flat=True)
+    )
+    locked_members = sum(1 for group_id in locked if group_id in group_ids)
     groups = {
         group.pk: group
         for group in SequenceGroup.objects.select_for_update(no_key=True)
@@ -74,7 +76,7 @@ def _groups_lock_once(
     for group_id in group_ids:
         if group_id not in groups:
             raise GroupNotFound(group_id)
-    if not last and not locked.issuperset(members_of(group_ids)):
+    if not last and Sequence.objects.filter(group_id__in=group_ids).count() != locked_members:
         raise _MembersArrived()
     return groups
 

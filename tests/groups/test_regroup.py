@@ -34,7 +34,7 @@ from tests.factories import (
     smoke,
     validated,
 )
-from tests.support import annotation_of
+from tests.support import annotation_of, count_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -302,6 +302,21 @@ def test_a_human_save_in_a_split_group_fans_out_there_only(annotator):
 
     assert annotation_of(members[1]).false_positive_types == ["building"]
     assert annotation_of(members[3]).processing_stage == "ready_to_annotate"
+
+
+def _merge_queries(size: int) -> int:
+    target = _group(**validated())
+    source = _group(camera=target.camera, **fp("antenna"))
+    add_members(target, size, placeholders="alternate")
+    add_members(source, size)
+    return count_queries(
+        lambda: group_merge(target_group_id=target.pk, source_group_id=source.pk, actor=None)
+    )
+
+
+def test_merge_query_count_does_not_grow_with_members(postgres_only):
+    """On PostgreSQL a merge of 5 and of 200 members, fan-out included, costs the same."""
+    assert _merge_queries(5) == _merge_queries(200)
 
 
 # --- a merge and an assignment run at the same time (PostgreSQL row locks) --------------------
