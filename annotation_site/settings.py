@@ -302,6 +302,9 @@ ANNOTATION_AUTOGEN_CONFIDENCE_THRESHOLD = env_number("ANNOTATION_AUTOGEN_CONFIDE
 ANNOTATION_AUTOGEN_IOU_THRESHOLD = env_number("ANNOTATION_AUTOGEN_IOU_THRESHOLD", 0.0)
 ANNOTATION_AUTOGEN_MIN_CLUSTER_SIZE = env_number("ANNOTATION_AUTOGEN_MIN_CLUSTER_SIZE", 1, int)
 IMPORT_DETECTIONS_LIMIT = env_number("IMPORT_DETECTIONS_LIMIT", 30, int)
+# Images of one sequence fetched (and checked) at once by every importer: a pull from an object
+# store 50 ms away reaches 100 images per second from 8 on (bench/README.md, "Pulling").
+IMPORT_DOWNLOAD_CONCURRENCY = env_number("IMPORT_DOWNLOAD_CONCURRENCY", 8, int)
 IMPORT_CHAIN_ASSIGNMENT = env_bool("IMPORT_CHAIN_ASSIGNMENT", True)
 # What an import calls at its end (a dotted path: the sequences app never imports the groups app).
 IMPORT_ASSIGNMENT_HOOK = os.environ.get(

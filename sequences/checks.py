@@ -1,4 +1,5 @@
-"""A system check that refuses to start with an out-of-range ANNOTATION_*/API_*/IMAGE_* setting.
+"""A system check that refuses to start with an out-of-range ANNOTATION_*/API_*/IMAGE_*/IMPORT_*
+setting.
 
 `knob_errors` is shared with the groups app, which checks its own GROUPS_* settings.
 """
@@ -17,6 +18,7 @@ _RULES: list[Rule] = [
     ("ANNOTATION_AUTOGEN_MIN_CLUSTER_SIZE", lambda v: v >= 1, "must be >= 1"),
     ("API_MAX_PAGE_SIZE", lambda v: v >= 1, "must be >= 1"),
     ("IMAGE_THUMBNAIL_WIDTH", lambda v: v >= 64, "must be >= 64"),
+    ("IMPORT_DOWNLOAD_CONCURRENCY", lambda v: 1 <= v <= 64, "must be between 1 and 64"),
     # S3 signatures (SigV4) live at most 7 days.
     ("IMAGE_URL_EXPIRY_SECONDS", lambda v: 1 <= v <= 604800, "must be between 1 and 604800"),
     # Up to Pillow's own decompression bomb threshold (PIL.Image.MAX_IMAGE_PIXELS).

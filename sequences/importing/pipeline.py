@@ -21,6 +21,7 @@ app's run; this app never imports the groups app) and records what it returns in
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -166,23 +167,42 @@ def _distinct_detections(record: SequenceRecord) -> list[tuple[int, DetectionRec
     return kept
 
 
-def _load_images(detections: list[tuple[int, DetectionRecord]]) -> list[tuple[bytes, str]]:
-    """Every image's bytes and extension, or RecordError naming each one that fails."""
-    loaded, errors = [], []
-    for index, detection in detections:
-        loc = ("detections", index, "image")
-        try:
-            data = detection.image() if callable(detection.image) else detection.image
-            loaded.append((data, image_check(data)))
-        except RecordError as exc:
-            errors.extend(((*loc, *sub_loc), msg) for sub_loc, msg in exc.errors)
-        except OSError as exc:
-            errors.append((loc, IMAGE_UNREADABLE.format(reason=exc.strerror or exc)))
-        except ValueError as exc:
-            errors.append((loc, str(exc)))
+LoadedImage = tuple[bytes, str]
+
+
+def _load_image(item: tuple[int, DetectionRecord]) -> tuple[LoadedImage | None, list]:
+    """One image's bytes and extension, or the errors naming why it cannot be had."""
+    index, detection = item
+    loc = ("detections", index, "image")
+    try:
+        data = detection.image() if callable(detection.image) else detection.image
+        return (data, image_check(data)), []
+    except RecordError as exc:
+        return None, [((*loc, *sub_loc), msg) for sub_loc, msg in exc.errors]
+    except OSError as exc:
+        return None, [(loc, IMAGE_UNREADABLE.format(reason=exc.strerror or exc))]
+    except ValueError as exc:
+        return None, [(loc, str(exc))]
+
+
+def _load_images(detections: list[tuple[int, DetectionRecord]]) -> list[LoadedImage]:
+    """Every image's bytes and extension, or RecordError naming each one that fails.
+
+    The images of one record are fetched and checked by a pool of at most
+    IMPORT_DOWNLOAD_CONCURRENCY threads (a download mostly waits on the network, and Pillow
+    decodes without the GIL), so a remote store's latency is paid once per round rather than
+    once per image; only this record's images are ever held. Results keep the record's order.
+    """
+    workers = min(settings.IMPORT_DOWNLOAD_CONCURRENCY, len(detections))
+    if workers <= 1:
+        results = list(map(_load_image, detections))
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-load") as pool:
+            results = list(pool.map(_load_image, detections))
+    errors = [error for _, problems in results for error in problems]
     if errors:
         raise RecordError(errors)
-    return loaded
+    return [loaded for loaded, _ in results]
 
 
 def _check_payloads(detections: list[tuple[int, DetectionRecord]]) -> None:

@@ -145,6 +145,17 @@ class RetryPolicy:
         )
 
 
+def pooled_session() -> requests.Session:
+    """A session keeping as many connections per host as the importers download images at
+    once (IMPORT_DOWNLOAD_CONCURRENCY; requests keeps 10 by default and drops the others)."""
+    session = requests.Session()
+    size = max(10, settings.IMPORT_DOWNLOAD_CONCURRENCY)
+    adapter = requests.adapters.HTTPAdapter(pool_connections=size, pool_maxsize=size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 def _strip_authorization(request: requests.PreparedRequest) -> requests.PreparedRequest:
     """requests auth hook that sends no Authorization at all (presigned URLs refuse a second
     credential, and this also keeps a ~/.netrc entry out of image downloads)."""
@@ -191,7 +202,7 @@ class PlatformClient:
         self.base_url = base_url.rstrip("/")
         self.accounts = {"user": user, "admin": admin}
         self.policy = policy or RetryPolicy()
-        self.session = session or requests.Session()
+        self.session = session or pooled_session()
         self.sleep = sleep
         self._tokens: dict[str, str] = {}
 

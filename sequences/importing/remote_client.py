@@ -30,6 +30,7 @@ from sequences.importing.platform_client import (
     RetryPolicy,
     _detail,
     _strip_authorization,
+    pooled_session,
 )
 
 API_PREFIX = "/api/v1"
@@ -115,7 +116,7 @@ class RemoteClient:
         self.base_url = api_base(base_url)
         self.account = account
         self.policy = policy or RetryPolicy()
-        self.session = session or requests.Session()
+        self.session = session or pooled_session()
         # A ~/.netrc entry must not add credentials the commands did not ask for.
         self.session.trust_env = False
         self.sleep = sleep
