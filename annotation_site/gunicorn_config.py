@@ -4,9 +4,10 @@ annotation_site.wsgi`.
 - bind: `HOST`:`PORT` (127.0.0.1:8000: behind a reverse proxy on the same machine);
 - workers: `WEB_CONCURRENCY` processes (2 by default), each serving one request at a time;
 - timeout: `WEB_TIMEOUT` seconds (60) before a stuck worker is restarted;
-- gunicorn believes the X-Forwarded-* headers only from `FORWARDED_ALLOW_IPS` (gunicorn's own
-  variable; 127.0.0.1 by default), the site's own trust of X-Forwarded-Proto is
-  TRUST_X_FORWARDED_PROTO;
+- X-Forwarded-Proto is believed only with TRUST_X_FORWARDED_PROTO (off by default), and then
+  only from `FORWARDED_ALLOW_IPS` (gunicorn's own variable; 127.0.0.1 by default). gunicorn's
+  own default would believe it (and X-Forwarded-Protocol, X-Forwarded-SSL) from any client a
+  local proxy passes them through for;
 - no access log: the site writes one line per request itself (annotation_site.logs), and with
   LOG_FORMAT=json gunicorn's own lines are JSON too.
 """
@@ -17,6 +18,9 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = 30
+_TRUE = ("1", "true", "yes", "on")
+_trusted = os.environ.get("TRUST_X_FORWARDED_PROTO", "").strip().lower() in _TRUE
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"} if _trusted else {}
 accesslog = None
 errorlog = "-"
 loglevel = "info"

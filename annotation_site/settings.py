@@ -95,6 +95,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # After the login: a page's query-string integer beyond the database's range is a 400.
+    "annotation_site.query_bounds.QueryIntegerBoundsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -123,10 +125,14 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------------
 
+CONN_MAX_AGE = env_number("CONN_MAX_AGE", 0, int)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_number("CONN_MAX_AGE", 0, int),
+        conn_max_age=CONN_MAX_AGE,
+        # A kept connection is checked before a request reuses it, so one the database has
+        # dropped (a restart, a failover, an idle timeout) is replaced instead of costing a 500.
+        conn_health_checks=CONN_MAX_AGE > 0,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -220,8 +226,15 @@ SESSION_COOKIE_SECURE = SECURE_HTTPS
 CSRF_COOKIE_SECURE = SECURE_HTTPS
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SECURE_HTTPS)
 SECURE_HSTS_SECONDS = env_number("SECURE_HSTS_SECONDS", 31536000 if SECURE_HTTPS else 0, int)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+# Opt-in: includeSubDomains binds every subdomain of the site's domain to HTTPS, and preload
+# asks browsers to ship that promise, which is slow to undo; the site alone cannot know.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# `check --deploy` would warn about them being off: off is the deliberate default.
+SILENCED_SYSTEM_CHECKS = [
+    *(["security.W005"] if not SECURE_HSTS_INCLUDE_SUBDOMAINS else []),
+    *(["security.W021"] if not SECURE_HSTS_PRELOAD else []),
+]
 # Behind a TLS reverse proxy that sets X-Forwarded-Proto (and drops any the client sent), the
 # site believes it: without it, an HTTPS site behind such a proxy would redirect forever.
 TRUST_X_FORWARDED_PROTO = env_bool("TRUST_X_FORWARDED_PROTO", False)

@@ -50,6 +50,25 @@ def test_deploy_check_is_clean_with_the_two_required_settings(tmp_path):
     assert "System check identified no issues" in result.stdout
 
 
+def test_deploy_check_is_clean_with_hsts_subdomains_and_preload_opted_in(tmp_path):
+    result = run_fresh(
+        tmp_path,
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        SECRET_KEY="a-long-random-production-key-" + "x" * 40,
+        ALLOWED_HOSTS="annotation.example.org",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
+        SECURE_HSTS_PRELOAD="true",
+        TRUST_X_FORWARDED_PROTO="true",
+        CONN_MAX_AGE="600",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
 def test_without_a_secret_key_the_site_refuses_to_start_and_says_what_to_set(tmp_path):
     result = run_fresh(tmp_path, "-c", "import annotation_site.wsgi")
 

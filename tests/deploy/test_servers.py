@@ -26,22 +26,28 @@ PASSWORD = "secret-password"  # tests.factories.UserFactory's password
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 EXIT_LOCKED = 2
 BOX = [0.1, 0.1, 0.3, 0.3]
+# Generous waits: on a loaded 2-CPU machine a first request (a password hash, an upload to the
+# bucket, a thumbnail) or a command's start-up takes seconds. Only a hung server reaches them.
+REQUEST_TIMEOUT = 60
+COMMAND_TIMEOUT = 180
 
 
 def page_login(session: requests.Session, base: str, username: str) -> requests.Response:
-    form = session.get(f"{base}/login/", timeout=10)
+    form = session.get(f"{base}/login/", timeout=REQUEST_TIMEOUT)
     token = CSRF_FIELD.search(form.text).group(1)
     return session.post(
         f"{base}/login/",
         data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
         allow_redirects=False,
-        timeout=10,
+        timeout=REQUEST_TIMEOUT,
     )
 
 
 def api_token(base: str, username: str) -> str:
     answer = requests.post(
-        f"{base}/api/v1/auth/login", data={"username": username, "password": PASSWORD}, timeout=10
+        f"{base}/api/v1/auth/login",
+        data={"username": username, "password": PASSWORD},
+        timeout=REQUEST_TIMEOUT,
     )
     assert answer.status_code == 200, answer.text
     return answer.json()["access_token"]
@@ -76,7 +82,7 @@ def test_two_servers_share_logins_validations_images_and_the_assignment_lock(
     # A login on one server works on the other.
     session = requests.Session()
     assert page_login(session, a, "alice").status_code == 302
-    on_b = session.get(f"{b}/groups/{group.pk}/", allow_redirects=False, timeout=10)
+    on_b = session.get(f"{b}/groups/{group.pk}/", allow_redirects=False, timeout=REQUEST_TIMEOUT)
     assert on_b.status_code == 200 and "alice" in on_b.text
     assert "Unvalidate" not in on_b.text
 
@@ -85,10 +91,10 @@ def test_two_servers_share_logins_validations_images_and_the_assignment_lock(
         f"{a}/groups/{group.pk}/validate/",
         headers={"X-CSRFToken": session.cookies["csrftoken"], "X-Request-ID": "validate-1"},
         allow_redirects=False,
-        timeout=10,
+        timeout=REQUEST_TIMEOUT,
     )
     assert validated.status_code == 302, validated.text
-    assert "Unvalidate" in session.get(f"{b}/groups/{group.pk}/", timeout=10).text
+    assert "Unvalidate" in session.get(f"{b}/groups/{group.pk}/", timeout=REQUEST_TIMEOUT).text
     group.refresh_from_db()
     assert group.is_validated and group.validated_by == user
 
@@ -105,18 +111,20 @@ def test_two_servers_share_logins_validations_images_and_the_assignment_lock(
             "algo_predictions": json.dumps(predictions(([0.1, 0.1, 0.3, 0.3], 0.9))),
         },
         files={"file": ("frame.jpg", picture, "image/jpeg")},
-        timeout=10,
+        timeout=REQUEST_TIMEOUT,
     )
     assert upload.status_code == 201, upload.text
     detection = Detection.objects.get(pk=upload.json()["id"])
     served = requests.get(
         f"{b}/api/v1/detections/{detection.pk}/image",
         headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
+        timeout=REQUEST_TIMEOUT,
     )
     assert served.status_code == 200 and served.content == picture
     assert served.history[0].status_code == 302  # answered by the bucket, not by server b
-    page_image = session.get(f"{b}/sequences/detections/{detection.pk}/image/?variant=thumb")
+    page_image = session.get(
+        f"{b}/sequences/detections/{detection.pk}/image/?variant=thumb", timeout=REQUEST_TIMEOUT
+    )
     assert page_image.status_code == 200 and page_image.headers["Content-Type"] == "image/jpeg"
 
     # Each server logs its requests as JSON lines with the request id it was given.
@@ -134,10 +142,10 @@ def test_two_servers_share_logins_validations_images_and_the_assignment_lock(
     with transaction.atomic():
         list(Sequence.objects.select_for_update().filter(pk__in=[c.pk for c in candidates]))
         runs = [manage_at(moment, "assign_groups", env=two_sites.env) for _ in ("a", "b")]
-        loser = first_to_exit(runs, timeout=60)
+        loser = first_to_exit(runs, timeout=COMMAND_TIMEOUT)
         assert loser.returncode == EXIT_LOCKED, loser.communicate()
     (winner,) = [run for run in runs if run is not loser]
-    outcomes = [run.communicate(timeout=60) for run in runs]
+    outcomes = [run.communicate(timeout=COMMAND_TIMEOUT) for run in runs]
 
     assert winner.returncode == 0, outcomes
     assert AssignmentRun.objects.count() == 1

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 S3_ACCESS_KEY = "testing"
 S3_SECRET_KEY = "testing"
 S3_REGION = "us-east-1"
-START_TIMEOUT = 30.0
+# A server's start-up (imports, migrations checks, workers) on a loaded 2-CPU machine.
+START_TIMEOUT = 120.0
 
 
 def free_port() -> int:
