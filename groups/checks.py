@@ -12,6 +12,7 @@ _RULES: list[Rule] = [
     ("GROUPS_LIST_PAGE_SIZE", lambda v: 1 <= v <= 100, "must be between 1 and 100"),
     ("GROUPS_CHECK_PAGE_SIZE", lambda v: 1 <= v <= 100, "must be between 1 and 100"),
     ("GROUPS_ASSIGN_STALE_AFTER_SECONDS", lambda v: v >= 60, "must be >= 60"),
+    ("GROUPS_MAX_REQUEST_IDS", lambda v: 1 <= v <= 100_000, "must be between 1 and 100000"),
     ("GROUPS_HOLD_BACK_TEMPORAL_SCORE", lambda v: 0 < v <= 1, "must be > 0 and <= 1"),
     ("GROUPS_HOLD_BACK_MOTION", lambda v: v > 0, "must be > 0"),
     ("GROUPS_LOOK_CLOSELY_RISK", lambda v: 0 < v <= 1, "must be > 0 and <= 1"),

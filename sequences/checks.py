@@ -1,9 +1,10 @@
 """A system check that refuses to start with an out-of-range ANNOTATION_*/API_*/IMAGE_*/IMPORT_*
-setting.
+setting, or with an out-of-range limit of the open site (LOGIN_*, CONN_MAX_AGE).
 
 `knob_errors` is shared with the groups app, which checks its own GROUPS_* settings.
 """
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -11,12 +12,26 @@ from django.conf import settings
 from django.core import checks
 
 Rule = tuple[str, Callable[[Any], bool], str]
+RATE = re.compile(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)")
 
 _RULES: list[Rule] = [
     ("ANNOTATION_AUTOGEN_CONFIDENCE_THRESHOLD", lambda v: 0 <= v <= 1, "must be between 0 and 1"),
     ("ANNOTATION_AUTOGEN_IOU_THRESHOLD", lambda v: 0 <= v <= 1, "must be between 0 and 1"),
     ("ANNOTATION_AUTOGEN_MIN_CLUSTER_SIZE", lambda v: v >= 1, "must be >= 1"),
     ("API_MAX_PAGE_SIZE", lambda v: v >= 1, "must be >= 1"),
+    ("API_DEFAULT_PAGE_SIZE", lambda v: v >= 1, "must be >= 1"),
+    # DRF's rate syntax: a count per second, minute, hour or day.
+    (
+        "API_LOGIN_RATE",
+        lambda v: isinstance(v, str) and RATE.fullmatch(v.strip()) is not None,
+        "must be a count per period, such as 10/minute (s, m, h or d)",
+    ),
+    ("API_TOKEN_TTL_HOURS", lambda v: 1 <= v <= 8760, "must be between 1 and 8760 (a year)"),
+    ("API_TOKEN_MAX_AGE_DAYS", lambda v: 1 <= v <= 365, "must be between 1 and 365"),
+    ("API_TOKENS_PER_USER", lambda v: 1 <= v <= 1000, "must be between 1 and 1000"),
+    ("LOGIN_FAILURE_LIMIT", lambda v: 0 <= v <= 1000, "must be between 0 (no lockout) and 1000"),
+    ("LOGIN_LOCKOUT_MINUTES", lambda v: 1 <= v <= 10080, "must be between 1 and 10080 (a week)"),
+    ("CONN_MAX_AGE", lambda v: v >= 0, "must be >= 0"),
     ("IMAGE_THUMBNAIL_WIDTH", lambda v: v >= 64, "must be >= 64"),
     ("IMPORT_DOWNLOAD_CONCURRENCY", lambda v: 1 <= v <= 64, "must be between 1 and 64"),
     # S3 signatures (SigV4) live at most 7 days.
@@ -45,6 +60,31 @@ def knob_errors(rules: Iterable[Rule]) -> list[checks.Error]:
     return errors
 
 
+# Settings that bound one another: (name, is_valid(settings), rule).
+_PAIRS = [
+    (
+        "API_DEFAULT_PAGE_SIZE",
+        lambda s: s.API_DEFAULT_PAGE_SIZE <= s.API_MAX_PAGE_SIZE,
+        "must be <= API_MAX_PAGE_SIZE ({s.API_MAX_PAGE_SIZE})",
+    ),
+    (
+        "API_TOKEN_TTL_HOURS",
+        lambda s: s.API_TOKEN_TTL_HOURS <= 24 * s.API_TOKEN_MAX_AGE_DAYS,
+        "must be <= 24 x API_TOKEN_MAX_AGE_DAYS ({s.API_TOKEN_MAX_AGE_DAYS})",
+    ),
+]
+
+
 @checks.register(checks.Tags.compatibility)
 def check_knobs(app_configs=None, **kwargs) -> list[checks.Error]:
-    return knob_errors(_RULES)
+    errors = knob_errors(_RULES)
+    if errors:
+        return errors  # the pairs compare values already known to be in range
+    return [
+        checks.Error(
+            f"{name}={getattr(settings, name)!r} {rule.format(s=settings)}.",
+            id="annotation_site.E003",
+        )
+        for name, is_valid, rule in _PAIRS
+        if not is_valid(settings)
+    ]

@@ -23,6 +23,45 @@ def test_default_settings_pass():
             "decompression bomb threshold).",
         ),
         ("IMAGE_MAX_BYTES", 0, "IMAGE_MAX_BYTES=0 must be between 100000 and 104857600."),
+        (
+            "API_LOGIN_RATE",
+            "10 per minute",
+            "API_LOGIN_RATE='10 per minute' must be a count per period, such as 10/minute "
+            "(s, m, h or d).",
+        ),
+        ("API_TOKEN_TTL_HOURS", 0, "API_TOKEN_TTL_HOURS=0 must be between 1 and 8760 (a year)."),
+        ("API_TOKENS_PER_USER", 0, "API_TOKENS_PER_USER=0 must be between 1 and 1000."),
+        (
+            "API_TOKEN_MAX_AGE_DAYS",
+            400,
+            "API_TOKEN_MAX_AGE_DAYS=400 must be between 1 and 365.",
+        ),
+        (
+            "LOGIN_FAILURE_LIMIT",
+            -1,
+            "LOGIN_FAILURE_LIMIT=-1 must be between 0 (no lockout) and 1000.",
+        ),
+        (
+            "LOGIN_LOCKOUT_MINUTES",
+            0,
+            "LOGIN_LOCKOUT_MINUTES=0 must be between 1 and 10080 (a week).",
+        ),
+        ("CONN_MAX_AGE", -5, "CONN_MAX_AGE=-5 must be >= 0."),
+        (
+            "GROUPS_MAX_REQUEST_IDS",
+            0,
+            "GROUPS_MAX_REQUEST_IDS=0 must be between 1 and 100000.",
+        ),
+        (
+            "API_DEFAULT_PAGE_SIZE",
+            500,
+            "API_DEFAULT_PAGE_SIZE=500 must be <= API_MAX_PAGE_SIZE (100).",
+        ),
+        (
+            "API_TOKEN_TTL_HOURS",
+            800,
+            "API_TOKEN_TTL_HOURS=800 must be <= 24 x API_TOKEN_MAX_AGE_DAYS (30).",
+        ),
         ("GROUPS_CHECK_PAGE_SIZE", 0, "GROUPS_CHECK_PAGE_SIZE=0 must be between 1 and 100."),
         ("GROUPS_LIST_PAGE_SIZE", 101, "GROUPS_LIST_PAGE_SIZE=101 must be between 1 and 100."),
         (
