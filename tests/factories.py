@@ -152,6 +152,43 @@ def group_with_members(
     return group
 
 
+def imported_group(
+    count: int,
+    *,
+    camera,
+    box=(0.42, 0.38, 0.52, 0.5),
+    member_step: timedelta = timedelta(days=1),
+    **group_fields,
+) -> tuple[SequenceGroup, list[Sequence]]:
+    """A group (at azimuth 214, region `box`) of `count` imported alerts, `member_step` apart:
+    each one real JPEG frame with one predicted box, and the `ready_to_annotate` placeholder an
+    import writes (the browser tests' groups)."""
+    box = list(box)
+    group = SequenceGroupFactory(
+        camera=camera,
+        azimuth=214,
+        representative_bbox={"xyxyn": box, "confidence": 0.8},
+        **group_fields,
+    )
+    start = timezone.now() - count * member_step
+    members = []
+    for index in range(count):
+        sequence = SequenceFactory(
+            camera=camera, azimuth=214, recorded_at=start + index * member_step, group=group
+        )
+        DetectionFactory(
+            sequence=sequence,
+            recorded_at=sequence.recorded_at,
+            image=ContentFile(jpeg_bytes(320, 180), name="frame.jpg"),
+            algo_predictions=predictions((box, 0.7)),
+        )
+        annotation_write(
+            sequence=sequence, processing_stage=ProcessingStage.READY_TO_ANNOTATE, source=None
+        )
+        members.append(sequence)
+    return group, members
+
+
 def sequence_with_boxes(*boxes, confidence: float = 0.9, **sequence_fields):
     """A sequence with one detection per box, 30 s apart, in creation order (no image files).
 

@@ -2,26 +2,16 @@
 -> the others labeled -> remove and re-include -> staff undo of the propagation."""
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.core.files.base import ContentFile
 from django.urls import reverse
-from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from groups.models import GroupOperation, OperationKind
 from sequences.models import LabelSource, ProcessingStage
-from sequences.services import annotation_write
-from tests.factories import (
-    CameraFactory,
-    DetectionFactory,
-    SequenceFactory,
-    SequenceGroupFactory,
-    jpeg_bytes,
-    predictions,
-)
+from tests.factories import CameraFactory, imported_group
 from tests.support import annotation_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,28 +20,8 @@ BOX = [0.42, 0.38, 0.52, 0.5]
 
 
 def grouped_alerts(count: int, *, camera) -> tuple:
-    """A group of `count` imported alerts: each one frame with one predicted box, and the
-    `ready_to_annotate` placeholder an import writes."""
-    group = SequenceGroupFactory(
-        camera=camera, azimuth=214, representative_bbox={"xyxyn": BOX, "confidence": 0.8}
-    )
-    start = timezone.now() - timedelta(days=count)
-    members = []
-    for index in range(count):
-        sequence = SequenceFactory(
-            camera=camera, azimuth=214, recorded_at=start + timedelta(days=index), group=group
-        )
-        DetectionFactory(
-            sequence=sequence,
-            recorded_at=sequence.recorded_at,
-            image=ContentFile(jpeg_bytes(320, 180), name="frame.jpg"),
-            algo_predictions=predictions((BOX, 0.7)),
-        )
-        annotation_write(
-            sequence=sequence, processing_stage=ProcessingStage.READY_TO_ANNOTATE, source=None
-        )
-        members.append(sequence)
-    return group, members
+    """A group of `count` imported alerts (`tests.factories.imported_group`), a day apart."""
+    return imported_group(count, camera=camera, box=BOX)
 
 
 def badge(page: Page):

@@ -4,55 +4,22 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from groups.counters import counters_drift
 from groups.models import SequenceGroup
-from sequences.models import LabelSource, ProcessingStage, Sequence
-from sequences.services import annotation_write
-from tests.factories import (
-    CameraFactory,
-    DetectionFactory,
-    SequenceFactory,
-    SequenceGroupFactory,
-    jpeg_bytes,
-    predictions,
-)
+from sequences.models import LabelSource, Sequence
+from tests.factories import CameraFactory, imported_group
 from tests.support import annotation_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-BOX = [0.42, 0.38, 0.52, 0.5]
 
-
-def alerts_group(count: int, *, camera, box=BOX, **group_fields) -> tuple:
-    """A group of `count` imported alerts (one framed image each, with its placeholder)."""
-    group = SequenceGroupFactory(
-        camera=camera,
-        azimuth=214,
-        representative_bbox={"xyxyn": box, "confidence": 0.8},
-        **group_fields,
-    )
-    start = timezone.now() - timedelta(days=count)
-    members = []
-    for index in range(count):
-        sequence = SequenceFactory(
-            camera=camera, azimuth=214, recorded_at=start + timedelta(hours=index), group=group
-        )
-        DetectionFactory(
-            sequence=sequence,
-            recorded_at=sequence.recorded_at,
-            image=ContentFile(jpeg_bytes(320, 180), name="frame.jpg"),
-            algo_predictions=predictions((box, 0.7)),
-        )
-        annotation_write(
-            sequence=sequence, processing_stage=ProcessingStage.READY_TO_ANNOTATE, source=None
-        )
-        members.append(sequence)
-    return group, members
+def alerts_group(count: int, *, camera, **fields) -> tuple:
+    """A group of `count` imported alerts an hour apart (`tests.factories.imported_group`)."""
+    return imported_group(count, camera=camera, member_step=timedelta(hours=1), **fields)
 
 
 def group_page(page: Page, live_server, group) -> None:
