@@ -281,6 +281,25 @@ def test_the_api_image_and_url_endpoints_hand_out_presigned_urls(
     assert query_of(url.json()["url"])["X-Amz-Expires"] == str(settings.IMAGE_URL_EXPIRY_SECONDS)
 
 
+@pytest.mark.parametrize("variant", [None, "thumb"])
+def test_the_api_image_redirect_is_never_kept_past_its_signature(
+    wide_detection, annotator, settings, variant
+):
+    settings.IMAGE_URL_EXPIRY_SECONDS = 120
+    query = {"variant": variant} if variant else {}
+
+    response = token_client(annotator).get(
+        reverse("api:detection_image", args=[wide_detection.pk]), query
+    )
+
+    assert response.status_code == 302
+    assert query_of(response["Location"])["X-Amz-Expires"] == "120"
+    # As the page view: only the browser may keep it, for half the signature's life.
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert cache_control == {"private", "max-age=60"}
+    assert "ETag" not in response
+
+
 def test_the_export_gives_presigned_image_urls_the_caller_can_fetch(
     s3_bucket, s3_server, export_history, annotator
 ):
