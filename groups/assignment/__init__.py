@@ -19,11 +19,14 @@ The number of queries grows with the number of batches, never with the number of
 nor with the number of labeled groups receiving inheritors.
 
 By job: :mod:`groups.assignment.reads` (the candidates, their first detections, the plan),
-:mod:`groups.assignment.writes` (the set-wise SQL of a batch) and :mod:`groups.assignment.run`
-(the lock, the batches, the counters, the errors and results); the pure walk is
-:mod:`groups.matching`, and the replay behind ``manage.py group_report`` is
-:mod:`groups.reports`. The tunables (``BATCH_MAX_SEQUENCES``, ``READ_CHUNK_ROWS``, ...) stay in
-the module that reads them, and only there, so that a patched value takes effect.
+:mod:`groups.assignment.decisions` (a batch's buckets walked into founders, joiners and
+inheritors; the dry run), :mod:`groups.assignment.writes` (the set-wise SQL of a batch),
+:mod:`groups.assignment.results` (the counters, the result and the errors) and
+:mod:`groups.assignment.run` (the lock, the batches, the run row); stopping on a signal is
+:mod:`groups.assignment.interrupt`, the pure walk is :mod:`groups.matching`, and the replay
+behind ``manage.py group_report`` is :mod:`groups.reports`. The tunables
+(``BATCH_MAX_SEQUENCES``, ``READ_CHUNK_ROWS``, ...) stay in the module that reads them, and only
+there, so that a patched value takes effect.
 """
 
 from groups.assignment.interrupt import AssignmentInterrupted, interruptible

@@ -44,7 +44,7 @@ from sequences.services import (
 )
 
 if TYPE_CHECKING:
-    from groups.assignment.run import _BatchResult
+    from groups.assignment.decisions import _BatchResult
 
 # Rows fetched per round trip by the streamed read of the candidates' detections.
 READ_CHUNK_ROWS = 5000

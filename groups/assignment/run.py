@@ -1,10 +1,12 @@
-"""The group assignment run itself (SPEC §5.2): the lock, the batches, the counters.
+"""The group assignment run itself (SPEC §5.2): the lock, the batches, the run row.
 
 :func:`assignment_run` takes the single-runner lock (the ``running`` AssignmentRun row, whose
-heartbeat every batch refreshes), makes the plan (:mod:`groups.assignment.reads`), walks whole
-buckets (:mod:`groups.matching`) and commits them in batches (:mod:`groups.assignment.writes`),
-adds up the seven counters and closes the run row; a dry run computes the same counters from
-reads only. The errors and result types of a run live here.
+heartbeat the plan and every batch refresh), makes the plan (:mod:`groups.assignment.reads`),
+has each batch of whole buckets decided (:mod:`groups.assignment.decisions`) and written
+(:mod:`groups.assignment.writes`) in one transaction, adds up the counters and closes the run
+row. The counters, the result and the errors are :mod:`groups.assignment.results` (imported
+here too, where callers have always found them); a dry run is
+:func:`groups.assignment.decisions._dry_run`.
 """
 
 from __future__ import annotations
@@ -14,23 +16,35 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, timedelta
-from typing import Any
+from dataclasses import asdict
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from groups.assignment.decisions import _BatchResult, _dry_run, _inheritors, _walk
 from groups.assignment.reads import (
     _Bucket,
     _candidates,
     _collector_paused,
-    _GroupRow,
     _id_set,
     _locked_labels,
     _plan,
-    _would_stamp,
+)
+from groups.assignment.results import (
+    COUNTER_NAMES,
+    LOCK_LOST,
+    TRIGGER_INVALID,
+    AssignmentAlreadyRunning,
+    AssignmentArgumentInvalid,
+    AssignmentLockLost,
+    Counters,
+    RunOutcome,
+    _error_text,
+    _outcome,
+    iso_z,
+    match_threshold,
 )
 from groups.assignment.writes import (
     _commit_without_waiting_for_disk,
@@ -39,9 +53,19 @@ from groups.assignment.writes import (
     _inherit,
     _memberships_write,
 )
-from groups.matching import bucket_walk
 from groups.models import AssignmentRun, RunStatus, RunTrigger
-from sequences.payloads import Label
+
+__all__ = [
+    "COUNTER_NAMES",
+    "AssignmentAlreadyRunning",
+    "AssignmentArgumentInvalid",
+    "AssignmentLockLost",
+    "Counters",
+    "RunOutcome",
+    "assignment_run",
+    "iso_z",
+    "match_threshold",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,161 +80,15 @@ LOCK_ATTEMPTS = 3
 # Groups created by a run after which the groups table's statistics are refreshed (once).
 GROUP_STATISTICS_AFTER = 1000
 
-ALREADY_RUNNING = (
-    "A group assignment run is already in progress (run {run_id}, started {started_at})."
-)
-THRESHOLD_OUT_OF_RANGE = "threshold must be a number >= 0 and < 1, not {value!r}"
-TRIGGER_INVALID = f"trigger must be one of {', '.join(RunTrigger.values)}, not {{value!r}}"
 STALE_RUN_ABANDONED = (
     "No heartbeat for more than {seconds} s: abandoned so that a new run could start."
 )
-LOCK_LOST = "Run {run_id} lost its lock: another run marked it abandoned."
 # While it plans, a run refreshes its heartbeat at most this often (its batches refresh it too),
 # far below the smallest GROUPS_ASSIGN_STALE_AFTER_SECONDS (60).
 PLAN_HEARTBEAT_SECONDS = 10.0
 
 
-def iso_z(moment) -> str:
-    """A UTC time as the API writes it, to the second: ``2025-07-01T10:00:00Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class AssignmentAlreadyRunning(Exception):
-    """Another run holds the lock; ``run`` is that live AssignmentRun. Nothing was processed."""
-
-    def __init__(self, run: AssignmentRun):
-        self.run = run
-        super().__init__(ALREADY_RUNNING.format(run_id=run.pk, started_at=iso_z(run.started_at)))
-
-
-class AssignmentArgumentInvalid(ValueError):
-    """An argument of :func:`assignment_run` is out of range; nothing was done."""
-
-
-class AssignmentLockLost(Exception):
-    """The run's own row was marked abandoned by another run (its batches took too long)."""
-
-
-# --- Results ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Counters:
-    """The seven counters of a run (SPEC §5.2); ``processed`` = new + joined + skipped.
-
-    ``inherited_annotations``, ``joined_not_inherited`` and ``held_back`` count joiners of
-    labeled groups (subsets of ``joined_existing``): those that got the group's label, those
-    too loose to inherit, and those a safeguard held back from it.
-    """
-
-    processed: int = 0
-    new_groups: int = 0
-    joined_existing: int = 0
-    inherited_annotations: int = 0
-    joined_not_inherited: int = 0
-    held_back: int = 0
-    skipped_no_bbox: int = 0
-
-    def add(self, other: Counters) -> None:
-        for name in COUNTER_NAMES:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-COUNTER_NAMES = tuple(f.name for f in fields(Counters))
-
-
-@dataclass
-class RunOutcome:
-    """What a run did. ``run_id`` is None for a dry run (which inserts no run row)."""
-
-    run_id: int | None
-    processed: int
-    new_groups: int
-    joined_existing: int
-    inherited_annotations: int
-    joined_not_inherited: int
-    held_back: int
-    skipped_no_bbox: int
-    duration_seconds: float
-
-    def as_dict(self) -> dict[str, int | None]:
-        """The SPEC §5.2 result: ``run_id`` and the seven counters."""
-        return {"run_id": self.run_id, **{name: getattr(self, name) for name in COUNTER_NAMES}}
-
-
-# --- Walking and committing batches -----------------------------------------------------------
-
-
-@dataclass
-class _Join:
-    sequence_id: int
-    group: _GroupRow
-    iou: float
-
-
-@dataclass
-class _BatchResult:
-    """The decisions of one batch, before anything is written."""
-
-    counters: Counters = field(default_factory=Counters)
-    founders: list[tuple[int, _Bucket, dict[str, Any]]] = field(default_factory=list)
-    # (sequence_id, index into founders) of candidates joining a group founded in this batch.
-    joined_new: list[tuple[int, int]] = field(default_factory=list)
-    joined_existing: list[_Join] = field(default_factory=list)
-
-
-def _walk(bucket: _Bucket, live: set[int] | None, threshold: float, result: _BatchResult) -> None:
-    """Walk one bucket (SPEC §4.5) and record its decisions in ``result``.
-
-    ``live`` holds the candidates still ungrouped and not excluded under the batch's lock
-    (None in a dry run); the others are dropped, uncounted.
-    """
-    kept = [
-        (sequence_id, box)
-        for sequence_id, box in zip(bucket.sequence_ids, bucket.boxes, strict=True)
-        if live is None or sequence_id in live
-    ]
-    placements = bucket_walk(
-        (group.box for group in bucket.groups), (box["xyxyn"] for _, box in kept), threshold
-    )
-    existing = len(bucket.groups)
-    founded_here: list[int] = []  # walk index -> index into result.founders
-    for (sequence_id, box), (index, iou) in zip(kept, placements, strict=True):
-        if iou is None:
-            founded_here.append(len(result.founders))
-            result.founders.append((sequence_id, bucket, box))
-            result.counters.new_groups += 1
-        elif index < existing:
-            result.joined_existing.append(_Join(sequence_id, bucket.groups[index], iou))
-            result.counters.joined_existing += 1
-        else:
-            result.joined_new.append((sequence_id, founded_here[index - existing]))
-            result.counters.joined_existing += 1
-    result.counters.processed += len(kept)
-
-
-def _inheritors(
-    joins: list[_Join], labels: dict[int, tuple[Label | None, bool]], counters: Counters
-) -> dict[int, list[int]]:
-    """``{group_id: [sequence_id, ...]}`` of the joiners that pass the §5.3 gate.
-
-    Only when ``GROUPS_INHERITANCE_ENABLED``: a joiner of a labeled group (validated or not)
-    inherits when its IoU with the group's reference exceeds ``GROUPS_INHERITANCE_MIN_IOU``;
-    a looser joiner of a labeled group counts as ``joined_not_inherited``.
-    """
-    if not settings.GROUPS_INHERITANCE_ENABLED:
-        return {}
-    gate = settings.GROUPS_INHERITANCE_MIN_IOU
-    inheritors: dict[int, list[int]] = {}
-    for join in joins:
-        label, _ = labels.get(join.group.id, (None, False))
-        if label is None:
-            continue
-        if join.iou > gate:
-            inheritors.setdefault(join.group.id, []).append(join.sequence_id)
-        else:
-            counters.joined_not_inherited += 1
-    return inheritors
+# --- Committing batches ----------------------------------------------------------------------
 
 
 def _batch_commit(
@@ -443,43 +321,3 @@ def assignment_run(
         raise
     _run_finish(run, status=RunStatus.SUCCEEDED, counters=totals)
     return _outcome(run.pk, totals, started)
-
-
-def match_threshold(value: float | None) -> float:
-    """The IoU a sequence must strictly exceed to join a group, for a run or a replay.
-
-    ``GROUPS_MATCH_IOU_THRESHOLD`` when ``value`` is None; otherwise ``value``, which must be a
-    number with 0 <= x < 1 (else AssignmentArgumentInvalid).
-    """
-    if value is None:
-        return settings.GROUPS_MATCH_IOU_THRESHOLD
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise AssignmentArgumentInvalid(THRESHOLD_OUT_OF_RANGE.format(value=value))
-    return float(value)
-
-
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _outcome(run_id: int | None, counters: Counters, started: float) -> RunOutcome:
-    return RunOutcome(
-        run_id=run_id, **asdict(counters), duration_seconds=round(time.monotonic() - started, 3)
-    )
-
-
-def _dry_run(threshold: float) -> Counters:
-    """The counters a run would report now, from reads only (no lock, nothing written)."""
-    plan = _plan()
-    totals = Counters(processed=plan.skipped_no_bbox, skipped_no_bbox=plan.skipped_no_bbox)
-    result = _BatchResult()
-    for bucket in plan.buckets:
-        _walk(bucket, None, threshold, result)
-    labels = {
-        join.group.id: (join.group.label, join.group.is_unsure) for join in result.joined_existing
-    }
-    inheritors = _inheritors(result.joined_existing, labels, result.counters)
-    stamps = {sid: labels[gid][0] for gid, ids in inheritors.items() for sid in ids}
-    result.counters.inherited_annotations, result.counters.held_back = _would_stamp(stamps)
-    totals.add(result.counters)
-    return totals
