@@ -84,6 +84,7 @@ def build(sequences: int, detections: int, seed: int) -> None:
         "TRUNCATE groups_groupoperationmember, groups_groupoperation, "
         "sequences_sequenceannotation, sequences_detection, sequences_sequence, "
         "groups_sequencegroup, groups_grouptally, groups_checktally, groups_assignmentrun, "
+        "sequences_queueentry, "
         "sequences_camera, sequences_organization RESTART IDENTITY CASCADE",
         f"SELECT setseed({(seed % 1000) / 1000})",
         "INSERT INTO sequences_organization (source_api, platform_id, name, created_at, "

@@ -13,12 +13,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.core.paginator import Paginator
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from sequences import payloads
@@ -29,6 +27,7 @@ from sequences.models import (
     Sequence,
     SequenceAnnotation,
 )
+from sequences.paging import EstimatedCountPaginator
 from sequences.services import (
     DETECTIONS_NOT_IN_SEQUENCE,
     annotation_delete,
@@ -36,32 +35,6 @@ from sequences.services import (
 )
 
 NONE = "—"
-# Changelists count their rows exactly up to this many; beyond, PostgreSQL's estimate.
-EXACT_COUNT_UP_TO = 1000
-
-
-class EstimatedCountPaginator(Paginator):
-    """A changelist paginator that never counts a whole large table: an exact count up to
-    EXACT_COUNT_UP_TO rows (a count over a LIMIT), the planner's estimate of the filtered
-    query beyond (PostgreSQL; SQLite sites are small and count exactly). The estimate is never
-    below the rows that exist, so the last pages may be short, never missing."""
-
-    @cached_property
-    def count(self) -> int:
-        rows = self.object_list
-        database = connections[rows.db]
-        if database.vendor != "postgresql":
-            return super().count
-        exact = rows.order_by()[: EXACT_COUNT_UP_TO + 1].count()
-        if exact <= EXACT_COUNT_UP_TO:
-            return exact
-        sql, params = rows.order_by().values("pk").query.sql_with_params()
-        with database.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-            plan = cursor.fetchone()[0]
-        if isinstance(plan, str):
-            plan = json.loads(plan)
-        return max(exact, int(plan[0]["Plan"]["Plan Rows"]))
 
 
 class LargeTableAdmin(admin.ModelAdmin):

@@ -212,6 +212,31 @@ class Sequence(models.Model):
         return reverse("sequences:annotate", args=[self.pk])
 
 
+class QueueEntry(models.Model):
+    """A sequence waiting in the To-annotate list, kept by the database (`sequences.queue`):
+    `rank` 0 when its annotation is ready_to_annotate, 1 with no annotation or one at
+    `imported`; annotated sequences have no entry. The list is one range of `queue_order_idx`
+    whatever the history. Its own table, so that annotation writes never lock sequence rows."""
+
+    sequence = models.OneToOneField(
+        Sequence,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        primary_key=True,
+        related_name="queue_entry",
+    )
+    rank = models.SmallIntegerField()
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["rank", "recorded_at", "sequence"], name="queue_order_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sequence #{self.sequence_id} queued at rank {self.rank}"
+
+
 def detection_image_path(instance: "Detection", filename: str) -> str:
     # Services name the files themselves (SPEC §2.2); this only covers admin uploads.
     return f"detections/sequence_{instance.sequence_id}/{filename}"
@@ -336,6 +361,13 @@ class SequenceAnnotation(models.Model):
         indexes = [
             models.Index(fields=["processing_stage", "created_at"], name="ann_stage_created_idx"),
             models.Index(fields=["label_source"], name="ann_label_source_idx"),
+            # The Done list, last annotated first.
+            models.Index(
+                F("updated_at").desc(),
+                F("sequence").desc(),
+                condition=Q(processing_stage__in=sorted(LOCKED_STAGES)),
+                name="ann_done_idx",
+            ),
             # The check queue, riskiest first: only the unchecked machine labels are indexed.
             models.Index(
                 F("check_risk").desc(),

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from sequences.boxes import is_valid_box
 from sequences.models import (
@@ -95,22 +95,14 @@ def _writable() -> Q:
     return Q(annotation__isnull=True) | Q(annotation__processing_stage__in=WRITABLE_STAGES)
 
 
-def _with_queue_rank(queryset: QuerySet[Sequence]) -> QuerySet[Sequence]:
-    # ready_to_annotate first (rank 0): those already carry their auto-generated clusters.
-    return queryset.annotate(
-        queue_rank=Case(
-            When(annotation__processing_stage=ProcessingStage.READY_TO_ANNOTATE, then=Value(0)),
-            default=Value(1),
-            output_field=IntegerField(),
-        )
-    )
-
-
-QUEUE_ORDER = ("queue_rank", "recorded_at", "id")
+# The queue's order, along the entries the database keeps (`sequences.queue`): ready_to_annotate
+# first (rank 0: those already carry their auto-generated clusters), then no annotation or
+# imported (rank 1), each by recorded time; annotated sequences have no entry.
+QUEUE_ORDER = ("queue_entry__rank", "queue_entry__recorded_at", "id")
 
 
 def _queue(filters: SequenceFilters | None) -> QuerySet[Sequence]:
-    queryset = _with_queue_rank(Sequence.objects.filter(_writable()))
+    queryset = Sequence.objects.filter(queue_entry__isnull=False)
     return _filtered(queryset, filters or SequenceFilters()).order_by(*QUEUE_ORDER)
 
 
@@ -118,7 +110,8 @@ def sequence_queue(*, filters: SequenceFilters | None = None) -> QuerySet[Sequen
     """The To-annotate list (SPEC §6.5): writable sequences (no annotation, `imported`,
     `ready_to_annotate`), `ready_to_annotate` first, then by (recorded_at, id).
 
-    The order is total (id breaks every tie), so offset paging never repeats or skips a row.
+    The order is total (id breaks every tie), so offset paging never repeats or skips a row;
+    a page is one range of the entries' index `queue_order_idx`.
     """
     return _list_rows(_queue(filters))
 
@@ -141,9 +134,9 @@ def sequence_next_in_queue(
     """
     rank = 0 if after_stage == ProcessingStage.READY_TO_ANNOTATE else 1
     later = (
-        Q(queue_rank__gt=rank)
-        | Q(queue_rank=rank, recorded_at__gt=after.recorded_at)
-        | Q(queue_rank=rank, recorded_at=after.recorded_at, id__gt=after.pk)
+        Q(queue_entry__rank__gt=rank)
+        | Q(queue_entry__rank=rank, queue_entry__recorded_at__gt=after.recorded_at)
+        | Q(queue_entry__rank=rank, queue_entry__recorded_at=after.recorded_at, id__gt=after.pk)
     )
     return _queue(filters).filter(later).exclude(pk=after.pk).only("id").first()
 

@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.forms.forms import NON_FIELD_ERRORS
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -30,6 +29,7 @@ from sequences.forms import (
     SequenceFilterForm,
 )
 from sequences.models import Detection, LabelSource, ProcessingStage, Sequence
+from sequences.paging import EstimatedCountPaginator
 from sequences.payloads import FALSE_POSITIVE_LABELS, annotation_label, id_from_text
 from sequences.presenters import group_line, has_crop, held_back_line, player_frames
 from sequences.services import (
@@ -192,7 +192,7 @@ def _render_list(
 ) -> HttpResponse:
     """One page of the rows `select(filters=...)` reads for the form's filters, labeled."""
     rows = select(filters=form.filters())
-    page_obj = Paginator(rows, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    page_obj = EstimatedCountPaginator(rows, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     for sequence in page_obj:
         annotation = getattr(sequence, "annotation", None)
         sequence.label = annotation_label(annotation.annotation) if annotation else None

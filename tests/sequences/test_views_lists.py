@@ -196,3 +196,33 @@ def test_query_count_does_not_grow_with_rows(client_in, url):
     few = _queries(client_in, url)
     add(55)
     assert _queries(client_in, url) == few
+
+
+def test_a_sequence_whose_annotation_goes_back_or_is_deleted_returns_to_the_queue(client_in):
+    now = timezone.now()
+    first, second = (SequenceFactory(recorded_at=now - timedelta(days=d)) for d in (2, 1))
+    set_stage(first, ProcessingStage.SEQ_ANNOTATION_DONE)
+    set_stage(second, ProcessingStage.ANNOTATED)
+    assert listed_ids(client_in.get(reverse(QUEUE))) == []
+    SequenceAnnotation.objects.filter(sequence=first).update(
+        processing_stage=ProcessingStage.READY_TO_ANNOTATE
+    )
+    SequenceAnnotation.objects.get(sequence=second).delete()  # behind the services' back
+    assert listed_ids(client_in.get(reverse(QUEUE))) == [first.pk, second.pk]
+
+
+@pytest.mark.parametrize("url", [QUEUE, DONE])
+def test_a_long_list_is_counted_by_the_estimate_beyond_a_thousand(
+    client_in, url, monkeypatch, postgres_only
+):
+    from sequences import paging
+
+    monkeypatch.setattr(paging, "EXACT_COUNT_UP_TO", 3)
+    for sequence in SequenceFactory.create_batch(5):
+        if url == DONE:
+            set_stage(sequence, ProcessingStage.ANNOTATED)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    response = client_in.get(reverse(url))
+    assert "About " in response.content.decode()
+    assert len(listed_ids(response)) == 5
