@@ -2,9 +2,10 @@
 counters, the assignment afterwards (SQLite and PostgreSQL; the concurrent run on PostgreSQL)."""
 
 import threading
+import time
 
 import pytest
-from django.db import connections
+from django.db import connection, connections, transaction
 
 from annotation_site.errors import http_status
 from groups.assignment import assignment_run
@@ -362,4 +363,66 @@ def test_a_merge_and_an_assignment_run_at_the_same_time(postgres_only, annotator
     assert _members(source) == set()
     assert {s.pk for s in newcomers} <= _members(target)
     assert SequenceGroup.objects.get(pk=source.pk).merged_into_id == target.pk
+    assert counters_drift() == []
+
+
+def _wait_until_blocked(timeout: float = 10) -> None:
+    """Until another connection waits on a lock (PostgreSQL's pg_locks)."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the merge never waited for a lock")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_member_joining_while_the_merge_waits_moves_too(postgres_only, annotator):
+    """An assignment batch holds the source group and adds a member to it; the merge, waiting
+    for the group, takes its locks again once the batch commits and moves the newcomer too."""
+    target = _group()
+    source = _group(camera=target.camera)
+    add_members(target, 1)
+    add_members(source, 1)
+    newcomer = sequence_with_boxes([0.1, 0.1, 0.4, 0.4], camera=target.camera, azimuth=90)
+    batch_may_commit, errors = threading.Event(), []
+
+    def batch():
+        try:
+            with transaction.atomic():
+                # As a batch does: the candidate, then the groups it joins, then the membership.
+                Sequence.objects.select_for_update().filter(pk=newcomer.pk).exists()
+                SequenceGroup.objects.select_for_update().filter(pk=source.pk).exists()
+                Sequence.objects.filter(pk=newcomer.pk).update(group=source)
+                batch_may_commit.wait(timeout=10)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def merge():
+        try:
+            group_merge(target_group_id=target.pk, source_group_id=source.pk, actor=annotator)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    batch_thread = threading.Thread(target=batch)
+    batch_thread.start()
+    time.sleep(0.2)  # the batch holds the source group
+    merge_thread = threading.Thread(target=merge)
+    merge_thread.start()
+    _wait_until_blocked()
+    batch_may_commit.set()
+    batch_thread.join(timeout=30)
+    merge_thread.join(timeout=30)
+
+    assert errors == []
+    newcomer.refresh_from_db()
+    assert newcomer.group_id == target.pk
+    operation = GroupOperation.objects.get(kind=OperationKind.MERGE)
+    assert newcomer.pk in operation.details["moved"]
     assert counters_drift() == []
