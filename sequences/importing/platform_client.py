@@ -30,6 +30,8 @@ from django.conf import settings
 API_PREFIX = "/api/v1"
 SEQUENCES_PAGE_SIZE = 1000
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# The longest a 429's Retry-After is waited (another annotation API may ask for more).
+RETRY_AFTER_MAX = 60.0
 TOKEN_REJECTED_STATUSES = frozenset({401, 406})
 # `risk_score=extreme` switches off the platform's fire-weather filter of non-admin listings.
 RISK_SCORE = "extreme"
@@ -182,6 +184,69 @@ def _detail(response: requests.Response) -> str:
     return text[:160] or response.reason or ""
 
 
+def _retry_after(response: requests.Response) -> float:
+    """A 429's `Retry-After` in seconds (at most RETRY_AFTER_MAX; 0 when absent or a date)."""
+    try:
+        return min(max(float(response.headers.get("Retry-After", 0)), 0.0), RETRY_AFTER_MAX)
+    except ValueError:
+        return 0.0
+
+
+def send_retried(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    call: str,
+    read_timeout: float,
+    body_limit: int | None = None,
+    retry_statuses: frozenset[int] = RETRY_STATUSES,
+    **kwargs,
+) -> requests.Response:
+    """One request under the retry rule; returns the first answer that is not retryable.
+
+    Connection errors, timeouts and `retry_statuses` are retried `policy.retries` times,
+    backing off 1, 2, 4 times `policy.backoff` (a 429's `Retry-After` when longer); then
+    PlatformError naming `call` and the last reason. With `body_limit` the body is streamed and
+    cut past that many bytes (`capped_body`; ImageTooLargeError, final); a connection lost
+    while reading it is retried too.
+    """
+    attempts = policy.retries + 1
+    for attempt in range(attempts):
+        wait = policy.backoff * 2**attempt
+        try:
+            response = session.request(
+                method,
+                url,
+                timeout=(policy.connect_timeout, read_timeout),
+                stream=body_limit is not None,
+                **kwargs,
+            )
+            if body_limit is not None:
+                # What `Response.content` would hold, read within the limit.
+                response._content = capped_body(response, what=call, limit=body_limit)
+        except requests.Timeout:
+            reason = "timed out"
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            reason = f"connection failed ({type(exc).__name__})"
+        except requests.RequestException as exc:
+            # A malformed URL and the like: retrying cannot help. The URL stays out of the
+            # message (an image URL's query string is a credential).
+            message = REQUEST_INVALID.format(call=call, kind=type(exc).__name__)
+            raise PlatformError(message) from None
+        else:
+            if response.status_code not in retry_statuses:
+                return response
+            reason = f"HTTP {response.status_code} {_detail(response)}".rstrip()
+            if response.status_code == 429:
+                wait = max(wait, _retry_after(response))
+        if attempt + 1 < attempts:
+            sleep(wait)
+    raise PlatformError(CALL_UNAVAILABLE.format(call=call, reason=reason, attempts=attempts))
+
+
 class PlatformClient:
     """The platform calls the pull needs, with the retry rule and per-account tokens.
 
@@ -208,51 +273,18 @@ class PlatformClient:
 
     # --- transport --------------------------------------------------------------------------
 
-    def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        call: str,
-        read_timeout: float,
-        body_limit: int | None = None,
-        **kwargs,
-    ):
-        """One request under the retry rule; returns the first answer that is not retryable.
-
-        With `body_limit` the body is streamed and cut past that many bytes (`capped_body`;
-        ImageTooLargeError, final); a connection lost while reading it is retried too.
-        """
-        policy = self.policy
-        attempts = policy.retries + 1
-        for attempt in range(attempts):
-            try:
-                response = self.session.request(
-                    method,
-                    url,
-                    timeout=(policy.connect_timeout, read_timeout),
-                    stream=body_limit is not None,
-                    **kwargs,
-                )
-                if body_limit is not None:
-                    # What `Response.content` would hold, read within the limit.
-                    response._content = capped_body(response, what=call, limit=body_limit)
-            except requests.Timeout:
-                reason = "timed out"
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                reason = f"connection failed ({type(exc).__name__})"
-            except requests.RequestException as exc:
-                # A malformed URL and the like: retrying cannot help. The URL stays out of the
-                # message (an image URL's query string is a credential).
-                message = REQUEST_INVALID.format(call=call, kind=type(exc).__name__)
-                raise PlatformError(message) from None
-            else:
-                if response.status_code not in RETRY_STATUSES:
-                    return response
-                reason = f"HTTP {response.status_code} {_detail(response)}".rstrip()
-            if attempt + 1 < attempts:
-                self.sleep(policy.backoff * 2**attempt)
-        raise PlatformError(CALL_UNAVAILABLE.format(call=call, reason=reason, attempts=attempts))
+    def _send(self, method: str, url: str, *, call: str, read_timeout: float, **kwargs):
+        """One request under the retry rule (`send_retried`)."""
+        return send_retried(
+            self.session,
+            method,
+            url,
+            policy=self.policy,
+            sleep=self.sleep,
+            call=call,
+            read_timeout=read_timeout,
+            **kwargs,
+        )
 
     def login(self, account: str) -> str:
         """A fresh token for `account` ("user" or "admin"); PlatformAuthError when refused."""

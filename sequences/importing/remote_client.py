@@ -24,19 +24,24 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from django.conf import settings
 
 from sequences.importing.platform_client import (
+    RETRY_STATUSES as PLATFORM_RETRY_STATUSES,
+)
+from sequences.importing.platform_client import (
     Account,
+    PlatformError,
     RetryPolicy,
     _detail,
     _strip_authorization,
     pooled_session,
+    send_retried,
 )
 
 API_PREFIX = "/api/v1"
 PAGE_SIZE = 100
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-RETRY_AFTER_MAX = 60.0
+RETRY_STATUSES = PLATFORM_RETRY_STATUSES | {429}
 # FastAPI's HTTPBearer answer to a request without a usable token (the reference).
 NOT_AUTHENTICATED = "Not authenticated"
 
@@ -47,8 +52,6 @@ TOKEN_REJECTED = (
     "{detail})"
 )
 CALL_FAILED = "{call}: HTTP {status} {detail}"
-CALL_UNAVAILABLE = "{call}: {reason} (gave up after {attempts} attempts)"
-REQUEST_INVALID = "{call}: the request cannot be sent ({kind})"
 NOT_JSON = "{call}: the answer is not JSON"
 NOT_A_PAGE = "{call}: expected a page of items"
 IMAGE_FAILED = "image {name}: HTTP {status} {detail}"
@@ -56,8 +59,9 @@ IMAGE_EMPTY = "image {name}: empty body"
 URL_INVALID = "must be an http:// or https:// address, e.g. https://annotation.example.org"
 
 
-class RemoteError(Exception):
-    """A call to the remote API that failed for good."""
+class RemoteError(PlatformError):
+    """A call to the remote API that failed for good (as do the retry rule's own
+    PlatformErrors: a call unavailable after the retries, an image over IMAGE_MAX_BYTES)."""
 
 
 class RemoteAuthError(RemoteError):
@@ -91,13 +95,6 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
 
 
-def _retry_after(response: requests.Response) -> float:
-    try:
-        return min(max(float(response.headers.get("Retry-After", 0)), 0.0), RETRY_AFTER_MAX)
-    except ValueError:  # an HTTP date: wait the backoff only
-        return 0.0
-
-
 class RemoteClient:
     """Calls to one remote annotation API as one account, under the retry rule.
 
@@ -125,32 +122,18 @@ class RemoteClient:
     # --- transport --------------------------------------------------------------------------
 
     def _send(self, method: str, url: str, *, call: str, read_timeout: float, **kwargs):
-        """One request under the retry rule; returns the first answer that is not retryable."""
-        policy = self.policy
-        attempts = policy.retries + 1
-        for attempt in range(attempts):
-            wait = policy.backoff * 2**attempt
-            try:
-                response = self.session.request(
-                    method, url, timeout=(policy.connect_timeout, read_timeout), **kwargs
-                )
-            except requests.Timeout:
-                reason = "timed out"
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                reason = f"connection failed ({type(exc).__name__})"
-            except requests.RequestException as exc:
-                raise RemoteError(
-                    REQUEST_INVALID.format(call=call, kind=type(exc).__name__)
-                ) from None
-            else:
-                if response.status_code not in RETRY_STATUSES:
-                    return response
-                reason = f"HTTP {response.status_code} {_detail(response)}".rstrip()
-                if response.status_code == 429:
-                    wait = max(wait, _retry_after(response))
-            if attempt + 1 < attempts:
-                self.sleep(wait)
-        raise RemoteError(CALL_UNAVAILABLE.format(call=call, reason=reason, attempts=attempts))
+        """One request under the retry rule, 429 included (`send_retried`)."""
+        return send_retried(
+            self.session,
+            method,
+            url,
+            policy=self.policy,
+            sleep=self.sleep,
+            call=call,
+            read_timeout=read_timeout,
+            retry_statuses=RETRY_STATUSES,
+            **kwargs,
+        )
 
     def login(self) -> str:
         """A fresh token; RemoteAuthError when the login is refused."""
@@ -283,7 +266,8 @@ class RemoteClient:
         return urljoin(f"{self.base_url}/", url)
 
     def image(self, url: str, *, name: str) -> bytes:
-        """The bytes at `url`; the token goes only to the API's own origin.
+        """The bytes at `url`, streamed and cut past IMAGE_MAX_BYTES; the token goes only to
+        the API's own origin.
 
         `name` stands for the image in messages (a presigned URL's query string is a
         credential). On the API's origin a refused token brings one fresh login.
@@ -297,7 +281,12 @@ class RemoteClient:
             else:
                 extra = {"auth": _strip_authorization}
             response = self._send(
-                "GET", url, call=call, read_timeout=self.policy.image_read_timeout, **extra
+                "GET",
+                url,
+                call=call,
+                read_timeout=self.policy.image_read_timeout,
+                body_limit=settings.IMAGE_MAX_BYTES,
+                **extra,
             )
             if not (own and self._token_refused(response)) or fresh:
                 break

@@ -17,7 +17,8 @@ from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from sequences.importing.pipeline import RecordError, SequenceRecord, record_process
-from sequences.importing.remote_client import RemoteAuthError, RemoteClient, RemoteError
+from sequences.importing.platform_client import PlatformError
+from sequences.importing.remote_client import RemoteAuthError, RemoteClient
 from sequences.importing.remote_records import (
     identity_errors,
     read_fingerprint,
@@ -166,7 +167,7 @@ def _as_record_error(call):
         return call()
     except RemoteAuthError:
         raise
-    except RemoteError as exc:
+    except PlatformError as exc:
         raise RecordError([((), str(exc))]) from exc
 
 
@@ -257,7 +258,7 @@ def _mark(client: RemoteClient, clone: _Clone, stage: str, report: CloneReport) 
             )
     except RemoteAuthError:
         raise
-    except RemoteError as exc:
+    except PlatformError as exc:
         report.marks_failed += 1
         report.errors.append(f"{clone.ref}: {MARK_FAILED.format(stage=stage, reason=exc)}")
         return
@@ -287,7 +288,7 @@ def remote_clone(
 ) -> None:
     """Clone the remote sequences `options` select into this site, counting in `report`.
 
-    Raises RemoteError when the listing cannot be read and RemoteAuthError when the login is
+    Raises PlatformError when the listing cannot be read and RemoteAuthError when the login is
     refused for good (fatal: the caller stops and reports what was done).
     """
     listed = list(_listed(client, options))

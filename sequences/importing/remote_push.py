@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Q
 
 from sequences.importing.pipeline import remap_annotation
+from sequences.importing.platform_client import PlatformError
 from sequences.importing.remote_client import (
     RemoteAuthError,
     RemoteClient,
-    RemoteError,
     RemoteHTTPError,
 )
 from sequences.importing.remote_records import annotation_fingerprint, read_fingerprint
@@ -297,7 +297,7 @@ def annotations_push(
             _push_one(client, copy, options, report, ref)
         except RemoteAuthError:
             raise
-        except RemoteError as exc:
+        except PlatformError as exc:
             report.record_failed(ref, str(exc))
         if progress is not None:
             progress.tick(report)

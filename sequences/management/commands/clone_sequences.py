@@ -12,6 +12,7 @@ import json
 from django.core.management.base import CommandError
 
 from sequences.importing.cli import ImportCommand, ProgressLine, autogen_from_options
+from sequences.importing.platform_client import PlatformError
 from sequences.importing.remote_cli import (
     DATES_REVERSED,
     SOURCE_CREDENTIALS,
@@ -22,7 +23,6 @@ from sequences.importing.remote_cli import (
     remote_base,
     remote_client,
 )
-from sequences.importing.remote_client import RemoteError
 from sequences.importing.remote_clone import (
     ALL_STAGES,
     CLONE_STAGES,
@@ -85,7 +85,7 @@ class Command(ImportCommand):
         if options["count_only"]:
             try:
                 count = clone_count(client=client, options=clone_options)
-            except RemoteError as exc:
+            except PlatformError as exc:
                 raise CommandError(str(exc), returncode=EXIT_FATAL) from exc
             finally:
                 client.logout()
@@ -97,7 +97,7 @@ class Command(ImportCommand):
         fatal = None
         try:
             remote_clone(client=client, options=clone_options, report=report, progress=progress)
-        except RemoteError as exc:
+        except PlatformError as exc:
             fatal = str(exc)
         finally:
             client.logout()

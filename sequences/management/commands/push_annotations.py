@@ -11,6 +11,7 @@ import json
 from django.core.management.base import CommandError
 
 from sequences.importing.cli import ProgressLine
+from sequences.importing.platform_client import PlatformError
 from sequences.importing.remote_cli import (
     REMOTE_CREDENTIALS,
     SOURCE_CREDENTIALS,
@@ -19,7 +20,6 @@ from sequences.importing.remote_cli import (
     remote_base,
     remote_client,
 )
-from sequences.importing.remote_client import RemoteError
 from sequences.importing.remote_push import PushOptions, PushReport, annotations_push
 from sequences.importing.report import EXIT_FATAL, EXIT_OK
 from sequences.management.base import ProjectCommand
@@ -70,7 +70,7 @@ class Command(ProjectCommand):
         fatal = None
         try:
             annotations_push(client=client, options=push_options, report=report, progress=progress)
-        except RemoteError as exc:
+        except PlatformError as exc:
             fatal = str(exc)
         finally:
             client.logout()
