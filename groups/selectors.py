@@ -237,23 +237,35 @@ def _first_detection_id() -> Subquery:
     return Subquery(first.values("id")[:1])
 
 
-# PostgreSQL: each group's first, middle and last member found by position along the members
-# index (group, recorded_at, id), with the stored member count: three index steps per group,
-# whatever its size.
+# PostgreSQL: each group's first and last member along the members index (group, recorded_at,
+# id), and its middle one: the first member recorded at or after the midpoint of the two (the
+# middle member when they come evenly), each one index step, whatever the group's size.
 _PREVIEWS_SQL = """
 SELECT g.id, p.position, (
-    SELECT d.id FROM {detection} AS d WHERE d.sequence_id = m.id
+    SELECT d.id FROM {detection} AS d WHERE d.sequence_id = p.member_id
     ORDER BY d.recorded_at, d.id LIMIT 1
 )
 FROM {group} AS g
 CROSS JOIN LATERAL (
-    SELECT DISTINCT unnest(ARRAY[1, (g.member_count + 1) / 2, g.member_count]) AS position
-) AS p
+    SELECT s.id, s.recorded_at FROM {sequence} AS s WHERE s.group_id = g.id
+    ORDER BY s.recorded_at, s.id LIMIT 1
+) AS first
 CROSS JOIN LATERAL (
-    SELECT s.id FROM {sequence} AS s WHERE s.group_id = g.id
-    ORDER BY s.recorded_at, s.id OFFSET p.position - 1 LIMIT 1
-) AS m
-WHERE g.id = ANY(%s) AND g.member_count > 0
+    SELECT s.id, s.recorded_at FROM {sequence} AS s WHERE s.group_id = g.id
+    ORDER BY s.recorded_at DESC, s.id DESC LIMIT 1
+) AS last
+CROSS JOIN LATERAL (
+    SELECT s.id FROM {sequence} AS s
+    WHERE s.group_id = g.id
+      AND s.recorded_at >= first.recorded_at + (last.recorded_at - first.recorded_at) / 2
+    ORDER BY s.recorded_at, s.id LIMIT 1
+) AS middle
+CROSS JOIN LATERAL (
+    SELECT DISTINCT ON (member_id) position, member_id
+    FROM (VALUES (1, first.id), (2, middle.id), (3, last.id)) AS v(position, member_id)
+    ORDER BY member_id, position
+) AS p
+WHERE g.id = ANY(%s)
 """
 
 
@@ -262,8 +274,10 @@ def group_previews(*, group_ids: list[int]) -> dict[int, list[int]]:
     member by (recorded_at, id), in that order (duplicates dropped), in one query.
 
     Members without detections are skipped. A group with thousands of members costs no more
-    than one with three: on PostgreSQL the three members are found by position along the
-    members index; elsewhere window functions number the members in the database.
+    than one with three: on PostgreSQL the middle member is the first recorded at or after the
+    midpoint of the first and last members' times (the middle one when members come evenly),
+    each found by one step along the members index; elsewhere (small sites) window functions
+    number the members and take the middle one by position.
     """
     if not group_ids:
         return {}
