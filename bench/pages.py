@@ -16,7 +16,8 @@ user and prints one JSON line per page:
 - under load: `rps`, `p50_ms`, `p99_ms` and `errors` of the four annotator pages (the groups
   list, the group page, the annotation page, the check queue) under --connections concurrent
   connections for --duration seconds each (wrk when installed, else a bounded Python load
-  generator); the load generator stops by itself.
+  generator); the load generator stops by itself;
+- on each line, `load_1min`: the machine's load average then (other work inflates the figures).
 
     DATABASE_URL=postgres://USER@HOST:5432/NAME .venv/bin/python bench/pages.py \\
         --sequences 100000 --keep
@@ -529,6 +530,12 @@ def pages(history: dict, client: Client) -> dict[str, str]:
     }
 
 
+def machine_load() -> dict:
+    """The machine's one-minute load average when the figures were taken (on a shared machine,
+    other work inflates them: 2.0 on 2 CPUs is a full machine)."""
+    return {"load_1min": round(os.getloadavg()[0], 1)}
+
+
 LOADED = ("groups_list", "group_5000_members", "annotate", "check_queue")
 
 
@@ -543,7 +550,7 @@ def run(args) -> None:
         for name in chosen:
             figures = single_client(client, urls[name], args.repeat)
             line = {"page": name, "url": urls[name], "sequences": history["sequences"]}
-            print(json.dumps({**line, "clients": 1, **figures}), flush=True)
+            print(json.dumps({**line, "clients": 1, **figures, **machine_load()}), flush=True)
         if args.duration <= 0:
             return
         load = load_wrk if shutil.which("wrk") and not args.python_load else load_python
@@ -552,7 +559,8 @@ def run(args) -> None:
                 continue
             figures = load(client, urls[name], args.connections, args.duration)
             line = {"page": name, "url": urls[name], "sequences": history["sequences"]}
-            print(json.dumps({**line, "clients": args.connections, **figures}), flush=True)
+            figures = {**line, "clients": args.connections, **figures, **machine_load()}
+            print(json.dumps(figures), flush=True)
 
 
 def main() -> None:
