@@ -62,6 +62,7 @@ class ImportCommand(ProjectCommand):
     """
 
     records_failed: str
+    reports_fatal = False
 
     def add_arguments(self, parser) -> None:
         add_pipeline_arguments(parser)
@@ -84,8 +85,18 @@ class ImportCommand(ProjectCommand):
             raise CommandError(self.records_failed.format(count=count), returncode=report.exit_code)
 
     def report_text(self, report: ImportReport, *, fatal: str | None, as_json: bool) -> str:
-        """What goes to stdout: the report's text, or its JSON with `--json`."""
-        return json.dumps(report.as_dict()) if as_json else report.render()
+        """What goes to stdout: the report's text, or its JSON with `--json` (with the fatal
+        error and its exit status when the command `reports_fatal`: a source that can fail
+        half-way). A fatal error is the CommandError's message (stderr), not a line of the
+        text."""
+        if not as_json:
+            return report.render()
+        data = report.as_dict()
+        if self.reports_fatal:
+            data["fatal_error"] = fatal
+            if fatal is not None:
+                data["exit_code"] = EXIT_FATAL
+        return json.dumps(data)
 
 
 class ProgressLine:

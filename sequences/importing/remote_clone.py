@@ -53,7 +53,6 @@ PRESENT_FROM_ELSEWHERE = (
     "another remote): left as it is, and never pushed back"
 )
 MARK_FAILED = "cloned, but its remote annotation could not be set to {stage}: {reason}"
-ID_INVALID = "the remote sequence has no integer id"
 
 
 @dataclass(frozen=True)
@@ -183,9 +182,7 @@ def _remote_annotation(client: RemoteClient, remote_id: int, item: dict) -> dict
 
 def _builder(client: RemoteClient, clone: _Clone, options: CloneOptions, report: CloneReport):
     def build() -> SequenceRecord:
-        remote_id = clone.item.get("id")
-        if not isinstance(remote_id, int) or isinstance(remote_id, bool):
-            raise RecordError([(("id",), ID_INVALID)])
+        remote_id = clone.item["id"]  # an integer: `remote_key` checked it
         detections = _as_record_error(
             lambda: list(
                 client.pages(

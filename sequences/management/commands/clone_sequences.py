@@ -46,6 +46,7 @@ class Command(ImportCommand):
         "unreachable), 3 when some sequences failed."
     )
     records_failed = RECORDS_FAILED
+    reports_fatal = True
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -122,12 +123,3 @@ class Command(ImportCommand):
             mark_stage=options["mark_source_stage"],
             with_annotations=options["with_annotations"],
         )
-
-    def report_text(self, report: CloneReport, *, fatal: str | None, as_json: bool) -> str:
-        if as_json:
-            data = report.as_dict()
-            data["fatal_error"] = fatal
-            if fatal is not None:
-                data["exit_code"] = EXIT_FATAL
-            return json.dumps(data)
-        return report.render()

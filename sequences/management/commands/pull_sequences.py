@@ -7,7 +7,6 @@ Credentials and the URL come from the settings, which read them from the environ
 parses options, reports and chains the group assignment.
 """
 
-import json
 from argparse import ArgumentTypeError
 from datetime import date, timedelta
 
@@ -18,7 +17,7 @@ from sequences.importing.cli import ImportCommand, ProgressLine, autogen_from_op
 from sequences.importing.platform_client import Account, PlatformClient, PlatformError, RetryPolicy
 from sequences.importing.platform_pull import PullOptions, platform_pull
 from sequences.importing.platform_records import source_api_for
-from sequences.importing.report import EXIT_FATAL, ImportReport
+from sequences.importing.report import ImportReport
 from sequences.models import SourceApi
 
 CREDENTIAL_SETTINGS = (
@@ -51,6 +50,7 @@ class Command(ImportCommand):
         "platform unreachable), 3 when some sequences or days failed."
     )
     records_failed = RECORDS_FAILED
+    reports_fatal = True
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--date-from", type=_date, required=True, help="first day (UTC)")
@@ -129,13 +129,3 @@ class Command(ImportCommand):
         if not ids:
             raise CommandError(SEQUENCE_LIST_INVALID)
         return ids
-
-    def report_text(self, report: ImportReport, *, fatal: str | None, as_json: bool) -> str:
-        if as_json:
-            data = report.as_dict()
-            data["fatal_error"] = fatal
-            if fatal is not None:
-                data["exit_code"] = EXIT_FATAL
-            return json.dumps(data)
-        # A fatal error is the CommandError's message (stderr), not a line of the report.
-        return report.render()
