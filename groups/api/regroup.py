@@ -14,6 +14,7 @@ from groups.api.groups import GROUP_ID
 from groups.api.shapes import SequenceGroupListItemSerializer, SequenceGroupReadSerializer
 from groups.candidates import merge_candidates
 from groups.models import SequenceGroup
+from groups.selectors import group_previews, groups_with_held_back_counts
 from groups.services import GroupNotFound, group_merge, group_split
 
 
@@ -24,6 +25,11 @@ class SequenceGroupMergeCandidatesApi(APIView):
 
         group = SequenceGroupListItemSerializer()
         iou = serializers.FloatField(help_text="IoU of the two groups' reference boxes")
+        preview_detection_ids = serializers.ListField(
+            child=serializers.IntegerField(),
+            help_text="first detections of the group's first, middle and last member (their "
+            "images: /detections/{id}/image)",
+        )
 
     @api_schema(
         summary=(
@@ -40,8 +46,10 @@ class SequenceGroupMergeCandidatesApi(APIView):
         if group is None:
             raise GroupNotFound(group_id)
         candidates = merge_candidates(group)
+        groups_with_held_back_counts([candidate.group for candidate in candidates])
+        previews = group_previews(group_ids=[candidate.group.pk for candidate in candidates])
         for candidate in candidates:
-            candidate.group.held_back_count = 0
+            candidate.preview_detection_ids = previews.get(candidate.group.pk, [])
         return Response(self.OutputSerializer(candidates, many=True).data)
 
 

@@ -46,6 +46,7 @@ def test_candidates_list_the_bucket(annotator_api):
 
     assert [(item["group"]["id"], item["iou"]) for item in body] == [(source.pk, 1.0)]
     assert body[0]["group"]["member_count"] == 2
+    assert len(body[0]["preview_detection_ids"]) == 2
     assert annotator_api.get(f"{GROUPS}{10**9}/merge_candidates").status_code == 404
 
 
