@@ -1,7 +1,9 @@
 """Merging and splitting groups, and "Save and validate the group", in a real browser."""
 
+import os
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -15,6 +17,9 @@ from tests.factories import CameraFactory, imported_group
 from tests.support import annotation_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# `SCREENSHOT_DIR=docs make test` refreshes the README's picture of the Merge page.
+SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR")
 
 
 def alerts_group(count: int, *, camera, **fields) -> tuple:
@@ -50,6 +55,8 @@ def test_merge_an_antenna_into_an_unlabeled_validated_group(live_server, log_in,
     expect(candidates.nth(1)).to_have_attribute("data-candidate", str(far.pk))
     expect(candidates.nth(0).locator(".preview img")).to_have_count(2)
     expect(candidates.nth(0)).to_contain_text("antenna")
+    if SCREENSHOT_DIR:
+        page.screenshot(path=str(Path(SCREENSHOT_DIR) / "group-merge.png"), full_page=True)
 
     candidates.nth(0).get_by_role("button", name=f"Merge #{antenna.pk} into this group").click()
 
