@@ -1,23 +1,18 @@
 """HTML views of the sequence domain: the annotation queue, the annotation page, images."""
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.db.models import QuerySet
 from django.forms.forms import NON_FIELD_ERRORS
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import get_conditional_response, patch_cache_control
-from django.utils.http import http_date
 from django.views.decorators.http import require_GET, require_http_methods
 
-from annotation_site.storage import presigned_redirect, storage_presigns
+from annotation_site.storage import storage_presigns
 from sequences import selectors
 from sequences.forms import (
     CLUSTERS_CHANGED,
@@ -28,6 +23,7 @@ from sequences.forms import (
     DoneFilterForm,
     SequenceFilterForm,
 )
+from sequences.image_responses import IMAGE_NOT_FOUND, stored_image_response
 from sequences.models import Detection, LabelSource, ProcessingStage, Sequence
 from sequences.paging import EstimatedCountPaginator
 from sequences.payloads import FALSE_POSITIVE_LABELS, annotation_label, id_from_text
@@ -39,8 +35,6 @@ from sequences.services import (
 )
 from sequences.services.crops import NoCropBox, crop_stored
 from sequences.services.images import (
-    IMAGE_CACHE_SECONDS,
-    image_media_type,
     image_presigned_url,
     stored_image_url,
     thumbnail_name,
@@ -245,7 +239,7 @@ class _Route:
 
 
 def _offers_validate_group(page: selectors.AnnotationPage, route: _Route) -> bool:
-    """"Save and validate the group" is offered on a page opened from the group page of the
+    """ "Save and validate the group" is offered on a page opened from the group page of the
     sequence's group while that group is not validated."""
     group = page.sequence.group
     return group is not None and group.pk == route.group_id and not group.is_validated
@@ -311,18 +305,15 @@ def _render_annotate(
 
 # --- images (SPEC §7.2 image endpoint, §6.3 thumbnails) ---------------------------------------
 
-IMAGE_NOT_FOUND = "Image not found."
-
 
 @require_GET
 def detection_image(request: HttpRequest, detection_id: int) -> HttpResponse:
     """A detection's image, or its `?variant=thumb|preview` JPEG; 404 for an unknown one.
 
     Login is required (the global middleware). With object storage the answer is a redirect
-    to a presigned URL of the image (a variant is generated first when missing). Otherwise the
-    bytes are streamed: stored names carry a hash of the bytes, so the ETag derived from the
-    name is stable and browsers may keep the image for a day (private cache); a conditional
-    GET answers 304 without touching storage.
+    to a presigned URL of the image (a variant is generated first when missing); otherwise the
+    bytes are streamed with their validators (`sequences.image_responses`, the API's rule too).
+    A variant of an image that does not decode is a 404.
     """
     detection = get_object_or_404(Detection, pk=detection_id)
     variant = request.GET.get("variant") or None
@@ -333,7 +324,7 @@ def detection_image(request: HttpRequest, detection_id: int) -> HttpResponse:
         raise Http404(str(exc)) from exc
     except FileNotFoundError as exc:
         raise Http404(IMAGE_NOT_FOUND) from exc
-    return _stored_image(
+    return stored_image_response(
         request,
         detection,
         name,
@@ -356,30 +347,6 @@ def detection_crop(request: HttpRequest, detection_id: int) -> HttpResponse:
         raise Http404(IMAGE_NOT_FOUND) from exc
     storage = detection.image.storage
     location = stored_image_url(name) if storage_presigns(storage) else None
-    return _stored_image(request, detection, name, location, lambda: storage.open(name, "rb"))
-
-
-def _stored_image(
-    request: HttpRequest,
-    detection: Detection,
-    name: str,
-    location: str | None,
-    open_file: Callable[[], Any],
-) -> HttpResponse:
-    """A redirect to the presigned `location`, or the stored image `name` streamed with its
-    validators (stored names never change content, so a client may keep it a day)."""
-    if location is not None:
-        return presigned_redirect(location, expires=settings.IMAGE_URL_EXPIRY_SECONDS)
-    etag = f'"{hashlib.sha256(name.encode()).hexdigest()[:32]}"'
-    last_modified = int(detection.created_at.timestamp())
-    response = get_conditional_response(request, etag=etag, last_modified=last_modified)
-    if response is None:
-        try:
-            file = open_file()
-        except FileNotFoundError as exc:
-            raise Http404(IMAGE_NOT_FOUND) from exc
-        response = FileResponse(file, content_type=image_media_type(name))
-    response["ETag"] = etag
-    response["Last-Modified"] = http_date(last_modified)
-    patch_cache_control(response, private=True, max_age=IMAGE_CACHE_SECONDS)
-    return response
+    return stored_image_response(
+        request, detection, name, location, lambda: storage.open(name, "rb")
+    )
