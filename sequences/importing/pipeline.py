@@ -302,15 +302,41 @@ def _files_deleted_on_error() -> Iterator[list[str]]:
 StoredHook = Callable[[Sequence], None]
 
 
+@dataclass
+class Prepared:
+    """A record checked and its images loaded, ready to be written (`record_prepare`)."""
+
+    record: SequenceRecord
+    detections: list[tuple[int, DetectionRecord]]
+    images: list[LoadedImage]
+
+
+def record_prepare(record: SequenceRecord) -> Prepared | None:
+    """Everything of an import before its transaction, and no database: the distinct
+    detections, their boxes and the copied annotation checked, every image loaded and checked
+    (RecordError naming each problem). None for a record without detections."""
+    detections = _distinct_detections(record)
+    if not detections:
+        return None
+    _check_payloads(detections)
+    _check_annotation(record)
+    return Prepared(record, detections, _load_images(detections))
+
+
 def record_import(
-    record: SequenceRecord, *, autogen: AutogenParams, on_stored: StoredHook | None = None
+    record: SequenceRecord,
+    *,
+    autogen: AutogenParams,
+    on_stored: StoredHook | None = None,
+    prepared: Prepared | None = None,
 ) -> ImportedCounts:
     """Import one validated record whole or not at all (SPEC §8.1).
 
     - Present already (also when a concurrent import wins the unique key) -> `already_present`.
     - No detection -> `skipped_empty`, nothing written.
-    - Every image is loaded and checked, and every box validated, before the first write;
-      problems raise RecordError naming `detections[i]...`.
+    - Every image is loaded and checked, and every box validated, before the first write
+      (`record_prepare`, unless `prepared` already did it); problems raise RecordError naming
+      `detections[i]...`.
     - One transaction: organisation and camera upserts, the sequence, its detections, its
       motion (measured from the detections just written: one UPDATE of the sequence, none when
       too few frames have a box) and the `ready_to_annotate` placeholder (clusters generated
@@ -320,12 +346,11 @@ def record_import(
     """
     if record_exists(record.source_api, record.alert_api_id):
         return ImportedCounts("already_present")
-    detections = _distinct_detections(record)
-    if not detections:
+    if prepared is None:
+        prepared = record_prepare(record)
+    if prepared is None:
         return ImportedCounts("skipped_empty")
-    _check_payloads(detections)
-    _check_annotation(record)
-    images = _load_images(detections)
+    detections, images = prepared.detections, prepared.images
     try:
         with _files_deleted_on_error() as written, transaction.atomic():
             sequence = sequence_create(**record.sequence_fields())

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sequences.importing.pipeline import RecordError, SequenceRecord, record_process
+from sequences.importing.ahead import PipelineItem, records_process
+from sequences.importing.pipeline import RecordError, SequenceRecord
 from sequences.importing.platform_client import (
     PlatformAuthError,
     PlatformClient,
@@ -142,9 +143,10 @@ def platform_pull(
     """Pull the platform's sequences of `options.days` into the database, counting in `report`.
 
     Cameras and organisations are read once; every listed sequence then goes through the
-    shared pipeline (`record_process`): present ones are counted `already_present` before any
-    detections call or download; the others are mapped, their images downloaded, and written
-    whole in one transaction, or reported as a record error with nothing left behind.
+    shared pipeline (`records_process`, the next sequence fetched while one is written):
+    present ones are counted `already_present` before any detections call or download; the
+    others are mapped, their images downloaded, and written whole in one transaction, or
+    reported as a record error with nothing left behind.
     Raises PlatformError when the metadata cannot be read and PlatformAuthError when a login
     is refused for good (fatal: the caller stops and reports).
     """
@@ -152,13 +154,18 @@ def platform_pull(
     listed = _listed_sequences(client, options, report)
     if progress is not None:
         progress.total = len(listed)
-    for item in listed:
-        record_process(
-            report,
-            ref=item.ref,
-            key=item.key,
-            build=_record_builder(client, item, metadata=metadata, options=options, report=report),
-            autogen=options.autogen,
-        )
-        if progress is not None:
-            progress.tick(report)
+    records_process(
+        report,
+        (
+            PipelineItem(
+                ref=item.ref,
+                key=item.key,
+                build=_record_builder(
+                    client, item, metadata=metadata, options=options, report=report
+                ),
+            )
+            for item in listed
+        ),
+        autogen=options.autogen,
+        after=(lambda _: progress.tick(report)) if progress is not None else None,
+    )

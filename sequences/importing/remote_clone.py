@@ -3,9 +3,10 @@ images and (optionally) annotations, through the shared import pipeline.
 
 `remote_clone` lists the remote's sequences first (by stage, dates and alert ids, capped), so
 that marking them on the remote while cloning cannot shift the pages; then each one goes
-through `record_process`: a sequence already cloned from this remote costs no further call, a
-new one is fetched (detections, images) and written whole in one transaction together with its
-`RemoteCopy` (the fingerprint of its remote annotation), or reported with nothing left behind.
+through the pipeline (`records_process`, the next one fetched while one is written): a
+sequence already cloned from this remote costs no further call, a new one is fetched
+(detections, images) and written whole in one transaction together with its `RemoteCopy` (the
+fingerprint of its remote annotation), or reported with nothing left behind.
 Only once a sequence is stored here is its remote annotation set to `--mark-source-stage`.
 """
 
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
-from sequences.importing.pipeline import RecordError, SequenceRecord, record_process
+from sequences.importing.ahead import PipelineItem, records_process
+from sequences.importing.pipeline import RecordError, SequenceRecord
 from sequences.importing.platform_client import PlatformError
 from sequences.importing.remote_client import RemoteAuthError, RemoteClient
 from sequences.importing.remote_records import (
@@ -295,31 +297,44 @@ def remote_clone(
         report.missing_ids = sorted(options.alert_ids - found)
     if progress is not None:
         progress.total = len(listed)
+
+    def tick() -> None:
+        if progress is not None:
+            progress.tick(report)
+
+    todo: list[PipelineItem] = []
+    clones: dict[int, _Clone] = {}
     for index, item in enumerate(listed):
         key = remote_key(item)
         if key is None:
             report.record_failed(ITEM_REF.format(index=index), identity_errors(item))
-            if progress is not None:
-                progress.tick(report)
+            tick()
             continue
         ref = SEQUENCE_REF.format(remote_id=item.get("id"), source_api=key[0], alert_api_id=key[1])
         clone = _Clone(item=item, ref=ref, key=key)
         state = _local_state(key, options.remote_url)
         if state == "cloned":
             report.already_present += 1
+            tick()
         elif state == "other":
             report.conflicts += 1
             report.warnings.append(f"{clone.ref}: {PRESENT_FROM_ELSEWHERE}")
+            tick()
         else:
-            record_process(
-                report,
-                ref=clone.ref,
+            pipeline_item = PipelineItem(
+                ref=ref,
                 key=key,
                 build=_builder(client, clone, options, report),
-                autogen=options.autogen,
                 on_stored=_stored(clone, options),
             )
-            if clone.copy is not None and options.mark_stage:
-                _mark(client, clone, options.mark_stage, report)
-        if progress is not None:
-            progress.tick(report)
+            clones[id(pipeline_item)] = clone
+            todo.append(pipeline_item)
+
+    def after(pipeline_item: PipelineItem) -> None:
+        clone = clones[id(pipeline_item)]
+        if clone.copy is not None and options.mark_stage:
+            _mark(client, clone, options.mark_stage, report)
+        tick()
+
+    # The next sequence is fetched while one is written; marks run here, once it is stored.
+    records_process(report, todo, autogen=options.autogen, after=after)
