@@ -68,15 +68,24 @@ def risk_bucket(risk: float | None) -> int | None:
 @dataclass(frozen=True)
 class GroupCounts:
     """Listed groups (at least GROUPS_MIN_LISTED_MEMBERS members) by label state and
-    validation: `by_state[(is_labeled, is_validated)]`."""
+    validation: `by_state[(is_labeled, is_validated, is_unsure)]`, where `is_unsure` is true
+    only for an unsure group without a label (the label wins)."""
 
-    by_state: dict[tuple[bool, bool], int]
+    by_state: dict[tuple[bool, bool, bool], int]
 
-    def count(self, *, labeled: bool | None = None, validated: bool | None = None) -> int:
+    def count(
+        self,
+        *,
+        labeled: bool | None = None,
+        validated: bool | None = None,
+        unsure: bool | None = None,
+    ) -> int:
         return sum(
             n
-            for (is_labeled, is_validated), n in self.by_state.items()
-            if labeled in (None, is_labeled) and validated in (None, is_validated)
+            for (is_labeled, is_validated, is_unsure), n in self.by_state.items()
+            if labeled in (None, is_labeled)
+            and validated in (None, is_validated)
+            and unsure in (None, is_unsure)
         )
 
 
@@ -94,13 +103,16 @@ def group_counts(
         if organization_id is not None:
             rows = rows.filter(camera__organization_id=organization_id)
         labeled = ExpressionWrapper(Q(labeled_at__isnull=False), output_field=BooleanField())
+        unsure = ExpressionWrapper(
+            Q(labeled_at__isnull=True, is_unsure=True), output_field=BooleanField()
+        )
         counted = (
-            rows.annotate(labeled=labeled)
-            .values_list("labeled", "is_validated")
+            rows.annotate(labeled=labeled, unsure=unsure)
+            .values_list("labeled", "is_validated", "unsure")
             .annotate(n=Count("id"))
             .order_by()
         )
-        return GroupCounts({(labeled, validated): n for labeled, validated, n in counted})
+        return GroupCounts({tuple(row[:3]): row[3] for row in counted})
     rows = GroupTally.objects.all()
     if camera_id is not None:
         rows = rows.filter(camera_id=camera_id)
@@ -111,13 +123,13 @@ def group_counts(
     else:
         rows = rows.filter(camera__isnull=True)
     summed = list(
-        rows.values_list("is_labeled", "is_validated")
+        rows.values_list("is_labeled", "is_validated", "is_unsure")
         .annotate(n=Sum("groups", filter=Q(size__gte=minimum)), deltas=Count("id"))
         .order_by()
     )
     if sum(deltas for *_, deltas in summed) > FOLD_AFTER_ROWS:
         tallies_fold()
-    return GroupCounts({(labeled, validated): n for labeled, validated, n, _ in summed if n})
+    return GroupCounts({tuple(row[:3]): row[3] for row in summed if row[3]})
 
 
 @dataclass(frozen=True)
@@ -159,7 +171,7 @@ def check_counts() -> CheckCounts:
 # --- folding ---------------------------------------------------------------------------------
 
 _TALLIES = {
-    GroupTally: ("camera_id", "is_labeled", "is_validated", "size"),
+    GroupTally: ("camera_id", "is_labeled", "is_validated", "is_unsure", "size"),
     CheckTally: ("risk_bucket",),
 }
 
@@ -223,10 +235,11 @@ class Drift:
 def _group_tally_actual() -> Counter:
     actual: Counter = Counter()
     rows = SequenceGroup.objects.values_list(
-        "camera_id", "labeled_at", "is_validated", "member_count"
+        "camera_id", "labeled_at", "is_validated", "is_unsure", "member_count"
     )
-    for camera_id, labeled_at, validated, members in rows.iterator(chunk_size=5000):
-        key = (labeled_at is not None, validated, min(members, TALLY_SIZE_CAP))
+    for camera_id, labeled_at, validated, unsure, members in rows.iterator(chunk_size=5000):
+        labeled = labeled_at is not None
+        key = (labeled, validated, unsure and not labeled, min(members, TALLY_SIZE_CAP))
         actual[(camera_id, *key)] += 1
         actual[(None, *key)] += 1
     return actual
@@ -333,10 +346,12 @@ def _recount(group: str) -> str:
 def _group_tally_rows(row: str, sign: int) -> str:
     key = (
         f"{row}.labeled_at IS NOT NULL, {row}.is_validated, "
+        f"({row}.is_unsure AND {row}.labeled_at IS NULL), "
         f"min({row}.member_count, {TALLY_SIZE_CAP}), {sign}"
     )
     return (
-        "INSERT INTO groups_grouptally (camera_id, is_labeled, is_validated, size, groups) "
+        "INSERT INTO groups_grouptally "
+        "(camera_id, is_labeled, is_validated, is_unsure, size, groups) "
         f"VALUES ({row}.camera_id, {key}), (NULL, {key});"
     )
 
@@ -361,6 +376,7 @@ _GROUP_KEY_CHANGED = " OR ".join(
         "OLD.camera_id IS NOT NEW.camera_id",
         "(OLD.labeled_at IS NULL) IS NOT (NEW.labeled_at IS NULL)",
         "OLD.is_validated IS NOT NEW.is_validated",
+        "OLD.is_unsure IS NOT NEW.is_unsure",
         f"min(OLD.member_count, {TALLY_SIZE_CAP}) IS NOT min(NEW.member_count, {TALLY_SIZE_CAP})",
     ]
 )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import django_filters
 from django.db.models import QuerySet
 
+from annotation_site.api import RequestInvalid
 from groups.models import SequenceGroup
 from groups.selectors import DEFAULT_ORDER, ORDER_KEYS, CountedRows, group_list_rows
 from sequences.filters import (
@@ -13,16 +15,27 @@ from sequences.filters import (
     order_direction_filter,
 )
 
+LABEL_STATES = ("labeled", "unsure", "unlabeled")
+BOTH_LABEL_FILTERS = "give either labeled or label_state, not both"
+
 
 class SequenceGroupFilter(ApiFilterSet):
     """`GET /sequence_groups/`: the listed groups (SPEC §7.2) through `groups.selectors.group_list`.
 
-    `labeled` omitted lists every tab; the ordering (with the id tie-break) is the selector's.
+    `labeled` and `label_state` omitted list every tab (`labeled=false` is the To-label tab, the
+    unsure groups without a label apart, as `label_state=unlabeled`); the ordering (with the id
+    tie-break) is the selector's.
     The rows come counted from the tallies (`CountedRows`), so the page's `total` costs the same
     whatever the number of groups.
     """
 
     labeled = StrictBooleanFilter(method="keep", help_text="true: labeled; false: unlabeled")
+    label_state = django_filters.ChoiceFilter(
+        choices=[(state, state) for state in LABEL_STATES],
+        method="keep",
+        help_text="labeled (a label, unsure or not: the label wins), unsure (unsure without a "
+        "label), unlabeled (neither); not with `labeled`",
+    )
     is_validated = StrictBooleanFilter(method="keep")
     order_by = order_by_filter(list(ORDER_KEYS), default=DEFAULT_ORDER)
     order_direction = order_direction_filter()
@@ -33,8 +46,10 @@ class SequenceGroupFilter(ApiFilterSet):
 
     def filter_queryset(self, queryset: QuerySet) -> CountedRows:
         data = self.form.cleaned_data
-        labeled = data.get("labeled")
-        tab = "all" if labeled is None else ("labeled" if labeled else "unlabeled")
+        labeled, state = data.get("labeled"), data.get("label_state")
+        if labeled is not None and state:
+            raise RequestInvalid([(("query", "label_state"), BOTH_LABEL_FILTERS)])
+        tab = state or ("all" if labeled is None else ("labeled" if labeled else "unlabeled"))
         return group_list_rows(
             tab=tab,
             is_validated=data.get("is_validated"),

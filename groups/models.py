@@ -148,10 +148,6 @@ class SequenceGroup(models.Model):
                 name="groups_sequencegroup_validated_consistency",
             ),
             models.CheckConstraint(
-                condition=Q(is_unsure=False) | Q(labeled_at__isnull=False),
-                name="groups_sequencegroup_unsure_needs_label",
-            ),
-            models.CheckConstraint(
                 condition=~Q(merged_into=F("id")),
                 name="groups_sequencegroup_not_merged_into_itself",
             ),
@@ -345,7 +341,8 @@ class GroupOperationMember(models.Model):
 
 
 class GroupTally(models.Model):
-    """Groups counted by camera (NULL: every camera), label state, validation and size (the
+    """Groups counted by camera (NULL: every camera), label state (labeled, unsure, neither),
+    validation and size (the
     member count, capped at TALLY_SIZE_CAP): the tab counts and the badge of the group list.
 
     Rows are deltas appended by the database's triggers whenever a group is created, deleted,
@@ -364,6 +361,8 @@ class GroupTally(models.Model):
     )
     is_labeled = models.BooleanField()
     is_validated = models.BooleanField()
+    # Unsure without a label (the Unsure tab); a labeled group counts as labeled whatever it says.
+    is_unsure = models.BooleanField(default=False)
     size = models.SmallIntegerField()
     groups = models.IntegerField()
 

@@ -46,7 +46,12 @@ REMOVE_CONFIRM = (
     "assignment job will never put it back into a group automatically. Its annotation is not "
     "changed. You can undo this with Re-include (below, or on the sequence's page)."
 )
-TAB_LABELS = (("unlabeled", "To label"), ("labeled", "Labeled"), ("all", "All"))
+TAB_LABELS = (
+    ("unlabeled", "To label"),
+    ("unsure", "Unsure"),
+    ("labeled", "Labeled"),
+    ("all", "All"),
+)
 
 
 def plural(count: int, noun: str) -> str:

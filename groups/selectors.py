@@ -61,7 +61,14 @@ SORT_KEYS = {
 }
 ORDER_KEYS = tuple(SORT_KEYS)
 DEFAULT_ORDER = "member_count"
-TABS = ("unlabeled", "labeled", "all")
+TABS = ("unlabeled", "unsure", "labeled", "all")
+# Each tab's label state for the tallies: (labeled, unsure); None counts both.
+TAB_STATES = {
+    "unlabeled": (False, False),
+    "unsure": (False, True),
+    "labeled": (True, None),
+    "all": (None, None),
+}
 DIRECTIONS = ("asc", "desc")
 
 UNKNOWN_TAB = f"tab must be one of {', '.join(TABS)}"
@@ -147,8 +154,11 @@ def group_list(
     if order_by not in SORT_KEYS:
         raise ValueError(UNKNOWN_ORDER)
     queryset = _listed_groups(camera_id=camera_id, organization_id=organization_id)
+    # The label wins over unsure: an unsure group with a label is in the Labeled tab.
     if tab == "unlabeled":
-        queryset = queryset.filter(labeled_at__isnull=True)
+        queryset = queryset.filter(labeled_at__isnull=True, is_unsure=False)
+    elif tab == "unsure":
+        queryset = queryset.filter(labeled_at__isnull=True, is_unsure=True)
     elif tab == "labeled":
         queryset = queryset.filter(_LABELED)
     if is_validated is not None:
@@ -166,28 +176,33 @@ def group_list_rows(**arguments) -> CountedRows:
     """`group_list(**arguments)` for a Paginator: its count from the tallies, its pages two
     index reads."""
     rows = group_list(**arguments)
-    labeled = {"unlabeled": False, "labeled": True}.get(arguments.get("tab", "unlabeled"))
+    labeled, unsure = TAB_STATES[arguments.get("tab", "unlabeled")]
     counts = counters.group_counts(
         camera_id=arguments.get("camera_id"), organization_id=arguments.get("organization_id")
     )
-    return CountedRows(rows, counts.count(labeled=labeled, validated=arguments.get("is_validated")))
+    validated = arguments.get("is_validated")
+    return CountedRows(rows, counts.count(labeled=labeled, unsure=unsure, validated=validated))
 
 
 def group_stats(*, camera_id: int | None = None, organization_id: int | None = None) -> dict:
     """Counts over the listed population, in one query over the tallies whatever the number of
     groups (SPEC §7.2 `/sequence_groups/stats`).
 
-    Returns {"total", "labeled", "unlabeled", "validated", "unvalidated"}. Unfiltered,
-    `unlabeled` is the navigation badge and the To-label tab count (SPEC §9.4 #15).
+    Returns {"total", "labeled", "unsure", "unlabeled", "validated", "unvalidated"}: `unsure`
+    counts the unsure groups without a label (a label wins over unsure), `unlabeled` the others
+    without one. Unfiltered, `unlabeled` is the navigation badge and the To-label tab count
+    (SPEC §9.4 #15).
     """
     counts = counters.group_counts(camera_id=camera_id, organization_id=organization_id)
     total = counts.count()
     labeled = counts.count(labeled=True)
+    unsure = counts.count(labeled=False, unsure=True)
     validated = counts.count(validated=True)
     return {
         "total": total,
         "labeled": labeled,
-        "unlabeled": total - labeled,
+        "unsure": unsure,
+        "unlabeled": total - labeled - unsure,
         "validated": validated,
         "unvalidated": total - validated,
     }
@@ -504,11 +519,15 @@ def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[G
 
     With a limit, on PostgreSQL, each of the four kinds is read newest first up to the limit,
     in one query, then the newest of them in a second one: a group with years of history
-    reads about four times the limit, not its whole log.
+    reads about four times the limit, not its whole log. The operations that wrote its members
+    are listed first, in a query of their own (as a subquery, the planner may probe the whole
+    log newest first for them).
     """
     touching = GroupOperationMember.objects.filter(sequence__group_id=group_id).values(
         "operation_id"
     )
+    if limit is not None:
+        touching = sorted(set(touching.order_by().values_list("operation_id", flat=True)))
     kinds = [
         Q(group_id=group_id),
         Q(pk__in=touching),

@@ -111,8 +111,9 @@ class SequenceGroupDetailSerializer(SequenceGroupReadSerializer):
 
 class _StatsSerializer(serializers.Serializer):
     total = serializers.IntegerField()
-    labeled = serializers.IntegerField()
-    unlabeled = serializers.IntegerField()
+    labeled = serializers.IntegerField(help_text="with a label (unsure or not: the label wins)")
+    unsure = serializers.IntegerField(help_text="unsure without a label (the Unsure tab)")
+    unlabeled = serializers.IntegerField(help_text="neither (the To-label tab and the badge)")
     validated = serializers.IntegerField()
     unvalidated = serializers.IntegerField()
 

@@ -147,7 +147,7 @@ def group_propagate(
         return NO_EFFECT
     label = annotation_label(annotation.annotation)
     if label is None:
-        return NO_EFFECT
+        return group_mark_unsure(annotation=annotation, group=group, actor=actor)
     group_label = group_label_of(group)
     if group_label is not None and group_label != label:
         warning = CONFLICT_WARNING.format(group_id=group.pk, group_label=group_label, label=label)
@@ -181,3 +181,25 @@ def group_propagate(
         members_held_back=fan_out.held_back,
         group_labeled=fan_out.group_changed,
     )
+
+
+def group_mark_unsure(
+    *, annotation: SequenceAnnotation, group: SequenceGroup, actor=None
+) -> GroupEffect:
+    """An Unsure save without a label in a validated, unlabeled group: the group becomes unsure
+    (it leaves "To label" for the Unsure tab), audited as a `propagate` operation that changed
+    only the group; no member is written, there is no label to fan out. A label saved later
+    wins: the group takes it and `is_unsure` follows that save."""
+    if not annotation.is_unsure or group.labeled_at is not None or group.is_unsure:
+        return NO_EFFECT
+    before = group_snapshot(group)
+    operation = GroupOperation.objects.create(
+        kind=OperationKind.PROPAGATE,
+        group=group,
+        actor=actor,
+        details={"source_sequence_id": annotation.sequence_id, "label": None, "unsure": True},
+    )
+    group.is_unsure = True
+    group.save(update_fields=["is_unsure"])
+    operation_group_change(operation, before=before, group=group)
+    return NO_EFFECT

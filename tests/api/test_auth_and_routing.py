@@ -212,7 +212,14 @@ def test_stats_is_never_taken_for_a_group_id(api):
     response = api.get("/api/v1/sequence_groups/stats")
 
     assert response.status_code == 200
-    assert set(response.json()) == {"total", "labeled", "unlabeled", "validated", "unvalidated"}
+    assert set(response.json()) == {
+        "total",
+        "labeled",
+        "unsure",
+        "unlabeled",
+        "validated",
+        "unvalidated",
+    }
 
 
 @pytest.mark.parametrize(

@@ -136,7 +136,14 @@ def test_stats_and_counts_agree(api, annotator, listed, client):
     page = client.get("/groups/").content.decode()
     badge = re.search(r'id="nav-groups-badge"[^>]*>\s*(\d+)\s*<', page).group(1)
 
-    assert stats == {"total": 3, "labeled": 2, "unlabeled": 1, "validated": 1, "unvalidated": 2}
+    assert stats == {
+        "total": 3,
+        "labeled": 2,
+        "unsure": 0,
+        "unlabeled": 1,
+        "validated": 1,
+        "unvalidated": 2,
+    }
     assert stats["unlabeled"] == to_label == int(badge)
 
 

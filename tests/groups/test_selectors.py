@@ -147,13 +147,21 @@ def test_stats_counts_the_listed_population(django_assert_num_queries):
     group_with_members(1, detections=False, **fp())  # a singleton: not counted
     with django_assert_num_queries(1):
         stats = selectors.group_stats()
-    assert stats == {"total": 3, "labeled": 1, "unlabeled": 2, "validated": 1, "unvalidated": 2}
+    assert stats == {
+        "total": 3,
+        "labeled": 1,
+        "unsure": 0,
+        "unlabeled": 2,
+        "validated": 1,
+        "unvalidated": 2,
+    }
 
 
 def test_stats_of_an_empty_site():
     assert selectors.group_stats() == {
         "total": 0,
         "labeled": 0,
+        "unsure": 0,
         "unlabeled": 0,
         "validated": 0,
         "unvalidated": 0,

@@ -73,7 +73,7 @@ def test_every_tab_lists_its_groups_with_counts(client_in, tab, expected):
     }
     response = client_in.get(LIST, {"tab": tab})
     assert set(rows(response)) == {groups[name].pk for name in expected}
-    assert tab_counts(response) == {"unlabeled": 1, "labeled": 2, "all": 3}
+    assert tab_counts(response) == {"unlabeled": 1, "unsure": 0, "labeled": 2, "all": 3}
     html = response.content.decode()
     assert re.search(
         r'aria-current="page">\s*'
@@ -259,11 +259,11 @@ def test_camera_and_organisation_filters(client_in):
     elsewhere = group_with_members(2, detections=False)
     by_camera = client_in.get(LIST, {"tab": "all", "camera": camera.pk})
     assert rows(by_camera) == [on_camera.pk]
-    assert tab_counts(by_camera) == {"unlabeled": 1, "labeled": 0, "all": 1}
+    assert tab_counts(by_camera) == {"unlabeled": 1, "unsure": 0, "labeled": 0, "all": 1}
     by_org = client_in.get(LIST, {"tab": "all", "organization": organization.pk})
     assert set(rows(by_org)) == {on_camera.pk, on_sibling.pk}
     assert elsewhere.pk not in rows(by_org)
-    assert tab_counts(by_org) == {"unlabeled": 1, "labeled": 1, "all": 2}
+    assert tab_counts(by_org) == {"unlabeled": 1, "unsure": 0, "labeled": 1, "all": 2}
     html = by_org.content.decode()
     assert f'<option value="{organization.pk}" selected>SDIS 07</option>' in html
     assert '<label for="filter-camera">Camera</label>' in html

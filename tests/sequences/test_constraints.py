@@ -131,12 +131,6 @@ CASES = {
         lambda w: {"validated_by": w.user},
         "groups_sequencegroup_validated_consistency",
     ),
-    "group unsure without label": Case(
-        SequenceGroup,
-        group,
-        lambda w: {"is_unsure": True},
-        "groups_sequencegroup_unsure_needs_label",
-    ),
     "sequence azimuth 360": Case(
         Sequence, sequence, lambda w: {"azimuth": 360}, "sequences_sequence_azimuth_range"
     ),
