@@ -8,12 +8,15 @@ a whole plan the same way and counts what the writes would do, from reads only.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 
-from groups.assignment.reads import _Bucket, _GroupRow, _plan, _would_stamp
+from groups.assignment.plan import _Bucket, _GroupRow, _plan
+from groups.assignment.reads import _would_stamp
 from groups.assignment.results import Counters
 from groups.matching import bucket_walk
 from sequences.payloads import Label
@@ -43,20 +46,21 @@ def _walk(bucket: _Bucket, live: set[int] | None, threshold: float, result: _Bat
     ``live`` holds the candidates still ungrouped and not excluded under the batch's lock
     (None in a dry run); the others are dropped, uncounted.
     """
-    kept = [
-        (sequence_id, box)
-        for sequence_id, box in zip(bucket.sequence_ids, bucket.boxes, strict=True)
-        if live is None or sequence_id in live
-    ]
+    sequence_ids, rows = bucket.sequence_ids, bucket.rows
+    if live is not None:
+        keep = [sequence_id in live for sequence_id in sequence_ids]
+        if not all(keep):
+            sequence_ids = list(itertools.compress(sequence_ids, keep))
+            rows = rows[np.array(keep, dtype=bool)]
     placements = bucket_walk(
-        (group.box for group in bucket.groups), (box["xyxyn"] for _, box in kept), threshold
+        (group.box for group in bucket.groups), bucket.columns.boxes[rows], threshold
     )
     existing = len(bucket.groups)
     founded_here: list[int] = []  # walk index -> index into result.founders
-    for (sequence_id, box), (index, iou) in zip(kept, placements, strict=True):
+    for sequence_id, row, (index, iou) in zip(sequence_ids, rows.tolist(), placements, strict=True):
         if iou is None:
             founded_here.append(len(result.founders))
-            result.founders.append((sequence_id, bucket, box))
+            result.founders.append((sequence_id, bucket, bucket.columns.box(row)))
             result.counters.new_groups += 1
         elif index < existing:
             result.joined_existing.append(_Join(sequence_id, bucket.groups[index], iou))
@@ -64,7 +68,7 @@ def _walk(bucket: _Bucket, live: set[int] | None, threshold: float, result: _Bat
         else:
             result.joined_new.append((sequence_id, founded_here[index - existing]))
             result.counters.joined_existing += 1
-    result.counters.processed += len(kept)
+    result.counters.processed += len(sequence_ids)
 
 
 def _inheritors(

@@ -1,14 +1,13 @@
-"""The reads of the group assignment run (SPEC §4.4, §5.2): candidates, detections, the plan.
+"""The reads of the group assignment run (SPEC §4.4, §5.2): candidates, detections, batches.
 
-- the candidates (no group, not excluded) and the plan of a run: their snapshot in
-  ``(recorded_at, id)`` order, their representative boxes, the motion of those not measured
-  yet, and the groups of their buckets;
+- the candidates (no group, not excluded);
 - the first ``GROUPS_REPRESENTATIVE_DETECTIONS`` detections of a whole set of sequences in ONE
   streamed query, each chunk fetched by a read-ahead thread while the last one is decoded, with
-  the cyclic garbage collector paused;
+  the cyclic garbage collector paused, and what they give: representative boxes and motions
+  (:func:`first_frames_read`, and the stream the plan of :mod:`groups.assignment.plan` reads);
 - the reads of a batch under its lock (the joined groups' labels) and of a dry run (which
   inheritors a seed-and-stamp would write, and which the safeguards would hold back);
-- the id-array parameters that the writes share.
+- the array parameters that the plan and the writes share.
 
 Nothing here writes.
 """
@@ -88,6 +87,11 @@ def _int_array(values: Iterable[int]) -> str:
     there is nothing to escape.
     """
     return "{" + ",".join(map(str, values)) + "}"
+
+
+def _float_array(values: Iterable[float | None]) -> str:
+    """Floats or None as one PostgreSQL array literal, for a ``%s::float8[]`` parameter."""
+    return "{" + ",".join("NULL" if value is None else repr(float(value)) for value in values) + "}"
 
 
 def _first_detections(sequences: QuerySet[Sequence]) -> QuerySet:
@@ -201,21 +205,36 @@ def first_frames_read(
     ``between_chunks`` runs between two chunks of the read (a run's heartbeat).
     """
     result = FirstFrames()
-    # closing(): should the loop raise, the read-ahead's pending fetch is awaited and the cursor
-    # closed right away, before the caller's error handling uses the connection again.
-    rows = _first_detection_rows(sequences, between=between_chunks)
-    with _collector_paused(), closing(rows):
-        for sequence_id, group in itertools.groupby(rows, key=itemgetter(0)):
-            frames: Iterable[Any] = (predictions for _, predictions in group)
-            if sequence_id in measure_motion:
-                frames = list(frames)
-                motion = motion_of(frames)
-                if motion is not None:
-                    result.motions[sequence_id] = motion
-            box = representative_box(frames)
+    frames = _first_frames(sequences, measure_motion=measure_motion, between_chunks=between_chunks)
+    with _collector_paused(), closing(frames):
+        for sequence_id, box, motion in frames:
+            if motion is not None:
+                result.motions[sequence_id] = motion
             if box is not None:
                 result.boxes[sequence_id] = box
     return result
+
+
+def _first_frames(
+    sequences: QuerySet[Sequence],
+    *,
+    measure_motion: Collection[int],
+    between_chunks: Callable[[], None] | None,
+) -> Iterator[tuple[int, dict[str, Any] | None, float | None]]:
+    """``(sequence_id, representative box or None, motion or None)`` of each sequence that has
+    detections, by ascending id, as the streamed read goes; the motion only for the sequences
+    in ``measure_motion``. Close it (``contextlib.closing``) where it may be left unfinished."""
+    # closing(): should the consumer raise, the read-ahead's pending fetch is awaited and the
+    # cursor closed right away, before the caller's error handling uses the connection again.
+    rows = _first_detection_rows(sequences, between=between_chunks)
+    with closing(rows):
+        for sequence_id, group in itertools.groupby(rows, key=itemgetter(0)):
+            frames: Iterable[Any] = (predictions for _, predictions in group)
+            motion = None
+            if sequence_id in measure_motion:
+                frames = list(frames)
+                motion = motion_of(frames)
+            yield sequence_id, representative_box(frames), motion
 
 
 def representative_boxes(sequences: QuerySet[Sequence]) -> dict[int, dict[str, Any]]:
@@ -225,104 +244,6 @@ def representative_boxes(sequences: QuerySet[Sequence]) -> dict[int, dict[str, A
 
 def _candidates() -> QuerySet[Sequence]:
     return Sequence.objects.filter(group__isnull=True, is_group_excluded=False)
-
-
-@dataclass
-class _GroupRow:
-    """What a run knows of an existing group before its batch locks it."""
-
-    id: int
-    box: list[float]
-    label: Label | None
-    is_unsure: bool
-
-
-@dataclass
-class _Bucket:
-    """One (camera, azimuth) bucket: its candidates in walk order and its existing groups."""
-
-    camera_id: int
-    azimuth: int
-    sequence_ids: list[int] = field(default_factory=list)
-    boxes: list[dict[str, Any]] = field(default_factory=list)
-    groups: list[_GroupRow] = field(default_factory=list)
-    # The motion of the candidates measured by the plan (their stored motion was NULL).
-    motions: dict[int, float] = field(default_factory=dict)
-
-
-@dataclass
-class _Plan:
-    total: int
-    skipped_no_bbox: int
-    buckets: list[_Bucket]
-
-
-def _plan(beat: Callable[[], None] | None = None) -> _Plan:
-    """Snapshot the candidates, read their representative boxes and their buckets' groups.
-
-    ``beat`` (the run's heartbeat) is called between the steps and between the chunks of the
-    detections' read, so a long plan keeps its lock alive.
-
-    Three queries whatever the backlog: the ordered candidate ids, the streamed detections
-    (which also give the motion of the candidates not measured yet, stored with their
-    membership), and the groups of the cameras and azimuths that hold a candidate. Candidates
-    arriving after the snapshot are ignored until the next run.
-    """
-    snapshot = list(
-        _candidates()
-        .order_by("recorded_at", "id")
-        .values_list("id", "camera_id", "azimuth", "motion")
-    )
-    if beat is not None:
-        beat()
-    unmeasured = {row[0] for row in snapshot if row[2] is not None and row[3] is None}
-    frames = first_frames_read(
-        _candidates().filter(azimuth__isnull=False),
-        measure_motion=unmeasured,
-        between_chunks=beat,
-    )
-    if beat is not None:
-        beat()
-    buckets: dict[tuple[int, int], _Bucket] = {}
-    skipped = 0
-    for sequence_id, camera_id, azimuth, _ in snapshot:
-        box = frames.boxes.get(sequence_id)
-        if azimuth is None or box is None:
-            skipped += 1
-            continue
-        bucket = buckets.get((camera_id, azimuth))
-        if bucket is None:
-            bucket = buckets[camera_id, azimuth] = _Bucket(camera_id, azimuth)
-        bucket.sequence_ids.append(sequence_id)
-        bucket.boxes.append(box)
-        if sequence_id in frames.motions:
-            bucket.motions[sequence_id] = frames.motions[sequence_id]
-    # The buckets' cameras and azimuths come from the snapshot in memory: an index lookup per
-    # camera whatever the planner's statistics say (an EXISTS over the candidates degrades
-    # badly right after a big run, before statistics catch up). Other azimuths are dropped below.
-    cameras = sorted({camera_id for camera_id, _ in buckets})
-    azimuths = sorted({azimuth for _, azimuth in buckets})
-    rows = (
-        SequenceGroup.objects.filter(
-            camera_id__in=_id_set(cameras), azimuth__in=azimuths, merged_into__isnull=True
-        )
-        .order_by("id")
-        .values_list(
-            "id",
-            "camera_id",
-            "azimuth",
-            "representative_bbox",
-            "smoke_type",
-            "false_positive_type",
-            "is_unsure",
-        )
-    )
-    for group_id, camera_id, azimuth, bbox, smoke, fp, is_unsure in rows:
-        bucket = buckets.get((camera_id, azimuth))
-        if bucket is not None:
-            label = Label.from_columns(smoke, fp)
-            bucket.groups.append(_GroupRow(group_id, bbox["xyxyn"], label, is_unsure))
-    return _Plan(len(snapshot), skipped, list(buckets.values()))
 
 
 def _locked_labels(result: _BatchResult) -> dict[int, tuple[Label | None, bool]]:

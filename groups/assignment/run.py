@@ -24,14 +24,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from groups.assignment.decisions import _BatchResult, _dry_run, _inheritors, _walk
-from groups.assignment.reads import (
-    _Bucket,
-    _candidates,
-    _collector_paused,
-    _id_set,
-    _locked_labels,
-    _plan,
-)
+from groups.assignment.plan import _Bucket, _plan
+from groups.assignment.reads import _candidates, _collector_paused, _id_set, _locked_labels
 from groups.assignment.results import (
     COUNTER_NAMES,
     LOCK_LOST,
@@ -194,7 +188,7 @@ def _batches(buckets: Iterable[_Bucket]) -> Iterator[tuple[list[_Bucket], deque[
         while pending and (not batch or size < BATCH_MAX_SEQUENCES):
             bucket = pending.popleft()
             batch.append(bucket)
-            size += len(bucket.sequence_ids)
+            size += len(bucket)
         yield batch, pending
 
 

@@ -20,7 +20,8 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from groups.assignment.reads import _Bucket, _int_array
+from groups.assignment.plan import _Bucket
+from groups.assignment.reads import _float_array, _int_array
 from groups.models import AssignmentRun, GroupOperation, OperationKind, SequenceGroup
 from groups.services import group_stamps_write
 from groups.services.audit import held_back_items
@@ -109,11 +110,6 @@ def _memberships_write(rows: list[tuple[int, int, float | None]]) -> None:
                 f"FROM (VALUES {values}) AS v WHERE {table}.{id_} = v.column1",
                 [value for row in chunk for value in row],
             )
-
-
-def _float_array(values: tuple[float | None, ...]) -> str:
-    """Floats or None as one PostgreSQL array literal, for a ``%s::float8[]`` parameter."""
-    return "{" + ",".join("NULL" if value is None else repr(float(value)) for value in values) + "}"
 
 
 def _inherit(

@@ -1,0 +1,318 @@
+"""The plan of a group assignment run (SPEC §4.4, §5.2): its candidates, in buckets, in order.
+
+A run snapshots the candidates (no group, not excluded) in ``(recorded_at, id)`` order, reads
+their representative boxes (and the motion of those not measured yet) from their first
+detections, and puts each candidate with a box and an azimuth into its (camera, azimuth)
+bucket, with the bucket's existing groups that one of its candidates could join.
+
+Memory is bounded by arrays, not by Python objects per sequence: the snapshot is read in
+chunks into numpy columns, the boxes go straight from the streamed read into flat arrays, and
+a bucket is a slice of row positions into them; a bucket's ids, boxes and motions become
+Python objects only while its batch is walked and written (a million candidates hold about
+60 MB of arrays instead of gigabytes of tuples and dicts).
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.db import connection
+
+from groups.assignment.reads import (
+    _candidates,
+    _collector_paused,
+    _first_frames,
+    _float_array,
+    _id_set,
+    _int_array,
+)
+from groups.models import SequenceGroup
+from sequences.payloads import Label
+
+# Rows fetched per round trip by the chunked read of the candidates' snapshot.
+SNAPSHOT_CHUNK_ROWS = 20000
+# Slack around a bucket's candidates when its groups are picked by position: a group outside
+# the slack cannot overlap any of them, so no candidate can join it (SPEC §4.5: the IoU must
+# exceed a threshold >= 0).
+REGION_SLACK = 1e-9
+
+
+@dataclass
+class _GroupRow:
+    """What a run knows of an existing group before its batch locks it."""
+
+    id: int
+    box: list[float]
+    label: Label | None
+    is_unsure: bool
+
+
+class _Columns:
+    """The planned candidates (those with a box and an azimuth), as arrays in walk order.
+
+    ``boxes`` (n x 4) and ``confidences`` make each representative box; ``motions`` is NaN
+    where the plan measured none (the stored motion was set, or too few framed boxes).
+    """
+
+    def __init__(self, ids: np.ndarray, boxes: np.ndarray, confidences, motions):
+        self.ids = ids
+        self.boxes = boxes
+        self.confidences = confidences
+        self.motions = motions
+
+    def box(self, row: int) -> dict[str, Any]:
+        """The representative box of the candidate at ``row``, as the run stores it."""
+        return {"xyxyn": self.boxes[row].tolist(), "confidence": float(self.confidences[row])}
+
+
+@dataclass(eq=False)
+class _Bucket:
+    """One (camera, azimuth) bucket: its candidates in walk order and its existing groups.
+
+    ``rows`` are the candidates' positions in the plan's columns; the ids, boxes and motions
+    are made from them when asked for, one bucket at a time.
+    """
+
+    camera_id: int
+    azimuth: int
+    rows: np.ndarray
+    columns: _Columns
+    groups: list[_GroupRow] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def sequence_ids(self) -> list[int]:
+        return self.columns.ids[self.rows].tolist()
+
+    @property
+    def boxes(self) -> list[dict[str, Any]]:
+        return [self.columns.box(row) for row in self.rows.tolist()]
+
+    @property
+    def motions(self) -> dict[int, float]:
+        """The motion of the candidates measured by the plan (their stored motion was NULL)."""
+        motions = self.columns.motions[self.rows]
+        measured = ~np.isnan(motions)
+        ids = self.columns.ids[self.rows][measured]
+        return dict(zip(ids.tolist(), motions[measured].tolist(), strict=True))
+
+
+@dataclass
+class _Plan:
+    total: int
+    skipped_no_bbox: int
+    buckets: list[_Bucket]
+
+
+class _Flags:
+    """A set of sequence ids as a bitmap over their range: ``id in flags`` without a Python
+    int and set slot per id (a million unmeasured candidates take 1 MB, not 60)."""
+
+    def __init__(self, ids: np.ndarray):
+        self.base = int(ids.min()) if len(ids) else 0
+        flags = np.zeros(int(ids.max()) - self.base + 1 if len(ids) else 0, dtype=np.bool_)
+        flags[ids - self.base] = True
+        self.flags = flags.tobytes()
+
+    def __contains__(self, sequence_id: int) -> bool:
+        index = sequence_id - self.base
+        return 0 <= index < len(self.flags) and self.flags[index] == 1
+
+
+def _snapshot() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(ids, camera_ids, azimuths, unmeasured)`` of the candidates in ``(recorded_at, id)``
+    order, read in chunks; a NULL azimuth reads -1, ``unmeasured`` marks a NULL motion."""
+    query = (
+        _candidates()
+        .order_by("recorded_at", "id")
+        .values_list("id", "camera_id", "azimuth", "motion")
+    )
+    sql, params = query.query.sql_with_params()
+    ids, cameras, azimuths, unmeasured = array("q"), array("q"), array("h"), array("b")
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(SNAPSHOT_CHUNK_ROWS):
+            for sequence_id, camera_id, azimuth, motion in rows:
+                ids.append(sequence_id)
+                cameras.append(camera_id)
+                azimuths.append(-1 if azimuth is None else azimuth)
+                unmeasured.append(motion is None)
+    return (
+        np.frombuffer(ids, dtype=np.int64),
+        np.frombuffer(cameras, dtype=np.int64),
+        np.frombuffer(azimuths, dtype=np.int16),
+        np.frombuffer(unmeasured, dtype=np.int8).astype(bool),
+    )
+
+
+def _frames(
+    sequences, *, measure_motion: _Flags, beat: Callable[[], None] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(ids, boxes, confidences, motions)`` of the sequences that have a representative box,
+    by ascending id, straight from the streamed read into flat arrays."""
+    ids, coordinates, confidences, motions = array("q"), array("d"), array("d"), array("d")
+    nan = float("nan")
+    frames = _first_frames(sequences, measure_motion=measure_motion, between_chunks=beat)
+    with _collector_paused(), closing(frames):
+        for sequence_id, box, motion in frames:
+            if box is None:
+                continue
+            ids.append(sequence_id)
+            coordinates.extend(box["xyxyn"])
+            confidences.append(box["confidence"])
+            motions.append(nan if motion is None else motion)
+    return (
+        np.frombuffer(ids, dtype=np.int64),
+        np.frombuffer(coordinates, dtype=np.float64).reshape(-1, 4),
+        np.frombuffer(confidences, dtype=np.float64),
+        np.frombuffer(motions, dtype=np.float64),
+    )
+
+
+def _plan(beat: Callable[[], None] | None = None) -> _Plan:
+    """Snapshot the candidates, read their representative boxes and their buckets' groups.
+
+    ``beat`` (the run's heartbeat) is called between the steps and between the chunks of the
+    detections' read, so a long plan keeps its lock alive.
+
+    Three queries whatever the backlog: the ordered candidates (read in chunks), the streamed
+    detections (which also give the motion of the candidates not measured yet, stored with
+    their membership), and the groups of the buckets that one of their candidates could join.
+    Candidates arriving after the snapshot are ignored until the next run.
+    """
+    ids, cameras, azimuths, unmeasured = _snapshot()
+    if beat is not None:
+        beat()
+    frame_ids, boxes, confidences, motions = _frames(
+        _candidates().filter(azimuth__isnull=False),
+        measure_motion=_Flags(ids[unmeasured & (azimuths >= 0)]),
+        beat=beat,
+    )
+    if beat is not None:
+        beat()
+    # Each snapshot row's place in the frames (ascending ids); kept if it has a box there.
+    found = np.minimum(np.searchsorted(frame_ids, ids), max(len(frame_ids) - 1, 0))
+    kept = (azimuths >= 0) & (frame_ids[found] == ids if len(frame_ids) else False)
+    found = found[kept]
+    columns = _Columns(ids[kept], boxes[found], confidences[found], motions[found])
+    buckets = _buckets(columns, cameras[kept], azimuths[kept])
+    _groups_attach(buckets)
+    return _Plan(len(ids), int(len(ids) - kept.sum()), buckets)
+
+
+def _buckets(columns: _Columns, cameras: np.ndarray, azimuths: np.ndarray) -> list[_Bucket]:
+    """The buckets in the order of their first candidate, each with its candidates in walk
+    order (a stable sort by bucket keeps the snapshot's order inside each)."""
+    if not len(cameras):
+        return []
+    keys = cameras * 360 + azimuths
+    order = np.argsort(keys, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(keys[order]) != 0])
+    ends = np.r_[starts[1:], len(order)]
+    buckets = [
+        _Bucket(int(cameras[order[start]]), int(azimuths[order[start]]), order[start:end], columns)
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
+    ]
+    buckets.sort(key=lambda bucket: int(bucket.rows[0]))
+    return buckets
+
+
+def _groups_attach(buckets: list[_Bucket]) -> None:
+    """Give each bucket, in ascending id order, its existing groups (never one merged into
+    another) that overlap the region its candidates cover: one query.
+
+    A group outside that region overlaps none of them, so none can join it and leaving it
+    out changes no placement (the walk compares each candidate with the groups it overlaps,
+    in id order). After a first run, a bucket holds hundreds of groups and a small run a few
+    candidates: the groups read follow the candidates, not the history. PostgreSQL picks them
+    with the regions as array parameters; SQLite reads the buckets' groups (the regions as
+    one ``OR`` per bucket would outgrow its statement limits) and picks them here.
+    """
+    if not buckets:
+        return
+    by_key = {(bucket.camera_id, bucket.azimuth): bucket for bucket in buckets}
+    regions = {key: _region(bucket) for key, bucket in by_key.items()}
+    if connection.vendor == "postgresql":
+        rows = _overlapping_groups(regions)
+    else:
+        rows = (
+            SequenceGroup.objects.filter(
+                camera_id__in=_id_set(sorted({c for c, _ in by_key})),
+                azimuth__in=sorted({a for _, a in by_key}),
+                merged_into__isnull=True,
+            )
+            .order_by("id")
+            .values_list(
+                "id",
+                "camera_id",
+                "azimuth",
+                "representative_bbox",
+                "smoke_type",
+                "false_positive_type",
+                "is_unsure",
+            )
+        )
+    for group_id, camera_id, azimuth, bbox, smoke, fp, is_unsure in rows:
+        region = regions.get((camera_id, azimuth))
+        if region is None or not _overlaps(bbox["xyxyn"], region):
+            continue
+        label = Label.from_columns(smoke, fp)
+        by_key[camera_id, azimuth].groups.append(
+            _GroupRow(group_id, bbox["xyxyn"], label, is_unsure)
+        )
+
+
+def _region(bucket: _Bucket) -> tuple[float, float, float, float]:
+    """The smallest box holding all of a bucket's candidates, widened by REGION_SLACK."""
+    boxes = bucket.columns.boxes[bucket.rows]
+    x1, y1 = boxes[:, 0].min(), boxes[:, 1].min()
+    x2, y2 = boxes[:, 2].max(), boxes[:, 3].max()
+    slack = REGION_SLACK
+    return float(x1) - slack, float(y1) - slack, float(x2) + slack, float(y2) + slack
+
+
+def _overlaps(box: list[float], region: tuple[float, float, float, float]) -> bool:
+    x1, y1, x2, y2 = box
+    left, top, right, bottom = region
+    return x1 <= right and left <= x2 and y1 <= bottom and top <= y2
+
+
+def _overlapping_groups(regions: dict[tuple[int, int], tuple[float, ...]]) -> Iterator[tuple]:
+    """The groups of the regions' buckets whose box meets their region, by id (PostgreSQL).
+
+    One statement: the regions travel as six arrays; each bucket's groups come from the
+    ``(camera_id, azimuth, id)`` index, and their boxes are compared in the database, so a
+    group nobody can join is neither sent nor decoded.
+    """
+    quote = connection.ops.quote_name
+    keys = list(regions)
+    columns = list(zip(*regions.values(), strict=True))
+    coordinate = "(g.representative_bbox -> 'xyxyn' ->> {}) :: float8"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT g.id, g.camera_id, g.azimuth, g.representative_bbox::text, g.smoke_type, "
+            f"g.false_positive_type, g.is_unsure FROM {quote(SequenceGroup._meta.db_table)} g "
+            "JOIN unnest(%s::bigint[], %s::smallint[], %s::float8[], %s::float8[], "
+            "%s::float8[], %s::float8[]) AS r(camera_id, azimuth, x1, y1, x2, y2) "
+            "ON g.camera_id = r.camera_id AND g.azimuth = r.azimuth "
+            "AND g.merged_into_id IS NULL "
+            f"WHERE {coordinate.format(0)} <= r.x2 AND r.x1 <= {coordinate.format(2)} "
+            f"AND {coordinate.format(1)} <= r.y2 AND r.y1 <= {coordinate.format(3)} "
+            "ORDER BY g.id",
+            [
+                _int_array(camera for camera, _ in keys),
+                _int_array(azimuth for _, azimuth in keys),
+                *(_float_array(values) for values in columns),
+            ],
+        )
+        rows = cursor.fetchall()
+    for group_id, camera_id, azimuth, bbox, *rest in rows:
+        yield (group_id, camera_id, azimuth, json.loads(bbox), *rest)
