@@ -440,14 +440,17 @@ def load_wrk(client: Client, path: str, connections: int, duration: int) -> dict
         text=True,
         check=True,
     ).stdout
-    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", output, re.M))
+    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", output, re.M))
     errors = 0
     for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: (.*)$"):
         match = re.search(pattern, output, re.M)
         if match:
             errors += sum(int(n) for n in re.findall(r"\d+", match.group(1)))
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if not percentiles or not rate:  # no request answered in time: say what wrk said
+        return {"rps": 0.0, "errors": errors, "generator": "wrk", "wrk": output[-400:]}
     return {
-        "rps": round(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), 1),
+        "rps": round(float(rate.group(1)), 1),
         "p50_ms": _wrk_ms(percentiles["50"]),
         "p99_ms": _wrk_ms(percentiles["99"]),
         "errors": errors,

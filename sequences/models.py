@@ -361,6 +361,8 @@ class SequenceAnnotation(models.Model):
         indexes = [
             models.Index(fields=["processing_stage", "created_at"], name="ann_stage_created_idx"),
             models.Index(fields=["label_source"], name="ann_label_source_idx"),
+            # The API's list, newest first.
+            models.Index(fields=["created_at", "id"], name="ann_created_idx"),
             # The Done list, last annotated first.
             models.Index(
                 F("updated_at").desc(),

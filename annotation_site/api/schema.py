@@ -70,7 +70,10 @@ def page_of(item_serializer: type[serializers.Serializer]) -> type[serializers.S
             name=f"Page{name}",
             fields={
                 "items": item_serializer(many=True),
-                "total": serializers.IntegerField(),
+                "total": serializers.IntegerField(
+                    help_text="rows on every page: exact up to 1,000; beyond, on PostgreSQL, "
+                    "the database's estimate (page on until a page comes back short)"
+                ),
                 "page": serializers.IntegerField(),
                 "size": serializers.IntegerField(),
                 "pages": serializers.IntegerField(),
