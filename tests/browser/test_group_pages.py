@@ -35,7 +35,11 @@ def test_review_a_group_from_the_list_to_the_undo(live_server, log_in, annotator
     first, second, third = members
 
     page = log_in(annotator)
-    # Login lands on the list; the badge counts both unlabeled groups.
+    # Login lands on the dashboard; the navigation's Groups link opens the list, and its badge
+    # counts both unlabeled groups.
+    expect(page.get_by_role("heading", name="Progress at a glance")).to_be_visible()
+    navigation = page.get_by_role("navigation", name="Main")
+    navigation.get_by_role("link", name=re.compile(r"^Groups")).click()
     expect(page.get_by_role("heading", name="Sequence groups")).to_be_visible()
     expect(badge(page)).to_have_text("2")
     row = page.locator(f"#group-row-{group.pk}")
@@ -140,6 +144,7 @@ def test_times_are_shown_in_local_time(live_server, log_in, annotator, browser):
     page.fill("#id_password", "secret-password")
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/login/" not in url)
+    page.goto(live_server.url + reverse("groups:list"))
     created = page.locator(".group-row time").first
     iso = created.get_attribute("datetime")
     assert iso.endswith("Z")
