@@ -283,6 +283,8 @@ def _operation_sentence(operation: GroupOperation) -> str:
         return "Validated the group"
     if kind == OperationKind.PROPAGATE:
         source = details.get("source_sequence_id")
+        if details.get("unsure") and label is None:
+            return f"Saved sequence #{source} as unsure without a label: the group is unsure"
         labeled = " and labeled the group" if operation.group_after else ""
         return (
             f"Saved sequence #{source} as {label}{labeled}; {plural(count, 'other member')} updated"

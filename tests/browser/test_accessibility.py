@@ -7,7 +7,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from groups.models import OperationKind
-from tests.factories import SequenceFactory, annotate, group_with_members, stamp
+from tests.factories import SequenceFactory, annotate, group_with_members, stamp, validated
 from tests.support.accessibility import axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -24,12 +24,15 @@ def pages(live_server):
     stamp(group, [members[1].pk], kind=OperationKind.INHERIT)
     labeled = group_with_members(3)
     annotate(labeled.members.first(), smoke=["wildfire"])
+    unsure = group_with_members(3, **validated())
+    annotate(unsure.members.first(), is_unsure=True)
     SequenceFactory.create_batch(51)  # the To-annotate list has a second page, and a pager
     url = live_server.url
     return [
         ("dashboard", url + reverse("home")),
         ("groups", url + reverse("groups:list")),
         ("groups, labeled tab", url + reverse("groups:list") + "?tab=labeled"),
+        ("groups, unsure tab", url + reverse("groups:list") + "?tab=unsure"),
         ("group page", url + reverse("groups:detail", args=[group.pk])),
         ("check queue", url + reverse("groups:check")),
         ("to annotate", url + reverse("sequences:list")),
