@@ -203,6 +203,13 @@ class Sequence(models.Model):
                 condition=Q(group__isnull=True, is_group_excluded=False),
                 name="seq_assignment_candidates_idx",
             ),
+            # The sequences taken out of their group by hand (a group page's "Removed from this
+            # group"): a few among millions, so any plan that walks them stays small.
+            models.Index(
+                fields=["id"],
+                condition=Q(group__isnull=True, is_group_excluded=True),
+                name="seq_removed_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,57 @@
+"""Small pieces of markup drawn many times on a page (a time, a label chip), as template tags.
+
+They used to be included templates; an include costs a template render each time, and a page of
+36 member cards drew a hundred of them. A tag builds the same markup in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+_UNSURE_BESIDE_LABEL = mark_safe(
+    ' <span class="chip chip-unsure" title="Marked unsure">unsure</span>'
+)
+_UNSURE_WITHOUT_LABEL = mark_safe(
+    '<span class="chip chip-unsure-state" title="Marked unsure, no label yet">unsure</span>'
+)
+_UNLABELED = mark_safe('<span class="chip chip-none">unlabeled</span>')
+
+
+@register.simple_tag
+def utc_time(moment: datetime | None, fmt: str = "") -> SafeString | str:
+    """A UTC time in `<time datetime>` (site.js shows it in the browser's local time);
+    `fmt="date"` shows the date alone. Nothing for no time."""
+    if moment is None:
+        return ""
+    moment = moment.astimezone(UTC)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if fmt == "date":
+        return format_html(
+            '<time datetime="{}" data-format="date">{}</time>', stamp, moment.strftime("%Y-%m-%d")
+        )
+    return format_html(
+        '<time datetime="{}">{} UTC</time>', stamp, moment.strftime("%Y-%m-%d %H:%M")
+    )
+
+
+@register.simple_tag
+def label_chip(label, unsure: bool = False) -> SafeString:
+    """The chip of a label (`kind`, `text`: a mapping or an object, as the presenters give
+    them), with an unsure chip beside it; without a label, "unsure" as a state of its own, or
+    "unlabeled"."""
+    if label:
+        kind, text = (
+            (label["kind"], label["text"])
+            if isinstance(label, Mapping)
+            else (label.kind, label.text)
+        )
+        chip = format_html('<span class="chip chip-{}">{}</span>', kind, text)
+        return chip + _UNSURE_BESIDE_LABEL if unsure else chip
+    return _UNSURE_WITHOUT_LABEL if unsure else _UNLABELED
