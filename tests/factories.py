@@ -158,11 +158,13 @@ def imported_group(
     camera,
     box=(0.42, 0.38, 0.52, 0.5),
     member_step: timedelta = timedelta(days=1),
+    frame=None,
     **group_fields,
 ) -> tuple[SequenceGroup, list[Sequence]]:
     """A group (at azimuth 214, region `box`) of `count` imported alerts, `member_step` apart:
     each one real JPEG frame with one predicted box, and the `ready_to_annotate` placeholder an
-    import writes (the browser tests' groups)."""
+    import writes (the browser tests' groups). `frame(index)` gives the JPEG of member `index`
+    (default: a plain 320x180 one)."""
     box = list(box)
     group = SequenceGroupFactory(
         camera=camera,
@@ -179,7 +181,7 @@ def imported_group(
         DetectionFactory(
             sequence=sequence,
             recorded_at=sequence.recorded_at,
-            image=ContentFile(jpeg_bytes(320, 180), name="frame.jpg"),
+            image=ContentFile(frame(index) if frame else jpeg_bytes(320, 180), name="frame.jpg"),
             algo_predictions=predictions((box, 0.7)),
         )
         annotation_write(

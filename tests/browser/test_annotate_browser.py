@@ -1,6 +1,5 @@
 """The annotation page in a real browser: a keyboard-only save, and the conflict banner."""
 
-import io
 import os
 import re
 from datetime import timedelta
@@ -10,7 +9,6 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
-from PIL import Image, ImageDraw, ImageFilter
 from playwright.sync_api import expect
 
 from sequences.models import LabelSource, ProcessingStage
@@ -23,60 +21,13 @@ from tests.factories import (
     predictions,
 )
 from tests.support import annotation_of
+from tests.support.frames import landscape_jpeg
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # `SCREENSHOT_DIR=docs make test` refreshes the README picture; a plain run writes nothing there.
 SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR")
 FRAMES = 6
-
-
-def landscape_jpeg(frame: int, width: int = 1280, height: int = 720) -> bytes:
-    """A camera-like frame: sky, two ridges, an antenna and a smoke plume growing with `frame`."""
-    image = Image.new("RGB", (width, height))
-    draw = ImageDraw.Draw(image)
-    horizon = int(height * 0.62)
-    for y in range(horizon):
-        t = y / horizon
-        colour = tuple(
-            int(a + (b - a) * t) for a, b in zip((104, 150, 205), (214, 228, 240), strict=True)
-        )
-        draw.line([(0, y), (width, y)], fill=colour)
-    draw.polygon(
-        [
-            (0, horizon - 40),
-            (300, horizon - 110),
-            (620, horizon - 60),
-            (960, horizon - 150),
-            (width, horizon - 80),
-            (width, height),
-            (0, height),
-        ],
-        fill=(112, 132, 124),
-    )
-    draw.polygon(
-        [
-            (0, horizon + 30),
-            (420, horizon - 20),
-            (820, horizon + 40),
-            (width, horizon - 10),
-            (width, height),
-            (0, height),
-        ],
-        fill=(62, 88, 64),
-    )
-    draw.line([(980, horizon - 150), (980, horizon - 260)], fill=(60, 60, 64), width=5)
-    draw.line([(965, horizon - 230), (995, horizon - 230)], fill=(60, 60, 64), width=3)
-    plume = Image.new("L", (width, height), 0)
-    plume_draw = ImageDraw.Draw(plume)
-    for k in range(3 + frame):
-        cx, cy, r = 420 + 14 * k, horizon - 90 - 26 * k, 26 + 7 * k
-        plume_draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=170)
-    plume = plume.filter(ImageFilter.GaussianBlur(16))
-    image.paste((236, 236, 232), mask=plume)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    return buffer.getvalue()
 
 
 def alert_sequence(*, recorded_at, camera, with_placeholder=True):

@@ -2,13 +2,20 @@
 the group page's member cards (following the card size), the check queue's cards and the
 annotation page's frames."""
 
+import os
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from tests.factories import group_with_members, stamp
+from tests.factories import CameraFactory, imported_group, stamp
+from tests.support.frames import PLUME_BOX, landscape_jpeg
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# `SCREENSHOT_DIR=docs make test` refreshes the README's picture of a group page with its crops.
+SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR")
 
 
 def loaded_crops(page: Page, selector: str) -> list[int]:
@@ -24,8 +31,8 @@ def loaded_crops(page: Page, selector: str) -> list[int]:
 
 
 def test_crops_beside_the_frames_on_the_three_pages(live_server, log_in, annotator):
-    group = group_with_members(3)
-    members = list(group.members.order_by("recorded_at", "id"))
+    camera = CameraFactory(name="brison-01", organization__name="SDIS 07")
+    group, members = imported_group(3, camera=camera, box=PLUME_BOX, frame=landscape_jpeg)
     page = log_in(annotator)
 
     page.goto(live_server.url + reverse("groups:detail", args=[group.pk]))
@@ -44,6 +51,10 @@ def test_crops_beside_the_frames_on_the_three_pages(live_server, log_in, annotat
     assert crop.bounding_box()["width"] > medium * 1.2
     page.get_by_role("button", name="Small").click()
     assert crop.bounding_box()["width"] < medium
+    if SCREENSHOT_DIR:
+        page.get_by_role("button", name="Medium").click()
+        loaded_crops(page, ".member-card")
+        page.screenshot(path=str(Path(SCREENSHOT_DIR) / "group-crops.png"))
 
     stamp(group, [member.pk for member in members])
     page.goto(live_server.url + reverse("groups:check"))

@@ -12,6 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from tests.factories import CameraFactory, imported_group
+from tests.support.frames import PLUME_BOX, landscape_jpeg
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,9 +41,15 @@ def test_unsure_without_a_label_moves_the_group_to_the_unsure_tab_until_a_label_
 ):
     camera = CameraFactory(name="brison-01", organization__name="SDIS 07")
     group, members = imported_group(
-        3, camera=camera, is_validated=True, validated_at=timezone.now()
+        3,
+        camera=camera,
+        box=PLUME_BOX,
+        frame=landscape_jpeg,
+        is_validated=True,
+        validated_at=timezone.now(),
+        validated_by=annotator,
     )
-    other, _ = imported_group(2, camera=camera, box=[0.05, 0.05, 0.12, 0.12])
+    other, _ = imported_group(2, camera=camera, box=[0.74, 0.2, 0.8, 0.42], frame=landscape_jpeg)
 
     page = log_in(annotator)
     annotate_from_the_group(page, live_server, group, members[0])
@@ -70,7 +77,10 @@ def test_unsure_without_a_label_moves_the_group_to_the_unsure_tab_until_a_label_
     expect(chip).to_have_class(re.compile(r"\bchip-unsure-state\b"))  # neutral, not a warning
     expect(row.locator(".chip-none")).to_have_count(0)  # no "unlabeled" chip beside it
     if SCREENSHOT_DIR:
-        page.screenshot(path=str(Path(SCREENSHOT_DIR) / "groups-unsure.png"))
+        page.screenshot(
+            path=str(Path(SCREENSHOT_DIR) / "groups-unsure.png"),
+            clip={"x": 0, "y": 0, "width": 1440, "height": 320},
+        )
 
     # The group's page says the same, and its history records the change.
     row.get_by_role("link", name=f"#{group.pk}").click()
