@@ -11,9 +11,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-# Room left of the plot for the value labels, and below it for the column labels.
+# Room left of the plot for the value labels, below it for the column labels, and right of it
+# for the half of the last column's label ("05 Dec") that stands past its column.
 AXIS_LEFT = 44
 AXIS_BOTTOM = 22
+AXIS_RIGHT = 24
 TOP = 10
 
 
@@ -93,9 +95,11 @@ def column_chart(
     plot_height = height - TOP - AXIS_BOTTOM
     top_value = nice_ceiling(max((sum(s.value for s in c.segments) for c in columns), default=0))
     scale = plot_height / top_value
-    width = AXIS_LEFT + len(columns) * (column_width + gap) + gap
+    plot_right = AXIS_LEFT + len(columns) * (column_width + gap) + gap
     baseline = TOP + plot_height
-    chart = Chart(width=width, height=height, plot_right=width, baseline=baseline)
+    chart = Chart(
+        width=plot_right + AXIS_RIGHT, height=height, plot_right=plot_right, baseline=baseline
+    )
     for fraction in (0, 0.5, 1):
         value = top_value * fraction
         chart.ticks.append(Text(AXIS_LEFT - 6, baseline - value * scale, _number(value) + unit))

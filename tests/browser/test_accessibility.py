@@ -2,6 +2,9 @@
 violation on any page, at 1440 and at 390 pixels; on a phone the navigation wraps (every link
 on screen, nothing to scroll sideways) and the lists become cards."""
 
+import os
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
@@ -13,6 +16,8 @@ from tests.support.accessibility import axe_violations
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
+# `SCREENSHOT_DIR=docs make test` refreshes the README's picture of the groups list on a phone.
+SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR")
 
 
 @pytest.fixture
@@ -87,6 +92,13 @@ def test_on_a_phone_the_navigation_wraps_and_the_lists_are_cards(live_server, lo
     members = row.locator("td").nth(4)
     expect(members).to_have_text("3")
     assert members.evaluate("td => getComputedStyle(td, '::before').content") == '"Members "'
+    # The column headers above the cards each fit their own text (none runs into the next).
+    overflowing = page.locator(".group-table thead th").evaluate_all(
+        "cells => cells.filter(th => th.scrollWidth > th.clientWidth).map(th => th.innerText)"
+    )
+    assert overflowing == []
+    if SCREENSHOT_DIR:
+        page.screenshot(path=str(Path(SCREENSHOT_DIR) / "phone-groups.png"))
 
     page.get_by_role("link", name="To annotate").click()
     row = page.locator(".sequence-list tbody tr").first

@@ -1,7 +1,9 @@
 """The dashboard in a real browser: the landing page after login, its charts drawn by the
 server, a bar that opens the list it counts, and the staff's threshold report loaded apart."""
 
+import os
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -12,6 +14,9 @@ from groups.models import OperationKind
 from tests.factories import annotate, group_with_members, stamp
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# `SCREENSHOT_DIR=docs make test` refreshes the README's picture of the dashboard.
+SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR")
 
 
 def test_the_dashboard_lands_after_login_and_its_bars_open_their_lists(
@@ -37,6 +42,8 @@ def test_the_dashboard_lands_after_login_and_its_bars_open_their_lists(
     expect(report.locator("svg.chart").first).to_have_attribute(
         "aria-label", "Clicks saved per matching threshold"
     )
+    if SCREENSHOT_DIR:
+        page.screenshot(path=str(Path(SCREENSHOT_DIR) / "dashboard.png"), full_page=True)
 
     text = yesterday.strftime("%d %b")
     bar = page.get_by_role("link", name=f"{text}: 3 sequences annotated")

@@ -141,6 +141,10 @@ def test_column_chart_geometry():
     assert second.y + second.height == pytest.approx(first.y) and second.href == "/list/"
     assert third.height == plot  # the 0 segment draws nothing
     assert [label.text for label in chart.labels] == ["a"]
+    # The last column's label, centred on its column, is not cut by the chart's right edge.
+    last = column_chart([Column("05 Dec", [Segment(1, "x", "1 x")])])
+    assert last.width - last.labels[0].x >= 20
+    assert last.plot_right < last.width
     assert nice_ceiling(0) == 1 and nice_ceiling(7) == 10 and nice_ceiling(120) == 200
 
 
