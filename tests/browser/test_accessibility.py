@@ -75,9 +75,18 @@ def test_no_wcag_violation_on_any_page_wide_or_phone(live_server, log_in, staff_
     assert axe_violations(page) == []
 
 
+def overflowing(page: Page, selector: str) -> list[str]:
+    """The texts of the elements under `selector` whose content runs past their own box."""
+    return page.locator(selector).evaluate_all(
+        "cells => cells.filter(cell => cell.scrollWidth > cell.clientWidth)"
+        ".map(cell => cell.innerText)"
+    )
+
+
 def test_on_a_phone_the_navigation_wraps_and_the_lists_are_cards(live_server, log_in, annotator):
     group_with_members(3)
     SequenceFactory.create_batch(2)
+    annotate(SequenceFactory(), smoke=["wildfire"])  # on the Done list
     page = log_in(annotator)
     page.set_viewport_size(PHONE)
     page.goto(live_server.url + reverse("groups:list") + "?tab=all")
@@ -93,10 +102,7 @@ def test_on_a_phone_the_navigation_wraps_and_the_lists_are_cards(live_server, lo
     expect(members).to_have_text("3")
     assert members.evaluate("td => getComputedStyle(td, '::before').content") == '"Members "'
     # The column headers above the cards each fit their own text (none runs into the next).
-    overflowing = page.locator(".group-table thead th").evaluate_all(
-        "cells => cells.filter(th => th.scrollWidth > th.clientWidth).map(th => th.innerText)"
-    )
-    assert overflowing == []
+    assert overflowing(page, ".group-table thead th") == []
     if SCREENSHOT_DIR:
         page.screenshot(path=str(Path(SCREENSHOT_DIR) / "phone-groups.png"))
 
@@ -104,3 +110,8 @@ def test_on_a_phone_the_navigation_wraps_and_the_lists_are_cards(live_server, lo
     row = page.locator(".sequence-list tbody tr").first
     assert row.evaluate("row => getComputedStyle(row).display") == "grid"
     assert row.bounding_box()["width"] <= PHONE["width"]
+
+    # On the Done list, the card's longest chip ("Sequence annotation done") stays in its cell.
+    page.get_by_role("link", name="Done").click()
+    expect(page.locator(".sequence-list tbody tr")).to_have_count(1)
+    assert overflowing(page, ".sequence-list tbody td") == []
