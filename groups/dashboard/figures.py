@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -122,6 +122,13 @@ def source_counts(window: Window) -> dict[str | None, int]:
     )
     counts = {row["label_source"]: row["count"] for row in rows}
     return {source: counts.get(source, 0) for source in SOURCE_ORDER}
+
+
+def latest_recorded_day() -> date | None:
+    """The day the newest sequence was recorded (None: no sequence yet), over the
+    `recorded_at` index: what the dashboard says when its window holds no sequence."""
+    latest = Sequence.objects.aggregate(latest=Max("recorded_at"))["latest"]
+    return timezone.localdate(latest) if latest else None
 
 
 def saved_by_groups_count() -> int:

@@ -15,9 +15,11 @@ STAFF_ONLY = "Only staff can see the threshold report."
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Sequences per day, who labeled them, the check queue and what groups saved."""
+    """Sequences per day, who labeled them, the check queue and what groups saved; when no
+    sequence was recorded in the window, the day the newest one was."""
     data = figures.dashboard_figures()
     staff = request.user.is_staff
+    empty = not any(day.annotated or day.to_annotate for day in data.daily)
     return render(
         request,
         "groups/dashboard.html",
@@ -30,6 +32,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "check_chart": presenters.check_chart(data, staff=staff),
             "saved_url": presenters.saved_by_groups_url(),
             "staff": staff,
+            "latest_recorded": figures.latest_recorded_day() if empty else None,
         },
     )
 

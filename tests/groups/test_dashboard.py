@@ -95,6 +95,18 @@ def test_the_dashboard_is_the_landing_page_after_login(client, annotator):
     assert "dashboard-thresholds" not in content and "/admin/" not in content
 
 
+def test_a_window_without_sequences_says_when_the_newest_was_recorded(client_in):
+    old = SequenceFactory(recorded_at=days_ago(40))
+    day = timezone.localdate(old.recorded_at)
+    page = client_in.get(reverse("home")).content.decode()
+    assert (
+        f"No sequence was recorded in these days; the newest was recorded on {day.day} {day:%b %Y}"
+    ) in page
+    assert f'href="/sequences/?date_from={day}&amp;date_to={day}"' in page
+    SequenceFactory(recorded_at=days_ago(2))
+    assert "No sequence was recorded" not in client_in.get(reverse("home")).content.decode()
+
+
 def test_the_dashboard_query_count_does_not_grow(client_in, django_assert_num_queries, history):
     with django_assert_num_queries(queries := _count(client_in)):
         client_in.get(reverse("home"))
