@@ -323,8 +323,14 @@ class GroupOperation(models.Model):
 class GroupOperationMember(models.Model):
     """One annotation an operation wrote, with what an undo needs (NULL = no annotation row)."""
 
-    operation = models.ForeignKey(GroupOperation, on_delete=models.CASCADE, related_name="members")
-    sequence = models.ForeignKey("sequences.Sequence", on_delete=models.CASCADE, related_name="+")
+    # No index of their own: the unique (operation, sequence) serves the lookups by operation,
+    # opmember_sequence_idx (sequence, operation) those by sequence, without a table read.
+    operation = models.ForeignKey(
+        GroupOperation, on_delete=models.CASCADE, related_name="members", db_index=False
+    )
+    sequence = models.ForeignKey(
+        "sequences.Sequence", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
 
@@ -334,6 +340,11 @@ class GroupOperationMember(models.Model):
             models.UniqueConstraint(
                 fields=["operation", "sequence"], name="groups_groupoperationmember_unique"
             ),
+        ]
+        indexes = [
+            # The operations that wrote a group's members (its history): one index-only
+            # probe per member.
+            models.Index(fields=["sequence", "operation"], name="opmember_sequence_idx"),
         ]
 
     def __str__(self) -> str:

@@ -28,6 +28,7 @@ from django.db.models import (
     Value,
     Window,
 )
+from django.db.models.fields.tuple_lookups import TupleGreaterThan, TupleLessThan
 from django.db.models.functions import Coalesce, RowNumber
 
 from groups import counters
@@ -238,8 +239,12 @@ def group_neighbors(
     else:
         key = Value(getattr(group, order_by))
     listed = listed.exclude(pk=group.pk)
-    greater = Q(sort_key__gt=key) | Q(sort_key=key, id__gt=group.pk)
-    smaller = Q(sort_key__lt=key) | Q(sort_key=key, id__lt=group.pk)
+    # Row comparisons, (sort key, id) > (value, id): PostgreSQL starts the index scan there,
+    # where the equivalent OR of two comparisons filtered every row before it (40 ms at a
+    # million sequences); SQLite gets the OR.
+    position = (F("sort_key"), F("id"))
+    greater = TupleGreaterThan(position, (key, Value(group.pk)))
+    smaller = TupleLessThan(position, (key, Value(group.pk)))
     after, before = (smaller, greater) if direction == "desc" else (greater, smaller)
     next_id = listed.filter(after).values_list("id", flat=True).first()
     previous_id = listed.filter(before).reverse().values_list("id", flat=True).first()
@@ -357,10 +362,16 @@ def groups_with_held_back_counts(groups: list[SequenceGroup]) -> list[SequenceGr
 
 def group_members(*, group_id: int, offset: int = 0, limit: int | None = None) -> list[Sequence]:
     """Members of a group by (recorded_at, id), from `offset`, at most `limit` (None: all),
-    each with `.annotation_row` (or None) and `.first_detection` (or None), in two queries; a
-    page is one range of the members index (group, recorded_at, id)."""
+    each with `.annotation_row` (or None) and `.first_detection` (or None), in two queries.
+
+    A page's ids are picked by a subquery of their own along the members index (group,
+    recorded_at, id): the rows skipped to reach a deep page of a group of thousands are index
+    entries, not joined rows.
+    """
+    ordered = Sequence.objects.filter(group_id=group_id).order_by("recorded_at", "id")
+    page_ids = ordered.values("id")[offset : None if limit is None else offset + limit]
     rows = (
-        Sequence.objects.filter(group_id=group_id)
+        Sequence.objects.filter(pk__in=Subquery(page_ids))
         .select_related(
             "annotation",
             "annotation__checked_by",
@@ -370,7 +381,7 @@ def group_members(*, group_id: int, offset: int = 0, limit: int | None = None) -
         .annotate(first_detection_id=_first_detection_id())
         .order_by("recorded_at", "id")
     )
-    members = list(rows[offset : None if limit is None else offset + limit])
+    members = list(rows)
     detection_ids = [m.first_detection_id for m in members if m.first_detection_id is not None]
     detections = Detection.objects.in_bulk(detection_ids)
     for member in members:

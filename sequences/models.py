@@ -146,12 +146,15 @@ class Sequence(models.Model):
     recorded_at = models.DateTimeField()
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # No index of its own: seq_group_members_idx (group, recorded_at, id) serves every lookup by
+    # group and gives a group's members in their order.
     group = models.ForeignKey(
         "groups.SequenceGroup",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="members",
+        db_index=False,
     )
     is_group_excluded = models.BooleanField(
         default=False, help_text="Removed from grouping by hand; never re-attached automatically."
@@ -197,6 +200,9 @@ class Sequence(models.Model):
         indexes = [
             models.Index(fields=["recorded_at", "id"], name="seq_recorded_idx"),
             models.Index(fields=["camera", "recorded_at"], name="seq_camera_recorded_idx"),
+            # A group's members in their order: a page of a group of thousands, and its first,
+            # middle and last members for the list's previews, are each an index range.
+            models.Index(fields=["group", "recorded_at", "id"], name="seq_group_members_idx"),
             models.Index(fields=["created_at", "id"], name="seq_created_idx"),
             models.Index(
                 fields=["recorded_at", "id"],
