@@ -76,14 +76,17 @@ def has_crop(page: AnnotationPage) -> bool:
 
 
 def group_line(sequence: Sequence) -> str | None:
-    """ "validated · smoke/wildfire" for a grouped sequence, None otherwise."""
+    """ "validated · smoke/wildfire" for a grouped sequence, None otherwise; a group unsure
+    without a label is "unsure" (its state in the groups list), not "unlabeled"."""
     group = sequence.group
     if group is None:
         return None
     label = Label.from_columns(group.smoke_type, group.false_positive_type)
-    parts = ["validated" if group.is_validated else "not validated", str(label or "unlabeled")]
-    if group.is_unsure:
-        parts.append("unsure")
+    parts = ["validated" if group.is_validated else "not validated"]
+    if label is not None:
+        parts.append(str(label))
+    if group.is_unsure or label is None:
+        parts.append("unsure" if group.is_unsure else "unlabeled")
     return " · ".join(parts)
 
 

@@ -92,6 +92,9 @@ def test_unsure_without_a_label_moves_the_group_to_the_unsure_tab_until_a_label_
 
     # A label saved later wins: the group leaves the Unsure tab for Labeled.
     annotate_from_the_group(page, live_server, group, members[1])
+    expect(page.get_by_role("link", name=re.compile(r"^Member of group"))).to_have_text(
+        f"Member of group #{group.pk} (validated · unsure)"
+    )
     for card in page.locator("[data-cluster-card]").all():
         card.locator("label.smoke-choice", has_text="Wildfire").click()
     page.locator("#missed-smoke label", has_text="No").click()
