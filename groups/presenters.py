@@ -40,6 +40,13 @@ EMPTY_NO_GROUPS = (
     "runs after each import and from cron. Groups with a single sequence are hidden."
 )
 EMPTY_ALL_LABELED = "Every listed group has a label."
+EMPTY_ALL_LABELED_OR_UNSURE = (
+    "Every listed group has a label or is marked unsure (see the Unsure tab)."
+)
+EMPTY_NO_UNSURE = (
+    "No group is unsure. A validated group without a label comes here when one of its members "
+    "is saved Unsure without a label, until a label is saved."
+)
 EMPTY_NO_MATCH = "No groups match this filter."
 REMOVE_CONFIRM = (
     "Remove sequence #{sequence_id} from group #{group_id}? It becomes a manual outlier: the "
@@ -191,8 +198,10 @@ def sort_columns(params: ListParams) -> dict[str, dict[str, Any]]:
 def empty_message(params: ListParams, stats: dict, overall_total: int) -> str:
     if overall_total == 0:
         return EMPTY_NO_GROUPS
-    if params.tab == "unlabeled" and stats["unlabeled"] == 0 and stats["labeled"] > 0:
-        return EMPTY_ALL_LABELED
+    if params.tab == "unlabeled" and stats["unlabeled"] == 0 and stats["total"] > 0:
+        return EMPTY_ALL_LABELED_OR_UNSURE if stats["unsure"] else EMPTY_ALL_LABELED
+    if params.tab == "unsure" and not params.filtered:
+        return EMPTY_NO_UNSURE
     return EMPTY_NO_MATCH
 
 

@@ -10,12 +10,19 @@ from django.utils import timezone
 
 from groups import selectors
 from groups.models import SequenceGroup
-from groups.presenters import EMPTY_ALL_LABELED, EMPTY_NO_GROUPS, EMPTY_NO_MATCH
+from groups.presenters import (
+    EMPTY_ALL_LABELED,
+    EMPTY_ALL_LABELED_OR_UNSURE,
+    EMPTY_NO_GROUPS,
+    EMPTY_NO_MATCH,
+    EMPTY_NO_UNSURE,
+)
 from sequences.models import Detection, Sequence
 from sequences.payloads import Label
 from tests.factories import (
     CameraFactory,
     OrganizationFactory,
+    annotate,
     fanned_out_group,
     fp,
     group_with_members,
@@ -306,6 +313,22 @@ def test_empty_state_when_everything_is_labeled(client_in):
     html = client_in.get(LIST).content.decode()
     assert EMPTY_ALL_LABELED in html
     assert EMPTY_ALL_LABELED == "Every listed group has a label."
+
+
+def test_empty_states_of_the_unsure_tab_and_of_to_label_with_only_unsure_left(client_in):
+    group_with_members(2, detections=False, **smoke())
+    assert EMPTY_NO_UNSURE in client_in.get(LIST, {"tab": "unsure"}).content.decode()
+    assert EMPTY_NO_UNSURE == (
+        "No group is unsure. A validated group without a label comes here when one of its "
+        "members is saved Unsure without a label, until a label is saved."
+    )
+    unsure = group_with_members(2, **validated())
+    annotate(unsure.members.first(), is_unsure=True)
+    html = client_in.get(LIST).content.decode()
+    assert EMPTY_ALL_LABELED_OR_UNSURE in html
+    assert EMPTY_ALL_LABELED_OR_UNSURE == (
+        "Every listed group has a label or is marked unsure (see the Unsure tab)."
+    )
 
 
 def test_empty_state_when_the_filter_matches_nothing(client_in):
