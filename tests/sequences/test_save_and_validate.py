@@ -70,3 +70,16 @@ def test_an_incomplete_form_validates_nothing(client_in, world, seed_group):
     group.refresh_from_db()
     assert not group.is_validated
     assert not GroupOperation.objects.exists()
+
+
+def test_unsure_without_a_label_validates_and_makes_the_group_unsure(client_in, world, seed_group):
+    group = seed_group()
+
+    client_in.post(
+        _url(world.seq1, group), {"cluster_count": 1, "unsure": "on", "validate_group": "1"}
+    )
+
+    group.refresh_from_db()
+    assert group.is_validated and group.is_unsure and group.labeled_at is None
+    unsure_tab = client_in.get(reverse("groups:list"), {"tab": "unsure"})
+    assert [row.pk for row in unsure_tab.context["groups"]] == [group.pk]
