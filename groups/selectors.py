@@ -538,12 +538,19 @@ def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[G
         "operation_id"
     )
     if limit is not None:
-        touching = sorted(set(touching.order_by().values_list("operation_id", flat=True)))
+        # Distinct in the database: the members of a big group were mostly written by a few
+        # operations (one inherit per run), not one each.
+        touching = list(
+            touching.order_by("operation_id").values_list("operation_id", flat=True).distinct()
+        )
+    # `undo_of__isnull=False` is implied, but said, it lets PostgreSQL start from the few undos
+    # (the undo_of index) instead of walking the whole log newest first.
+    undos = Q(undo_of__isnull=False)
     kinds = [
         Q(group_id=group_id),
         Q(pk__in=touching),
-        Q(undo_of__group_id=group_id),
-        Q(undo_of__in=touching),
+        undos & Q(undo_of__group_id=group_id),
+        undos & Q(undo_of__in=touching),
     ]
     order = ("-created_at", "-id")
     operations = GroupOperation.objects.all()
