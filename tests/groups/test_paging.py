@@ -45,7 +45,7 @@ def test_list_rows_are_counted_without_counting_the_groups(settings):
 
 
 def test_a_big_group_opens_one_page_of_members_at_a_time(client_in, settings, monkeypatch):
-    monkeypatch.setattr(selectors, "MEMBERS_PAGE_SIZE", 10)
+    monkeypatch.setattr(selectors.members, "MEMBERS_PAGE_SIZE", 10)
     group = validated_group()
     members = add_members(group, 25)
     ordered = [m.pk for m in sorted(members, key=lambda m: (m.recorded_at, m.pk))]
@@ -66,7 +66,7 @@ def test_a_big_group_opens_one_page_of_members_at_a_time(client_in, settings, mo
 
 
 def test_the_members_pager_redraws_the_members_alone_with_htmx(client_in, monkeypatch):
-    monkeypatch.setattr(selectors, "MEMBERS_PAGE_SIZE", 10)
+    monkeypatch.setattr(selectors.members, "MEMBERS_PAGE_SIZE", 10)
     group = validated_group()
     add_members(group, 15)
     html = client_in.get(detail(group)).content.decode()
@@ -79,7 +79,7 @@ def test_the_members_pager_redraws_the_members_alone_with_htmx(client_in, monkey
 
 
 def test_actions_keep_the_page_of_members(client_in, monkeypatch):
-    monkeypatch.setattr(selectors, "MEMBERS_PAGE_SIZE", 10)
+    monkeypatch.setattr(selectors.members, "MEMBERS_PAGE_SIZE", 10)
     group = validated_group()
     members = add_members(group, 15)
     html = client_in.get(detail(group, "members=2")).content.decode()

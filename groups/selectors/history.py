@@ -1,0 +1,129 @@
+"""Reads of the audit log of a group (SPEC §5.8): its newest operations for the group page's
+history panel, read newest first up to a limit, and the whole log as a QuerySet paged in the
+database (the API).
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import (
+    Count,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Coalesce
+
+from groups.models import GroupOperation, GroupOperationMember
+from sequences.models import Sequence
+
+# How many operations the history panel of a group page shows, newest first.
+HISTORY_LIMIT = 25
+
+
+def operation_member_count() -> Coalesce:
+    """The member rows of the outer operation, counted per operation shown (an index range of
+    the unique (operation, sequence) index each), not by grouping the whole log."""
+    rows = (
+        GroupOperationMember.objects.filter(operation=OuterRef("pk"))
+        .order_by()
+        .values("operation")
+        .annotate(count=Count("*"))
+        .values("count")
+    )
+    return Coalesce(Subquery(rows), 0)
+
+
+# PostgreSQL: the operations that wrote a group's members, one index-only probe of the
+# (sequence, operation) index per member. OFFSET 0 keeps the lateral subquery a nested loop:
+# as a plain join the planner may hash the whole table of operation members instead.
+_WRITING_MEMBERS_SQL = """
+SELECT DISTINCT m.operation_id FROM {sequence} AS s
+CROSS JOIN LATERAL (
+    SELECT operation_id FROM {member} WHERE sequence_id = s.id OFFSET 0
+) AS m
+WHERE s.group_id = %s
+ORDER BY 1
+"""
+
+
+def _operations_writing_members(group_id: int) -> list[int]:
+    """Ids of the operations that wrote one of the group's current members, distinct (the
+    members of a big group were mostly written by a few operations, one inherit per run)."""
+    if connection.vendor != "postgresql":
+        rows = GroupOperationMember.objects.filter(sequence__group_id=group_id)
+        return list(rows.order_by("operation_id").values_list("operation_id", flat=True).distinct())
+    sql = _WRITING_MEMBERS_SQL.format(
+        sequence=Sequence._meta.db_table, member=GroupOperationMember._meta.db_table
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [group_id])
+        return [operation_id for (operation_id,) in cursor.fetchall()]
+
+
+def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[GroupOperation]:
+    """The audit log of a group, newest first: operations naming the group, operations that
+    wrote one of its current members (e.g. a check spanning several groups), and undos of
+    either. Each carries `member_count` (member rows) and `undone_by` (or None). `limit=None`
+    returns all of them.
+
+    With a limit, on PostgreSQL, each of the four kinds is read newest first up to the limit,
+    in one query, then the newest of them in a second one: a group with years of history
+    reads about four times the limit, not its whole log. The operations that wrote its members
+    are listed first, in a query of their own (as a subquery, the planner may probe the whole
+    log newest first for them).
+    """
+    touching = GroupOperationMember.objects.filter(sequence__group_id=group_id).values(
+        "operation_id"
+    )
+    if limit is not None:
+        touching = _operations_writing_members(group_id)
+    # `undo_of__isnull=False` is implied, but said, it lets PostgreSQL start from the few undos
+    # (the undo_of index) instead of walking the whole log newest first.
+    undos = Q(undo_of__isnull=False)
+    kinds = [
+        Q(group_id=group_id),
+        Q(pk__in=touching),
+        undos & Q(undo_of__group_id=group_id),
+        undos & Q(undo_of__in=touching),
+    ]
+    order = ("-created_at", "-id")
+    operations = GroupOperation.objects.all()
+    if limit is not None and connection.features.supports_slicing_ordering_in_compound:
+        newest = [
+            GroupOperation.objects.filter(kind)
+            .order_by(*order)
+            .values_list("id", flat=True)[:limit]
+            for kind in kinds
+        ]
+        ids = set(newest[0].union(*newest[1:], all=True))
+        operations = operations.filter(pk__in=ids)
+    else:
+        operations = operations.filter(kinds[0] | kinds[1] | kinds[2] | kinds[3])
+    return list(
+        operations.select_related("actor", "sequence", "undo_of", "undone_by")
+        .annotate(member_count=operation_member_count())
+        .order_by(*order)[:limit]
+    )
+
+
+def group_operations(*, group_id: int) -> QuerySet[GroupOperation]:
+    """The whole audit log of a group as a QuerySet, newest first, for paging in the database
+    (the API): operations naming the group, operations that wrote one of its current members,
+    and undos of either, each with `member_count` and `undone_by` (or None)."""
+    touching = GroupOperationMember.objects.filter(sequence__group_id=group_id).values(
+        "operation_id"
+    )
+    concerned = (
+        Q(group_id=group_id)
+        | Q(pk__in=touching)
+        | Q(undo_of__group_id=group_id)
+        | Q(undo_of__in=touching)
+    )
+    return (
+        GroupOperation.objects.filter(concerned)
+        .select_related("actor", "sequence", "undo_of", "undone_by")
+        .annotate(member_count=operation_member_count())
+        .order_by("-created_at", "-id")
+    )
