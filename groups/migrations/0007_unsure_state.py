@@ -71,20 +71,20 @@ def _recount(unsure: bool) -> list[str]:
     ]
 
 
-def tallies_with_unsure(apps, schema_editor):
+def _tallies_remade(schema_editor, *, unsure: bool) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(_tally_sql(unsure=True))
-    for statement in _recount(unsure=True):
+    schema_editor.execute(_tally_sql(unsure=unsure))
+    for statement in _recount(unsure=unsure):
         schema_editor.execute(statement)
+
+
+def tallies_with_unsure(apps, schema_editor):
+    _tallies_remade(schema_editor, unsure=True)
 
 
 def tallies_without_unsure(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute(_tally_sql(unsure=False))
-    for statement in _recount(unsure=False):
-        schema_editor.execute(statement)
+    _tallies_remade(schema_editor, unsure=False)
 
 
 class Migration(migrations.Migration):
