@@ -259,7 +259,7 @@ _SENTENCES = {
     OperationKind.REMOVE_MEMBER: ("Removed {sequence} from the group", ""),
     OperationKind.REINCLUDE_MEMBER: ("Re-included {sequence}", ""),
     OperationKind.CHECK: ("Confirmed {members}", "machine label"),
-    OperationKind.REJECT: ('Rejected the machine label of {sequence} ("Not this")', ""),
+    OperationKind.REJECT: ('Rejected the machine label{label} of {sequence} ("Not this")', ""),
     OperationKind.DELETE: ("Deleted the annotation of {sequence}", ""),
 }
 
@@ -272,9 +272,20 @@ def operation_summary(operation: GroupOperation) -> str:
     return f"{summary}; {held} held back" if held else summary
 
 
+def rejected_label(operation: GroupOperation) -> Label | None:
+    """The label a reject ("Not this") took off its sequence, from the annotation its member
+    row kept (`rejected_before`, when the read brought it along; None otherwise)."""
+    before = getattr(operation, "rejected_before", None)
+    payload = before.get("annotation") if isinstance(before, dict) else None
+    return annotation_label(payload) if isinstance(payload, dict) else None
+
+
 def _operation_sentence(operation: GroupOperation) -> str:
     details = operation.details or {}
     label = details.get("label") or details.get("derived_label")
+    if operation.kind == OperationKind.REJECT:
+        rejected = rejected_label(operation)
+        label = f" {rejected}" if rejected else ""
     count = getattr(operation, "member_count", 0)
     kind = operation.kind
     if kind in _SENTENCES:

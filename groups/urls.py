@@ -1,5 +1,5 @@
 """Routes of the group pages under /groups/: the list, a group page and its actions, the check
-queue, the staff undo and the dashboard's threshold report."""
+queue, the staff undo, the rejected machine labels and the dashboard's threshold report."""
 
 from django.urls import path
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("", views.group_list, name="list"),
     path("check/", views.check_queue, name="check"),
     path("thresholds/", dashboard_views.dashboard_thresholds, name="dashboard_thresholds"),
+    path("rejected/", dashboard_views.rejected_labels, name="rejected"),
     path("check/confirm/", views.check_confirm_view, name="check_confirm"),
     path("check/reject/", views.check_reject_view, name="check_reject"),
     path(

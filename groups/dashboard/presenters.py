@@ -90,19 +90,10 @@ def _done_in(window: Window, **query: object) -> str:
     )
 
 
-def check_chart(figures: Figures, *, staff: bool) -> Chart:
+def check_chart(figures: Figures) -> Chart:
     """The check queue: machine labels waiting (the look-closely ones apart) and those rejected
-    in the window (staff get the audit log's list of them)."""
+    in the window (the list of rejected machine labels)."""
     waiting = figures.check_waiting - figures.check_look_closely
-    rejected_list = (
-        list_url(
-            "admin:groups_groupoperation_changelist",
-            kind__exact="reject",
-            created_at__gte=figures.window.first.isoformat(),
-        )
-        if staff
-        else None
-    )
     check = reverse("groups:check")
     columns = [
         Column(
@@ -132,12 +123,19 @@ def check_chart(figures: Figures, *, staff: bool) -> Chart:
                     "chart-rejected",
                     f"{plural(figures.rejected, 'machine label')} rejected in the last "
                     f"{figures.window.days} days",
-                    rejected_list,
+                    rejected_url(figures.window),
                 )
             ],
         ),
     ]
     return column_chart(columns, column_width=64, gap=28, height=160)
+
+
+def rejected_url(window: Window) -> str:
+    """The rejected machine labels of the window (the "rejected" figure)."""
+    return list_url(
+        "groups:rejected", date_from=window.first.isoformat(), date_to=window.last.isoformat()
+    )
 
 
 def saved_by_groups_url() -> str:

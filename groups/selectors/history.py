@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from django.db import connection
 from django.db.models import (
+    Case,
     Count,
+    JSONField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    When,
 )
 from django.db.models.functions import Coalesce
 
-from groups.models import GroupOperation, GroupOperationMember
+from groups.models import GroupOperation, GroupOperationMember, OperationKind
 from sequences.models import Sequence
 
 # How many operations the history panel of a group page shows, newest first.
@@ -33,6 +36,18 @@ def operation_member_count() -> Coalesce:
         .values("count")
     )
     return Coalesce(Subquery(rows), 0)
+
+
+def rejected_before() -> Case:
+    """For a reject ("Not this") among the outer operations, the annotation it took off its
+    sequence (its one member row's `before`, over the unique (operation, sequence) index): what
+    the history line and the list of rejected labels name; NULL for the other kinds."""
+    before = GroupOperationMember.objects.filter(operation=OuterRef("pk")).order_by()
+    return Case(
+        When(kind=OperationKind.REJECT, then=Subquery(before.values("before")[:1])),
+        default=None,
+        output_field=JSONField(),
+    )
 
 
 # PostgreSQL: the operations that wrote a group's members, one index-only probe of the
@@ -103,7 +118,7 @@ def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[G
         operations = operations.filter(kinds[0] | kinds[1] | kinds[2] | kinds[3])
     return list(
         operations.select_related("actor", "sequence", "undo_of", "undone_by")
-        .annotate(member_count=operation_member_count())
+        .annotate(member_count=operation_member_count(), rejected_before=rejected_before())
         .order_by(*order)[:limit]
     )
 
