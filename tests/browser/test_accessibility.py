@@ -10,6 +10,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from groups.models import OperationKind
+from groups.services import label_check_reject
 from tests.factories import SequenceFactory, annotate, group_with_members, stamp, validated
 from tests.support.accessibility import axe_violations
 
@@ -32,6 +33,10 @@ def pages(live_server):
     unsure = group_with_members(3, **validated())
     annotate(unsure.members.first(), is_unsure=True)
     SequenceFactory.create_batch(51)  # the To-annotate list has a second page, and a pager
+    # A rejected machine label ("Not this"), on the list of rejected labels.
+    taken = group_with_members(2).members.order_by("id").first()
+    stamp(taken.group, [taken.pk], kind=OperationKind.INHERIT)
+    label_check_reject(sequence_id=taken.pk, actor=None)
     url = live_server.url
     return [
         ("dashboard", url + reverse("home")),
@@ -45,6 +50,7 @@ def pages(live_server):
         ("annotate", url + reverse("sequences:annotate", args=[members[2].pk])),
         ("annotate, done", url + reverse("sequences:annotate", args=[members[0].pk])),
         ("thresholds", url + reverse("groups:dashboard_thresholds")),
+        ("rejected machine labels", url + reverse("groups:rejected")),
     ]
 
 
