@@ -45,12 +45,9 @@ def group_members(*, group_id: int, offset: int = 0, limit: int | None = None) -
     page_ids = ordered.values("id")[offset : None if limit is None else offset + limit]
     rows = (
         Sequence.objects.filter(pk__in=Subquery(page_ids))
-        .select_related(
-            "annotation",
-            "annotation__checked_by",
-            "annotation__label_source_operation",
-            "annotation__label_source_operation__actor",
-        )
+        # Not the operation that wrote a member's label: its JSON (a big inherit lists every
+        # member it held back) was decoded once per card for nothing the page shows.
+        .select_related("annotation", "annotation__checked_by")
         .annotate(first_detection_id=first_detection_id())
         .order_by("recorded_at", "id")
     )
