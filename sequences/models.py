@@ -372,7 +372,9 @@ class SequenceAnnotation(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["processing_stage", "created_at"], name="ann_stage_created_idx"),
+            models.Index(
+                fields=["processing_stage", "created_at", "id"], name="ann_stage_created_idx"
+            ),
             models.Index(fields=["label_source"], name="ann_label_source_idx"),
             # The API's list, newest first.
             models.Index(fields=["created_at", "id"], name="ann_created_idx"),
