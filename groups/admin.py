@@ -15,7 +15,8 @@ from django.urls import reverse
 from groups import services
 from groups.assignment import COUNTER_NAMES
 from groups.models import AssignmentRun, GroupOperation, GroupOperationMember, SequenceGroup
-from groups.selectors import operation_member_count
+from groups.presenters import TAB_LABELS
+from groups.selectors import LABEL_STATES, operation_member_count
 from sequences.admin import (
     NONE,
     LargeTableAdmin,
@@ -60,6 +61,21 @@ def _report_outcomes(modeladmin, request, outcomes: list[str], warnings: list[st
 MERGE_NEEDS_TWO = "Select at least two groups to merge (the lowest id keeps them all)."
 
 
+class LabelStateFilter(admin.SimpleListFilter):
+    """The group list's tabs: to label, unsure without a label, labeled (the label wins over
+    unsure)."""
+
+    title = "label state"
+    parameter_name = "label_state"
+
+    def lookups(self, request, model_admin):
+        return [(key, text) for key, text in TAB_LABELS if key in LABEL_STATES]
+
+    def queryset(self, request, queryset):
+        state = LABEL_STATES.get(self.value())
+        return queryset if state is None else queryset.filter(state)
+
+
 @admin.register(SequenceGroup)
 class SequenceGroupAdmin(LargeTableAdmin):
     list_display = (
@@ -74,8 +90,8 @@ class SequenceGroupAdmin(LargeTableAdmin):
         "created_at",
     )
     list_filter = (
+        LabelStateFilter,
         "is_validated",
-        "is_unsure",
         "smoke_type",
         "false_positive_type",
         "camera__organization",

@@ -24,6 +24,7 @@ from groups.selectors.history import (
 from groups.selectors.listing import (
     DEFAULT_ORDER,
     DIRECTIONS,
+    LABEL_STATES,
     ORDER_KEYS,
     SORT_KEYS,
     TAB_STATES,
@@ -58,6 +59,7 @@ __all__ = [
     "DEFAULT_ORDER",
     "DIRECTIONS",
     "HISTORY_LIMIT",
+    "LABEL_STATES",
     "MEMBERS_PAGE_SIZE",
     "MembersPage",
     "ORDER_KEYS",

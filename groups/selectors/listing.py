@@ -71,6 +71,13 @@ UNKNOWN_DIRECTION = f"direction must be one of {', '.join(DIRECTIONS)}"
 # A group is labeled exactly when `labeled_at` is set (CHECK labeled_at_consistency): the form
 # the group list's partial indexes are declared with.
 _LABELED = Q(labeled_at__isnull=False)
+# The tabs that are a label state, as filters: the label wins over unsure (an unsure group with
+# a label is labeled). The admin's label-state filter uses them too.
+LABEL_STATES = {
+    "unlabeled": Q(labeled_at__isnull=True, is_unsure=False),
+    "unsure": Q(labeled_at__isnull=True, is_unsure=True),
+    "labeled": _LABELED,
+}
 
 
 class CountedRows(Rows):
@@ -138,13 +145,8 @@ def group_list(
     if order_by not in SORT_KEYS:
         raise ValueError(UNKNOWN_ORDER)
     queryset = _listed_groups(camera_id=camera_id, organization_id=organization_id)
-    # The label wins over unsure: an unsure group with a label is in the Labeled tab.
-    if tab == "unlabeled":
-        queryset = queryset.filter(labeled_at__isnull=True, is_unsure=False)
-    elif tab == "unsure":
-        queryset = queryset.filter(labeled_at__isnull=True, is_unsure=True)
-    elif tab == "labeled":
-        queryset = queryset.filter(_LABELED)
+    if tab in LABEL_STATES:
+        queryset = queryset.filter(LABEL_STATES[tab])
     if is_validated is not None:
         queryset = queryset.filter(is_validated=is_validated)
     queryset = queryset.alias(sort_key=SORT_KEYS[order_by].expression)

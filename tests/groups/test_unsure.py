@@ -113,3 +113,22 @@ def test_recount_verifies_the_unsure_state():
         call_command("recount_groups", stdout=io.StringIO())
     call_command("recount_groups", "--fix", stdout=io.StringIO())
     assert selectors.group_stats()["unsure"] == 1
+
+
+def test_the_admin_filters_groups_by_label_state_as_the_tabs_do(client, staff_user):
+    unsure = unsure_group()
+    to_label = group_with_members(2)
+    labeled = group_with_members(2, **validated())
+    annotate(labeled.members.first(), fp=["antenna"], is_unsure=True)  # the label wins
+    client.force_login(staff_user)
+    changelist = reverse("admin:groups_sequencegroup_changelist")
+
+    def listed(state: str) -> set[int]:
+        response = client.get(changelist, {"label_state": state})
+        return {row.pk for row in response.context["cl"].result_list}
+
+    assert listed("unsure") == {unsure.pk}
+    assert listed("unlabeled") == {to_label.pk}
+    assert listed("labeled") == {labeled.pk}
+    page = client.get(changelist).content.decode()
+    assert "By label state" in page
