@@ -1,0 +1,50 @@
+"""The display tags draw what the templates they replaced drew: an id's URL as `{% url %}`
+gives it (under a sub-path too), a UTC time, a label chip."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from django.template import Context, Template
+from django.urls import reverse, set_script_prefix
+
+from sequences.templatetags.display import id_url, label_chip, utc_time
+
+
+def test_an_id_url_is_the_resolver_s_url_for_any_id_and_under_a_sub_path():
+    for sequence_id in (1, 42, 987654):
+        assert id_url("sequences:annotate", sequence_id) == reverse(
+            "sequences:annotate", args=[sequence_id]
+        )
+    set_script_prefix("/annotation/")
+    try:
+        assert id_url("groups:member_remove", 7, 12) == reverse(
+            "groups:member_remove", args=[7, 12]
+        )
+        assert id_url("groups:member_remove", 7, 12).startswith("/annotation/groups/7/")
+    finally:
+        set_script_prefix("/")
+
+
+def test_an_id_url_in_a_template_is_escaped_like_the_url_tag():
+    rendered = Template(
+        "{% load display %}{% id_url 'sequences:annotate' sid %}|{% url 'sequences:annotate' sid %}"
+    ).render(Context({"sid": 5}))
+    ours, django_s = rendered.split("|")
+    assert ours == django_s
+
+
+def test_times_are_shown_in_utc_whatever_their_zone():
+    moment = datetime(2026, 7, 1, 14, 5, 9, tzinfo=timezone(timedelta(hours=2)))
+    assert utc_time(moment) == ('<time datetime="2026-07-01T12:05:09Z">2026-07-01 12:05 UTC</time>')
+    assert utc_time(moment.astimezone(UTC), "date") == (
+        '<time datetime="2026-07-01T12:05:09Z" data-format="date">2026-07-01</time>'
+    )
+    assert utc_time(None) == ""
+
+
+def test_label_chips_the_label_wins_over_unsure():
+    label = {"kind": "fp", "text": "FP / antenna"}
+    assert label_chip(label) == '<span class="chip chip-fp">FP / antenna</span>'
+    assert 'chip-unsure"' in label_chip(label, True)
+    assert "chip-unsure-state" in label_chip(None, True)
+    assert label_chip(None) == '<span class="chip chip-none">unlabeled</span>'
+    assert "&lt;b&gt;" in label_chip({"kind": "fp", "text": "<b>"})
