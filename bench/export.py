@@ -55,7 +55,8 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from bench.assign_groups import analyze, reset_peak_memory, resident_mb  # noqa: E402
+from bench.assign_groups import reset_peak_memory, resident_mb  # noqa: E402
+from bench.assign_history import analyze  # noqa: E402
 from sequences.models import (  # noqa: E402
     Camera,
     Detection,
