@@ -107,3 +107,29 @@ def test_look_closely_cards_come_first_and_are_confirmed_one_by_one(
     assert set(checked.values_list("pk", flat=True)) == {moving.pk, calm.pk, quiet.pk}
     checks = GroupOperation.objects.filter(kind=OperationKind.CHECK).order_by("pk")
     assert [operation.members.count() for operation in checks] == [1, 2]
+
+
+def test_cards_of_the_queue_take_the_card_size_the_browser_remembers(
+    live_server, log_in, annotator
+):
+    group = group_with_members(3)
+    stamp(group, list(group.members.values_list("pk", flat=True)))
+
+    page = log_in(annotator)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(live_server.url + reverse("groups:check"))
+    cards = page.locator("[data-check-card]")
+    expect(cards).to_have_count(3)
+    medium = cards.first.bounding_box()["width"]
+
+    page.get_by_role("button", name="Large").click()
+    expect(page.get_by_role("button", name="Large")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(".check-grid")).to_have_attribute("data-size", "large")
+    assert cards.first.bounding_box()["width"] > medium
+
+    # Remembered: the group page opens with large cards too, and the queue after a reload.
+    page.reload()
+    expect(page.locator(".check-grid")).to_have_attribute("data-size", "large")
+    page.goto(live_server.url + reverse("groups:detail", args=[group.pk]))
+    expect(page.locator(".member-grid")).to_have_attribute("data-size", "large")
+    expect(page.get_by_role("button", name="Large")).to_have_attribute("aria-pressed", "true")
