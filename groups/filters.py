@@ -7,7 +7,13 @@ from django.db.models import QuerySet
 
 from annotation_site.api import RequestInvalid
 from groups.models import SequenceGroup
-from groups.selectors import DEFAULT_ORDER, ORDER_KEYS, CountedRows, group_list_rows
+from groups.selectors import (
+    DEFAULT_ORDER,
+    LABEL_STATES,
+    ORDER_KEYS,
+    CountedRows,
+    group_list_rows,
+)
 from sequences.filters import (
     ApiFilterSet,
     StrictBooleanFilter,
@@ -15,7 +21,6 @@ from sequences.filters import (
     order_direction_filter,
 )
 
-LABEL_STATES = ("labeled", "unsure", "unlabeled")
 BOTH_LABEL_FILTERS = "give either labeled or label_state, not both"
 
 

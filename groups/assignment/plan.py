@@ -75,8 +75,8 @@ class _Columns:
 class _Bucket:
     """One (camera, azimuth) bucket: its candidates in walk order and its existing groups.
 
-    ``rows`` are the candidates' positions in the plan's columns; the ids, boxes and motions
-    are made from them when asked for, one bucket at a time.
+    ``rows`` are the candidates' positions in the plan's columns; the ids and motions are made
+    from them when asked for, one bucket at a time.
     """
 
     camera_id: int
@@ -91,10 +91,6 @@ class _Bucket:
     @property
     def sequence_ids(self) -> list[int]:
         return self.columns.ids[self.rows].tolist()
-
-    @property
-    def boxes(self) -> list[dict[str, Any]]:
-        return [self.columns.box(row) for row in self.rows.tolist()]
 
     @property
     def motions(self) -> dict[int, float]:
