@@ -5,6 +5,9 @@ database (the API).
 
 from __future__ import annotations
 
+from functools import reduce
+from operator import or_
+
 from django.db import connection
 from django.db.models import (
     Case,
@@ -63,12 +66,31 @@ ORDER BY 1
 """
 
 
+def _writing_members(group_id: int) -> QuerySet:
+    """The operations that wrote one of the group's current members, as a subquery."""
+    return GroupOperationMember.objects.filter(sequence__group_id=group_id).values("operation_id")
+
+
+def _concerning(group_id: int, touching) -> list[Q]:
+    """The four kinds of operations a group's history lists: naming the group, writing one of
+    its members (`touching`: ids or a subquery), and the undos of either."""
+    # `undo_of__isnull=False` is implied, but said, it lets PostgreSQL start from the few undos
+    # (the undo_of index) instead of walking the whole log newest first.
+    undos = Q(undo_of__isnull=False)
+    return [
+        Q(group_id=group_id),
+        Q(pk__in=touching),
+        undos & Q(undo_of__group_id=group_id),
+        undos & Q(undo_of__in=touching),
+    ]
+
+
 def _operations_writing_members(group_id: int) -> list[int]:
     """Ids of the operations that wrote one of the group's current members, distinct (the
     members of a big group were mostly written by a few operations, one inherit per run)."""
     if connection.vendor != "postgresql":
-        rows = GroupOperationMember.objects.filter(sequence__group_id=group_id)
-        return list(rows.order_by("operation_id").values_list("operation_id", flat=True).distinct())
+        rows = _writing_members(group_id).order_by("operation_id").distinct()
+        return list(rows.values_list("operation_id", flat=True))
     sql = _WRITING_MEMBERS_SQL.format(
         sequence=Sequence._meta.db_table, member=GroupOperationMember._meta.db_table
     )
@@ -89,20 +111,11 @@ def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[G
     are listed first, in a query of their own (as a subquery, the planner may probe the whole
     log newest first for them).
     """
-    touching = GroupOperationMember.objects.filter(sequence__group_id=group_id).values(
-        "operation_id"
-    )
-    if limit is not None:
+    if limit is None:
+        touching = _writing_members(group_id)
+    else:
         touching = _operations_writing_members(group_id)
-    # `undo_of__isnull=False` is implied, but said, it lets PostgreSQL start from the few undos
-    # (the undo_of index) instead of walking the whole log newest first.
-    undos = Q(undo_of__isnull=False)
-    kinds = [
-        Q(group_id=group_id),
-        Q(pk__in=touching),
-        undos & Q(undo_of__group_id=group_id),
-        undos & Q(undo_of__in=touching),
-    ]
+    kinds = _concerning(group_id, touching)
     order = ("-created_at", "-id")
     operations = GroupOperation.objects.all()
     if limit is not None and connection.features.supports_slicing_ordering_in_compound:
@@ -115,7 +128,7 @@ def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[G
         ids = set(newest[0].union(*newest[1:], all=True))
         operations = operations.filter(pk__in=ids)
     else:
-        operations = operations.filter(kinds[0] | kinds[1] | kinds[2] | kinds[3])
+        operations = operations.filter(reduce(or_, kinds))
     return list(
         operations.select_related("actor", "sequence", "undo_of", "undone_by")
         .annotate(member_count=operation_member_count(), rejected_before=rejected_before())
@@ -127,15 +140,7 @@ def group_operations(*, group_id: int) -> QuerySet[GroupOperation]:
     """The whole audit log of a group as a QuerySet, newest first, for paging in the database
     (the API): operations naming the group, operations that wrote one of its current members,
     and undos of either, each with `member_count` and `undone_by` (or None)."""
-    touching = GroupOperationMember.objects.filter(sequence__group_id=group_id).values(
-        "operation_id"
-    )
-    concerned = (
-        Q(group_id=group_id)
-        | Q(pk__in=touching)
-        | Q(undo_of__group_id=group_id)
-        | Q(undo_of__in=touching)
-    )
+    concerned = reduce(or_, _concerning(group_id, _writing_members(group_id)))
     return (
         GroupOperation.objects.filter(concerned)
         .select_related("actor", "sequence", "undo_of", "undone_by")
