@@ -80,7 +80,21 @@ class CameraChoiceField(forms.ModelChoiceField):
         return f"{obj.name} ({obj.organization.name})"
 
 
-class SequenceFilterForm(forms.Form):
+class KeptInLinksForm(forms.Form):
+    """A form of list filters whose valid values the list's links (its pager) keep."""
+
+    def querystring(self) -> str:
+        """The valid, non-empty filters as a query string, for links that keep them."""
+        self.is_valid()
+        pairs = [
+            (name, self.data[name])
+            for name in self.fields
+            if self.cleaned_data.get(name) not in (None, "") and name in self.data
+        ]
+        return urlencode(pairs)
+
+
+class SequenceFilterForm(KeptInLinksForm):
     """GET filters of the To-annotate list; invalid values are reported and ignored."""
 
     STAGE_CHOICES = [
@@ -127,16 +141,6 @@ class SequenceFilterForm(forms.Form):
             recorded_to=data.get("date_to"),
             label_source=data.get("label_source") or None,
         )
-
-    def querystring(self) -> str:
-        """The valid, non-empty filters as a query string, for links that keep them."""
-        self.is_valid()
-        pairs = [
-            (name, self.data[name])
-            for name in self.fields
-            if self.cleaned_data.get(name) not in (None, "") and name in self.data
-        ]
-        return urlencode(pairs)
 
 
 class DoneFilterForm(SequenceFilterForm):

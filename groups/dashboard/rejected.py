@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from urllib.parse import urlencode
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -20,6 +19,7 @@ from groups.dashboard.presenters import SOURCE_LOOK
 from groups.models import GroupOperation, OperationKind
 from groups.presenters import label_parts, rejected_label
 from groups.selectors.history import rejected_before
+from sequences.forms import KeptInLinksForm
 
 # Days outside these are typing slips, answered like an invalid date.
 FIRST_DAY = date(1900, 1, 1)
@@ -40,7 +40,7 @@ def _day_field(label: str) -> forms.DateField:
     )
 
 
-class RejectedWindowForm(forms.Form):
+class RejectedWindowForm(KeptInLinksForm):
     """The days of the list. A day left out or invalid (reported on its field, as the sequence
     lists do) is taken from the dashboard's window: the last DEFAULT_DAYS days ending today."""
 
@@ -59,13 +59,6 @@ class RejectedWindowForm(forms.Form):
             self.add_error("date_from", ENDS_BEFORE.format(days=DEFAULT_DAYS))
             return default
         return Window(first=first, last=last)
-
-    def querystring(self) -> str:
-        """The valid days asked for, for the pager's links."""
-        self.is_valid()
-        return urlencode(
-            [(name, self.data[name]) for name in self.fields if self.cleaned_data.get(name)]
-        )
 
 
 def _day_start(day: date) -> datetime:
