@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from annotation_site.api.errors import RequestInvalid, flatten_errors
 from annotation_site.api.parsing import query_errors, query_shape_errors
-from sequences.paging import EstimatedCountPaginator
+from sequences.paging import estimated_count
 from sequences.payloads import INT_MAX, Loc
 
 
@@ -76,11 +76,7 @@ def paginated_response(
     page, size = paging
     # Exact up to EXACT_COUNT_UP_TO rows; beyond, PostgreSQL's estimate (a list of a million
     # rows is not counted on every page). Pages are read whatever the estimate says.
-    total = (
-        EstimatedCountPaginator(queryset, size).count
-        if isinstance(queryset, QuerySet)
-        else len(queryset)
-    )
+    total = estimated_count(queryset)[0] if isinstance(queryset, QuerySet) else len(queryset)
     offset = (page - 1) * size
     rows = list(queryset[offset : offset + size])
     return Response(
