@@ -45,17 +45,12 @@ def utc_time(moment: datetime | None, fmt: str = "") -> SafeString | str:
 
 
 @register.simple_tag
-def label_chip(label, unsure: bool = False) -> SafeString:
-    """The chip of a label (`kind`, `text`: a mapping or an object, as the presenters give
-    them), with an unsure chip beside it; without a label, "unsure" as a state of its own, or
+def label_chip(label: Mapping[str, str] | None, unsure: bool = False) -> SafeString:
+    """The chip of a label (`kind`, `text`, as the presenters' `label_parts` give them), with
+    an unsure chip beside it; without a label, "unsure" as a state of its own, or
     "unlabeled"."""
     if label:
-        kind, text = (
-            (label["kind"], label["text"])
-            if isinstance(label, Mapping)
-            else (label.kind, label.text)
-        )
-        chip = format_html('<span class="chip chip-{}">{}</span>', kind, text)
+        chip = format_html('<span class="chip chip-{}">{}</span>', label["kind"], label["text"])
         return chip + _UNSURE_BESIDE_LABEL if unsure else chip
     return _UNSURE_WITHOUT_LABEL if unsure else _UNLABELED
 
