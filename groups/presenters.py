@@ -15,7 +15,7 @@ from django.conf import settings
 
 from groups.forms import ListParams
 from groups.models import GroupOperation, OperationKind, SequenceGroup
-from groups.selectors import SORT_KEYS, is_look_closely
+from groups.selectors import SORT_KEYS, Member, is_look_closely
 from groups.services import CheckOutcome, UndoOutcome, ValidationOutcome
 from sequences.boxes import is_valid_box
 from sequences.models import (
@@ -229,8 +229,8 @@ class MemberCard:
         return self.annotation is not None and self.annotation.label_source in MACHINE_SOURCES
 
 
-def member_card(member: Sequence, *, group_id: int, reference: list[float] | None) -> MemberCard:
-    row = member.annotation_row
+def member_card(member: Member, *, group_id: int, reference: list[float] | None) -> MemberCard:
+    row = member.annotation
     locked = row is not None and row.processing_stage in LOCKED_STAGES
     if not locked:
         provenance = "to annotate"
@@ -239,7 +239,7 @@ def member_card(member: Sequence, *, group_id: int, reference: list[float] | Non
     else:
         provenance = "done"  # a locked row without provenance: written before it was recorded
     return MemberCard(
-        sequence=member,
+        sequence=member.sequence,
         annotation=row,
         thumbnail=thumbnail(member.first_detection, reference),
         locked=locked,
@@ -247,8 +247,8 @@ def member_card(member: Sequence, *, group_id: int, reference: list[float] | Non
         label=label_parts(annotation_label(row.annotation)) if locked else None,
         provenance=provenance,
         unchecked=row is not None and row.is_unchecked_machine_label,
-        confirm=REMOVE_CONFIRM.format(sequence_id=member.pk, group_id=group_id),
-        held_back=getattr(member, "held_back", None),
+        confirm=REMOVE_CONFIRM.format(sequence_id=member.sequence.pk, group_id=group_id),
+        held_back=member.held_back,
     )
 
 

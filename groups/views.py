@@ -112,9 +112,10 @@ def _group_context(
     params, _ = list_params(request.GET)
     members_page, removed_page = GroupPageForm(request.GET).pages()
     try:
-        group = selectors.group_detail(group_id=group_id, members_page=members_page)
+        detail = selectors.group_detail(group_id=group_id, members_page=members_page)
     except SequenceGroup.DoesNotExist as exc:
         raise Http404(services.GROUP_NOT_FOUND.format(group_id=group_id)) from exc
+    group = detail.group
     reference = presenters.reference_box(group)
     previous_id, next_id = selectors.group_neighbors(group=group, **params.selector_kwargs())
     list_query = params.query()
@@ -123,19 +124,18 @@ def _group_context(
         size=selectors.REMOVED_PAGE_SIZE,
         total=selectors.group_removed_count(group_id=group.pk),
     )
-    pages = {"members": group.members_page.number, "removed": removed.number}
+    pages = {"members": detail.page.number, "removed": removed.number}
     return {
         "nav_section": "groups",
         "group": group,
         "group_label": presenters.group_label(group),
         "cards": [
             presenters.member_card(member, group_id=group.pk, reference=reference)
-            for member in group.members_ordered
+            for member in detail.members
         ],
-        "held_back_count": group.held_back_count,
-        "members_page": group.members_page,
+        "held_back_count": detail.held_back_count,
         "members_pager": presenters.pager(
-            group.members_page, lambda n: group_page_query(list_query, **{**pages, "members": n})
+            detail.page, lambda n: group_page_query(list_query, **{**pages, "members": n})
         ),
         "removed": selectors.group_removed_members(
             group_id=group.pk, offset=removed.offset, limit=removed.size

@@ -131,7 +131,7 @@ class SequenceGroupDetailApi(APIView):
     def get(self, request, group_id: int):
         query = validated_query(self.MembersQuerySerializer, request)
         try:
-            group = group_detail(
+            page = group_detail(
                 group_id=group_id,
                 members_page=query["members_page"],
                 members_size=query["members_size"],
@@ -139,8 +139,8 @@ class SequenceGroupDetailApi(APIView):
         except SequenceGroup.DoesNotExist as exc:
             raise GroupNotFound(group_id) from exc
         # A member's camera may differ from the group's: one query for all of them.
-        prefetch_related_objects(group.members_ordered, "camera")
-        return Response(SequenceGroupDetailSerializer(group).data)
+        prefetch_related_objects([member.sequence for member in page.members], "camera")
+        return Response(SequenceGroupDetailSerializer(page).data)
 
     @api_schema(
         summary="Validate or unvalidate a group (validating may label it from its members)",

@@ -49,11 +49,13 @@ HOLD_BACK_CODES = [code.value for code in HoldBack]
 
 
 class GroupMemberSerializer(serializers.Serializer):
-    sequence_id = serializers.IntegerField(source="pk")
-    alert_api_id = serializers.IntegerField()
-    camera_name = serializers.CharField(source="camera.name")
-    recorded_at = serializers.DateTimeField()
-    last_seen_at = serializers.DateTimeField(allow_null=True)
+    """A member of a group's page (`groups.selectors.Member`)."""
+
+    sequence_id = serializers.IntegerField(source="sequence.pk")
+    alert_api_id = serializers.IntegerField(source="sequence.alert_api_id")
+    camera_name = serializers.CharField(source="sequence.camera.name")
+    recorded_at = serializers.DateTimeField(source="sequence.recorded_at")
+    last_seen_at = serializers.DateTimeField(source="sequence.last_seen_at", allow_null=True)
     annotation_processing_stage = serializers.SerializerMethodField()
     annotation_label = serializers.SerializerMethodField()
     label_source = serializers.SerializerMethodField()
@@ -64,16 +66,16 @@ class GroupMemberSerializer(serializers.Serializer):
     held_back_reason = serializers.SerializerMethodField()
 
     def get_annotation_processing_stage(self, member) -> str | None:
-        row = member.annotation_row
+        row = member.annotation
         return row.processing_stage if row else None
 
     def get_annotation_label(self, member) -> str | None:
-        row = member.annotation_row
+        row = member.annotation
         label = annotation_label(row.annotation) if row else None
         return str(label) if label else None
 
     def get_label_source(self, member) -> str | None:
-        row = member.annotation_row
+        row = member.annotation
         return row.label_source if row else None
 
     def get_first_detection_id(self, member) -> int | None:
@@ -96,17 +98,31 @@ class GroupMemberSerializer(serializers.Serializer):
 
 
 class SequenceGroupDetailSerializer(SequenceGroupReadSerializer):
+    """A group with one page of its members: serializes a `groups.selectors.GroupPage`."""
+
     member_count = serializers.IntegerField(help_text="every member, on any page")
     held_back_count = serializers.IntegerField()
     members = GroupMemberSerializer(
-        source="members_ordered",
         many=True,
         help_text="one page of the members by (recorded_at, id): `members_page` of "
         "`members_pages`, at most `members_size`; ask for the others with `?members_page=`",
     )
-    members_page = serializers.IntegerField(source="members_page.number")
-    members_size = serializers.IntegerField(source="members_page.size")
-    members_pages = serializers.IntegerField(source="members_page.pages")
+    members_page = serializers.IntegerField(source="page.number")
+    members_size = serializers.IntegerField(source="page.size")
+    members_pages = serializers.IntegerField(source="page.pages")
+
+    # Read from the page itself; every other field is the group's own, read from `page.group`.
+    PAGE_FIELDS = ("held_back_count", "members", "members_page", "members_size", "members_pages")
+
+    def to_representation(self, page):
+        representation = {}
+        for field in self._readable_fields:
+            source = page if field.field_name in self.PAGE_FIELDS else page.group
+            value = field.get_attribute(source)
+            representation[field.field_name] = (
+                None if value is None else field.to_representation(value)
+            )
+        return representation
 
 
 class _StatsSerializer(serializers.Serializer):

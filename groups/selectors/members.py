@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import (
@@ -18,9 +19,9 @@ from django.db.models import (
 )
 
 from groups.models import GroupOperation, OperationKind, SequenceGroup
-from sequences.models import Detection, Sequence
+from sequences.models import Detection, Sequence, SequenceAnnotation
 from sequences.safeguards import Thresholds
-from sequences.selectors import held_back_q, sequence_held_back
+from sequences.selectors import HeldBack, held_back_q, sequence_held_back
 
 # Members per page of the group page, and removed members per page of its Removed section.
 MEMBERS_PAGE_SIZE = 36
@@ -33,30 +34,72 @@ def first_detection_id() -> Subquery:
     return Subquery(first.values("id")[:1])
 
 
-def group_members(*, group_id: int, offset: int = 0, limit: int | None = None) -> list[Sequence]:
-    """Members of a group by (recorded_at, id), from `offset`, at most `limit` (None: all),
-    each with `.annotation_row` (or None) and `.first_detection` (or None), in two queries.
+@dataclass(frozen=True)
+class Member:
+    """One member on a group page: its sequence, annotation and first detection (each None when
+    it has none) and why a safeguard holds it back from the group's label (None: it does not)."""
+
+    sequence: Sequence
+    annotation: SequenceAnnotation | None
+    first_detection: Detection | None
+    held_back: HeldBack | None = None
+
+
+# What a member card and the API's member rows read of a sequence, an annotation and a
+# detection: the rest of their columns (JSON, text, timestamps) would be decoded for nothing.
+_MEMBER_COLUMNS = (
+    "alert_api_id",
+    "camera_id",
+    "recorded_at",
+    "last_seen_at",
+    "group_id",
+    "is_wildfire_alertapi",
+    "temporal_model_score",
+    "motion",
+    "annotation__sequence_id",
+    "annotation__processing_stage",
+    "annotation__annotation",
+    "annotation__label_source",
+    "annotation__is_unsure",
+    "annotation__checked_at",
+    "annotation__checked_by__username",
+)
+_DETECTION_COLUMNS = ("sequence_id", "algo_predictions")
+
+
+def group_members(
+    *, group: SequenceGroup, offset: int = 0, limit: int | None = None
+) -> list[Member]:
+    """Members of `group` by (recorded_at, id), from `offset`, at most `limit` (None: all), with
+    their annotations, first detections and hold-backs, in two queries.
 
     A page's ids are picked by a subquery of their own along the members index (group,
     recorded_at, id): the rows skipped to reach a deep page of a group of thousands are index
     entries, not joined rows.
     """
-    ordered = Sequence.objects.filter(group_id=group_id).order_by("recorded_at", "id")
+    ordered = Sequence.objects.filter(group_id=group.pk).order_by("recorded_at", "id")
     page_ids = ordered.values("id")[offset : None if limit is None else offset + limit]
-    rows = (
+    sequences = list(
         Sequence.objects.filter(pk__in=Subquery(page_ids))
-        # Not the operation that wrote a member's label: its JSON (a big inherit lists every
-        # member it held back) was decoded once per card for nothing the page shows.
         .select_related("annotation", "annotation__checked_by")
+        .only(*_MEMBER_COLUMNS)
         .annotate(first_detection_id=first_detection_id())
         .order_by("recorded_at", "id")
     )
-    members = list(rows)
-    detection_ids = [m.first_detection_id for m in members if m.first_detection_id is not None]
-    detections = Detection.objects.in_bulk(detection_ids)
-    for member in members:
-        member.annotation_row = getattr(member, "annotation", None)
-        member.first_detection = detections.get(member.first_detection_id)
+    detection_ids = [s.first_detection_id for s in sequences if s.first_detection_id is not None]
+    detections = Detection.objects.only(*_DETECTION_COLUMNS).in_bulk(detection_ids)
+    thresholds = Thresholds.from_settings(settings)
+    members = []
+    for sequence in sequences:
+        sequence.group = group  # the row just read: no query per member
+        members.append(
+            Member(
+                sequence=sequence,
+                annotation=getattr(sequence, "annotation", None),
+                first_detection=detections.get(sequence.first_detection_id),
+                held_back=sequence_held_back(sequence, thresholds=thresholds),
+            )
+        )
     return members
 
 
@@ -104,16 +147,23 @@ def group_held_back_count(group: SequenceGroup) -> int:
     return Sequence.objects.filter(held_back_q(), group_id=group.pk).count()
 
 
+@dataclass(frozen=True)
+class GroupPage:
+    """A group as its page shows it: the group (with its camera, organisation and reviewers),
+    one page of its members and how many of all its members are held back from its label."""
+
+    group: SequenceGroup
+    members: list[Member]
+    page: MembersPage
+    held_back_count: int
+
+
 def group_detail(
     *, group_id: int, members_page: int = 1, members_size: int | None = None
-) -> SequenceGroup:
-    """A group with its camera, organisation, reviewers and one page of its members
-    (`members_ordered`, see `group_members`; `members_page`, a MembersPage; by default
+) -> GroupPage:
+    """A group with one page of its members (see `group_members`; by default
     MEMBERS_PAGE_SIZE per page, a page past the end is the last one), in three queries, four
-    for a labeled group, whatever the number of members.
-
-    Each member shown carries `held_back` (`sequences.selectors.HeldBack`, or None); the group
-    carries `held_back_count` over all its members. Raises SequenceGroup.DoesNotExist for an
+    for a labeled group, whatever the number of members. Raises SequenceGroup.DoesNotExist for an
     unknown id.
     """
     group = SequenceGroup.objects.select_related(
@@ -122,14 +172,12 @@ def group_detail(
     page = MembersPage.of(
         number=members_page, size=members_size or MEMBERS_PAGE_SIZE, total=group.member_count
     )
-    group.members_page = page
-    group.members_ordered = group_members(group_id=group.pk, offset=page.offset, limit=page.size)
-    thresholds = Thresholds.from_settings(settings)
-    for member in group.members_ordered:
-        member.group = group  # the row just read: no query per member
-        member.held_back = sequence_held_back(member, thresholds=thresholds)
-    group.held_back_count = group_held_back_count(group)
-    return group
+    return GroupPage(
+        group=group,
+        members=group_members(group=group, offset=page.offset, limit=page.size),
+        page=page,
+        held_back_count=group_held_back_count(group),
+    )
 
 
 _REMOVALS = (OperationKind.REMOVE_MEMBER, OperationKind.REJECT)
@@ -158,20 +206,26 @@ def _last_removals(group_id: int) -> QuerySet[GroupOperation]:
     )
 
 
+@dataclass(frozen=True)
+class RemovedMember:
+    """A sequence taken out of a group by hand and still out, and when."""
+
+    sequence: Sequence
+    removed_at: datetime
+
+
 def group_removed_members(
     *, group_id: int, offset: int = 0, limit: int | None = None
-) -> list[Sequence]:
+) -> list[RemovedMember]:
     """Sequences taken out of this group by hand and still out (SPEC §6.3 "Removed from this
     group"): their latest removal (`remove_member`, or a check's `reject`) names this group, and
     they are still excluded and ungrouped. One query; newest removal first; from `offset`, at
-    most `limit` (None: all). Each carries `removed_at` and `removed_from_id`."""
+    most `limit` (None: all)."""
     removals = _last_removals(group_id).select_related("sequence")
-    removed = []
-    for removal in removals[offset : None if limit is None else offset + limit]:
-        sequence = removal.sequence
-        sequence.removed_at, sequence.removed_from_id = removal.created_at, group_id
-        removed.append(sequence)
-    return removed
+    return [
+        RemovedMember(removal.sequence, removal.created_at)
+        for removal in removals[offset : None if limit is None else offset + limit]
+    ]
 
 
 def group_removed_count(*, group_id: int) -> int:

@@ -96,10 +96,10 @@ def test_removed_members_come_in_pages(client_in, monkeypatch):
     for sequence in removed:
         group_member_remove(group_id=group.pk, sequence_id=sequence.pk, actor=None)
     assert selectors.group_removed_count(group_id=group.pk) == 7
-    newest_first = [s.pk for s in selectors.group_removed_members(group_id=group.pk)]
+    newest_first = [r.sequence.pk for r in selectors.group_removed_members(group_id=group.pk)]
     assert sorted(newest_first) == [s.pk for s in removed]
     page = client_in.get(detail(group, "removed=3"))
-    assert [s.pk for s in page.context["removed"]] == newest_first[6:]
+    assert [r.sequence.pk for r in page.context["removed"]] == newest_first[6:]
     html = text_of(page.content.decode())
     assert "Removed from this group 7" in html and "Removed 7–7 of 7 · page 3 of 3" in html
 
@@ -113,7 +113,9 @@ def test_a_removal_undone_elsewhere_leaves_the_removed_section():
     GroupOperation.objects.create(kind=OperationKind.REMOVE_MEMBER, group=other, sequence=sequence)
     Sequence.objects.filter(pk=sequence.pk).update(group=None, is_group_excluded=True)
     assert selectors.group_removed_count(group_id=group.pk) == 0
-    assert [s.pk for s in selectors.group_removed_members(group_id=other.pk)] == [sequence.pk]
+    assert [r.sequence.pk for r in selectors.group_removed_members(group_id=other.pk)] == [
+        sequence.pk
+    ]
 
 
 def test_the_history_panel_is_capped(client_in, monkeypatch):

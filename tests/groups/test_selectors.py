@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from groups import selectors
 from groups.models import GroupOperation, GroupOperationMember, OperationKind, SequenceGroup
+from groups.presenters import member_card
 from sequences.models import ProcessingStage, SequenceAnnotation
 from tests.factories import (
     CameraFactory,
@@ -236,10 +237,10 @@ def test_group_detail_orders_members_and_finds_first_detections():
     lower = DetectionFactory(sequence=early, recorded_at=now - timedelta(minutes=5))
     DetectionFactory(sequence=early, recorded_at=now - timedelta(minutes=5))
     detail = selectors.group_detail(group_id=group.pk)
-    assert [m.pk for m in detail.members_ordered] == [early.pk, late.pk, tie.pk]
-    assert detail.members_ordered[0].first_detection.pk == lower.pk
-    assert detail.members_ordered[1].first_detection is None
-    assert all(m.annotation_row is None for m in detail.members_ordered)
+    assert [m.sequence.pk for m in detail.members] == [early.pk, late.pk, tie.pk]
+    assert detail.members[0].first_detection.pk == lower.pk
+    assert detail.members[1].first_detection is None
+    assert all(m.annotation is None for m in detail.members)
 
 
 def test_group_detail_exposes_a_placeholder_annotation():
@@ -249,7 +250,7 @@ def test_group_detail_exposes_a_placeholder_annotation():
         sequence=member, processing_stage=ProcessingStage.READY_TO_ANNOTATE
     )
     detail = selectors.group_detail(group_id=group.pk)
-    rows = {m.pk: m.annotation_row for m in detail.members_ordered}
+    rows = {m.sequence.pk: m.annotation for m in detail.members}
     assert rows[member.pk].processing_stage == ProcessingStage.READY_TO_ANNOTATE
     assert not rows[member.pk].is_locked
 
@@ -268,10 +269,11 @@ def test_group_detail_query_count_does_not_grow(size, django_assert_num_queries)
         )
     with django_assert_num_queries(3):
         detail = selectors.group_detail(group_id=group.pk)
-        for member in detail.members_ordered:
-            assert member.first_detection.sequence_id == member.pk
-            if member.annotation_row is not None:
-                str(member.annotation_row.label_source_operation)
+        # The cards read only what the page's reads brought: no query per member.
+        cards = [member_card(m, group_id=group.pk, reference=None) for m in detail.members]
+        for member in detail.members:
+            assert member.first_detection.sequence_id == member.sequence.pk
+    assert [card.stage for card in cards].count("Ready to annotate") == size // 2
 
 
 def test_removed_members_are_the_still_excluded_ones_last_removed_from_this_group():
@@ -286,8 +288,10 @@ def test_removed_members_are_the_still_excluded_ones_last_removed_from_this_grou
         )
     GroupOperation.objects.create(kind=OperationKind.REMOVE_MEMBER, group=other, sequence=moved_on)
     removed = selectors.group_removed_members(group_id=group.pk)
-    assert [s.pk for s in removed] == [still_out.pk]
-    assert [s.pk for s in selectors.group_removed_members(group_id=other.pk)] == [moved_on.pk]
+    assert [r.sequence.pk for r in removed] == [still_out.pk]
+    assert [r.sequence.pk for r in selectors.group_removed_members(group_id=other.pk)] == [
+        moved_on.pk
+    ]
 
 
 def test_history_lists_operations_of_the_group_and_of_its_members():
