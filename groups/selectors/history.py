@@ -102,8 +102,8 @@ def _operations_writing_members(group_id: int) -> list[int]:
 def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[GroupOperation]:
     """The audit log of a group, newest first: operations naming the group, operations that
     wrote one of its current members (e.g. a check spanning several groups), and undos of
-    either. Each carries `member_count` (member rows) and `undone_by` (or None). `limit=None`
-    returns all of them.
+    either. Each carries `member_count` (member rows) and `undone_by` (or None), and the columns
+    a history line reads (`_HISTORY_COLUMNS`). `limit=None` returns all of them.
 
     With a limit, on PostgreSQL, each of the four kinds is read newest first up to the limit,
     in one query, then the newest of them in a second one: a group with years of history
@@ -130,10 +130,28 @@ def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[G
     else:
         operations = operations.filter(reduce(or_, kinds))
     return list(
-        operations.select_related("actor", "sequence", "undo_of", "undone_by")
+        operations.select_related("actor", "undo_of", "undone_by")
+        .only(*_HISTORY_COLUMNS)
         .annotate(member_count=operation_member_count(), rejected_before=rejected_before())
         .order_by(*order)[:limit]
     )
+
+
+# What a history line reads of an operation and of the rows joined to it: the snapshot before
+# and the details of the undone and undoing operations (a merge's lists every member it moved)
+# would be decoded for nothing.
+_HISTORY_COLUMNS = (
+    "kind",
+    "group_id",
+    "sequence_id",
+    "run_id",
+    "created_at",
+    "group_after",
+    "details",
+    "actor__username",
+    "undo_of__kind",
+    "undone_by__undo_of_id",
+)
 
 
 def group_operations(*, group_id: int) -> QuerySet[GroupOperation]:
