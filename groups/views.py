@@ -119,10 +119,8 @@ def _group_context(
     reference = presenters.reference_box(group)
     previous_id, next_id = selectors.group_neighbors(group=group, **params.selector_kwargs())
     list_query = params.query()
-    removed = selectors.MembersPage.of(
-        number=removed_page,
-        size=selectors.REMOVED_PAGE_SIZE,
-        total=selectors.group_removed_count(group_id=group.pk),
+    removed_rows, removed = selectors.group_removed_page(
+        group_id=group.pk, number=removed_page, size=selectors.REMOVED_PAGE_SIZE
     )
     pages = {"members": detail.page.number, "removed": removed.number}
     return {
@@ -137,9 +135,7 @@ def _group_context(
         "members_pager": presenters.pager(
             detail.page, lambda n: group_page_query(list_query, **{**pages, "members": n})
         ),
-        "removed": selectors.group_removed_members(
-            group_id=group.pk, offset=removed.offset, limit=removed.size
-        ),
+        "removed": removed_rows,
         "removed_page": removed,
         "removed_pager": presenters.pager(
             removed, lambda n: group_page_query(list_query, **{**pages, "removed": n})

@@ -53,7 +53,7 @@ from groups.selectors.members import (
     group_held_back_count,
     group_members,
     group_removed_count,
-    group_removed_members,
+    group_removed_page,
 )
 
 __all__ = [
@@ -89,7 +89,7 @@ __all__ = [
     "group_operations",
     "group_previews",
     "group_removed_count",
-    "group_removed_members",
+    "group_removed_page",
     "group_stats",
     "groups_with_held_back_counts",
     "is_look_closely",

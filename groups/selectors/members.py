@@ -11,11 +11,13 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db.models import (
+    Count,
     Exists,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    Window,
 )
 
 from groups.models import GroupOperation, OperationKind, SequenceGroup
@@ -214,20 +216,38 @@ class RemovedMember:
     removed_at: datetime
 
 
-def group_removed_members(
-    *, group_id: int, offset: int = 0, limit: int | None = None
-) -> list[RemovedMember]:
+def group_removed_page(
+    *, group_id: int, number: int, size: int
+) -> tuple[list[RemovedMember], MembersPage]:
     """Sequences taken out of this group by hand and still out (SPEC §6.3 "Removed from this
     group"): their latest removal (`remove_member`, or a check's `reject`) names this group, and
-    they are still excluded and ungrouped. One query; newest removal first; from `offset`, at
-    most `limit` (None: all)."""
-    removals = _last_removals(group_id).select_related("sequence")
-    return [
-        RemovedMember(removal.sequence, removal.created_at)
-        for removal in removals[offset : None if limit is None else offset + limit]
-    ]
+    they are still excluded and ungrouped; newest removal first.
+
+    Page `number` of them (a page past the end is the last one) and its MembersPage, in one
+    query: each row counts them all. A page past the end costs a count and a read of the last
+    page more."""
+    offset = (max(number, 1) - 1) * size
+    removals = _removals_shown(group_id).annotate(total=Window(Count("*")))
+    rows = list(removals[offset : offset + size])
+    if rows or offset == 0:
+        total = rows[0].total if rows else 0
+    else:
+        total = group_removed_count(group_id=group_id)
+    page = MembersPage.of(number=number, size=size, total=total)
+    if page.offset != offset:
+        rows = list(removals[page.offset : page.offset + size])
+    return [RemovedMember(removal.sequence, removal.created_at) for removal in rows], page
+
+
+def _removals_shown(group_id: int) -> QuerySet[GroupOperation]:
+    """`_last_removals` with what the Removed section shows of each sequence."""
+    return (
+        _last_removals(group_id)
+        .select_related("sequence")
+        .only("created_at", "sequence_id", "sequence__recorded_at")
+    )
 
 
 def group_removed_count(*, group_id: int) -> int:
-    """How many sequences `group_removed_members` lists, in one query."""
+    """How many sequences `group_removed_page` lists in all, in one query."""
     return _last_removals(group_id).count()

@@ -11,7 +11,7 @@ from groups.models import GroupOperation, OperationKind
 from groups.services import group_member_remove
 from sequences.models import Sequence
 from tests.factories import add_members, group_with_members, tied_groups, validated_group
-from tests.support import HX, count_queries, detail, text_of, token_client
+from tests.support import HX, count_queries, detail, removed_of, text_of, token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -96,12 +96,18 @@ def test_removed_members_come_in_pages(client_in, monkeypatch):
     for sequence in removed:
         group_member_remove(group_id=group.pk, sequence_id=sequence.pk, actor=None)
     assert selectors.group_removed_count(group_id=group.pk) == 7
-    newest_first = [r.sequence.pk for r in selectors.group_removed_members(group_id=group.pk)]
+    newest_first = [r.sequence.pk for r in removed_of(group.pk)]
     assert sorted(newest_first) == [s.pk for s in removed]
     page = client_in.get(detail(group, "removed=3"))
     assert [r.sequence.pk for r in page.context["removed"]] == newest_first[6:]
     html = text_of(page.content.decode())
     assert "Removed from this group 7" in html and "Removed 7–7 of 7 · page 3 of 3" in html
+    # Any page of them costs what the first does; a page past the end is the last one.
+    assert count_queries(lambda: client_in.get(detail(group, "removed=3"))) == count_queries(
+        lambda: client_in.get(detail(group))
+    )
+    past_the_end = client_in.get(detail(group, "removed=9"))
+    assert [r.sequence.pk for r in past_the_end.context["removed"]] == newest_first[6:]
 
 
 def test_a_removal_undone_elsewhere_leaves_the_removed_section():
@@ -113,9 +119,7 @@ def test_a_removal_undone_elsewhere_leaves_the_removed_section():
     GroupOperation.objects.create(kind=OperationKind.REMOVE_MEMBER, group=other, sequence=sequence)
     Sequence.objects.filter(pk=sequence.pk).update(group=None, is_group_excluded=True)
     assert selectors.group_removed_count(group_id=group.pk) == 0
-    assert [r.sequence.pk for r in selectors.group_removed_members(group_id=other.pk)] == [
-        sequence.pk
-    ]
+    assert [r.sequence.pk for r in removed_of(other.pk)] == [sequence.pk]
 
 
 def test_the_history_panel_is_capped(client_in, monkeypatch):

@@ -20,7 +20,7 @@ from tests.factories import (
     stamp,
     tied_detections,
 )
-from tests.support import annotation_of, pin_hold_back_thresholds
+from tests.support import annotation_of, pin_hold_back_thresholds, removed_of
 
 pytestmark = pytest.mark.django_db
 
@@ -287,11 +287,9 @@ def test_removed_members_are_the_still_excluded_ones_last_removed_from_this_grou
             kind=OperationKind.REMOVE_MEMBER, group=group, sequence=sequence
         )
     GroupOperation.objects.create(kind=OperationKind.REMOVE_MEMBER, group=other, sequence=moved_on)
-    removed = selectors.group_removed_members(group_id=group.pk)
+    removed = removed_of(group.pk)
     assert [r.sequence.pk for r in removed] == [still_out.pk]
-    assert [r.sequence.pk for r in selectors.group_removed_members(group_id=other.pk)] == [
-        moved_on.pk
-    ]
+    assert [r.sequence.pk for r in removed_of(other.pk)] == [moved_on.pk]
 
 
 def test_history_lists_operations_of_the_group_and_of_its_members():

@@ -12,6 +12,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from annotation_site.accounts.tokens import api_token_create
+from groups.selectors import group_removed_page
 from sequences.models import SequenceAnnotation
 from sequences.services import annotation_snapshot
 
@@ -54,6 +55,13 @@ HX = {"HTTP_HX_REQUEST": "true"}
 def detail(group, query: str = "") -> str:
     """The URL of a group's page, with a list query string."""
     return reverse("groups:detail", args=[group.pk]) + (f"?{query}" if query else "")
+
+
+def removed_of(group_id: int) -> list:
+    """Every member removed from a group by hand and still out, newest removal first (the
+    group page's Removed section, all on one page)."""
+    rows, _ = group_removed_page(group_id=group_id, number=1, size=10_000)
+    return rows
 
 
 def count_queries(func) -> int:
