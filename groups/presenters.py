@@ -158,13 +158,36 @@ def thumbnail(detection: Detection | None, reference: list[float] | None) -> Thu
 # --- the groups list -----------------------------------------------------------------------------
 
 
-def list_rows(groups: list[SequenceGroup], previews: dict[int, list[int]]) -> list[SequenceGroup]:
-    """The list's rows, each given its preview frame, preview images and label chip."""
-    for group in groups:
-        group.preview_frame = preview_frame(reference_box(group))
-        group.preview_ids = previews.get(group.pk, [])
-        group.label_chip = group_label(group)
-    return groups
+@dataclass(frozen=True)
+class ListRow:
+    """A group as the list and the Merge page show it: its previews, label chip and how many
+    of its members a safeguard holds back."""
+
+    group: SequenceGroup
+    preview_frame: PreviewFrame
+    preview_ids: list[int]
+    label: dict[str, str] | None
+    held_back_count: int = 0
+
+
+def list_rows(
+    groups: Iterable[SequenceGroup],
+    previews: dict[int, list[int]],
+    held_back: dict[int, int] | None = None,
+) -> list[ListRow]:
+    """The rows of `groups`, with their preview images (`previews`, by group id) and held-back
+    counts (`held_back`, by group id; absent: none)."""
+    held_back = held_back or {}
+    return [
+        ListRow(
+            group=group,
+            preview_frame=preview_frame(reference_box(group)),
+            preview_ids=previews.get(group.pk, []),
+            label=group_label(group),
+            held_back_count=held_back.get(group.pk, 0),
+        )
+        for group in groups
+    ]
 
 
 def list_tabs(params: ListParams, stats: dict) -> list[dict[str, Any]]:

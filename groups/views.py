@@ -73,8 +73,9 @@ def group_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(
         selectors.group_list_rows(**params.selector_kwargs()), settings.GROUPS_LIST_PAGE_SIZE
     ).get_page(params.page)
-    groups = selectors.groups_with_held_back_counts(list(page.object_list))
+    groups = list(page.object_list)
     previews = selectors.group_previews(group_ids=[group.pk for group in groups])
+    held_back = selectors.held_back_counts(groups)
     list_query = params.query(page=page.number)
     context = {
         "nav_section": "groups",
@@ -82,7 +83,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
         "ignored": ignored,
         "stats": stats,
         "page": page,
-        "groups": presenters.list_rows(groups, previews),
+        "rows": presenters.list_rows(groups, previews, held_back),
         "list_query": list_query,
         "tabs": presenters.list_tabs(params, stats),
         "sort_columns": presenters.sort_columns(params),

@@ -53,11 +53,12 @@ def group_merge_page(request: HttpRequest, group_id: int) -> HttpResponse:
     group = _group_or_404(group_id)
     candidates = merge_candidates(group)
     previews = selectors.group_previews(group_ids=[group.pk, *(c.group.pk for c in candidates)])
-    presenters.list_rows([group, *(c.group for c in candidates)], previews)
+    row, *candidate_rows = presenters.list_rows([group, *(c.group for c in candidates)], previews)
     context = {
         "nav_section": "groups",
         "group": group,
-        "candidates": candidates,
+        "row": row,
+        "candidates": list(zip(candidates, candidate_rows, strict=True)),
         "limit": MERGE_CANDIDATES_LIMIT,
     }
     return render(request, "groups/group_merge.html", context)

@@ -22,6 +22,8 @@ from annotation_site.api import (
     validated_query,
 )
 from groups.api.shapes import (
+    OutcomeChar,
+    OutcomeInteger,
     SequenceGroupDetailSerializer,
     SequenceGroupListItemSerializer,
     SequenceGroupReadSerializer,
@@ -30,7 +32,7 @@ from groups.api.shapes import (
 from groups.assignment import AssignmentAlreadyRunning, assignment_run
 from groups.filters import SequenceGroupFilter
 from groups.models import RunTrigger, SequenceGroup
-from groups.selectors import group_detail, group_stats, groups_with_held_back_counts
+from groups.selectors import group_detail, group_stats, held_back_counts
 from groups.services import (
     GroupNotFound,
     group_member_reinclude,
@@ -69,7 +71,9 @@ class SequenceGroupCollectionApi(APIView):
             request=request,
             queryset=SequenceGroup.objects.none(),
             serialize=lambda rows, query: (
-                SequenceGroupListItemSerializer(groups_with_held_back_counts(rows), many=True).data
+                SequenceGroupListItemSerializer(
+                    rows, many=True, context={"held_back": held_back_counts(rows)}
+                ).data
             ),
             filterset_class=SequenceGroupFilter,
         )
@@ -118,8 +122,8 @@ class SequenceGroupDetailApi(APIView):
         class Meta:
             ref_name = "SequenceGroupPatchOutput"
 
-        validation_warning = serializers.CharField(allow_null=True)
-        propagated_count = serializers.IntegerField()
+        validation_warning = OutcomeChar(allow_null=True)
+        propagated_count = OutcomeInteger()
 
     @api_schema(
         summary="One sequence group with a page of its members (members_page, members_size)",
@@ -155,9 +159,7 @@ class SequenceGroupDetailApi(APIView):
         toggle = group_validate if data["is_validated"] else group_unvalidate
         outcome = toggle(group_id=group_id, actor=request.user)
         group = SequenceGroup.objects.select_related("camera").get(pk=outcome.group.pk)
-        group.validation_warning = outcome.validation_warning
-        group.propagated_count = outcome.propagated_count
-        return Response(self.PatchOutputSerializer(group).data)
+        return Response(self.PatchOutputSerializer(group, context={"outcome": outcome}).data)
 
 
 class SequenceGroupMemberApi(APIView):

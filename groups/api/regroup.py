@@ -5,16 +5,22 @@ Both writes are one audited operation each, undone through the operations' undo 
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation_site.api import API_PARSERS, IdListField, api_schema, id_field, validated_body
 from groups.api.groups import GROUP_ID
-from groups.api.shapes import SequenceGroupListItemSerializer, SequenceGroupReadSerializer
+from groups.api.shapes import (
+    OutcomeChar,
+    OutcomeInteger,
+    SequenceGroupListItemSerializer,
+    SequenceGroupReadSerializer,
+)
 from groups.candidates import merge_candidates
 from groups.models import SequenceGroup
-from groups.selectors import group_previews, groups_with_held_back_counts
+from groups.selectors import group_previews, held_back_counts
 from groups.services import GroupNotFound, group_merge, group_split
 
 
@@ -25,11 +31,14 @@ class SequenceGroupMergeCandidatesApi(APIView):
 
         group = SequenceGroupListItemSerializer()
         iou = serializers.FloatField(help_text="IoU of the two groups' reference boxes")
-        preview_detection_ids = serializers.ListField(
-            child=serializers.IntegerField(),
+        preview_detection_ids = serializers.SerializerMethodField(
             help_text="first detections of the group's first, middle and last member (their "
             "images: /detections/{id}/image)",
         )
+
+        @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+        def get_preview_detection_ids(self, candidate) -> list[int]:
+            return self.context["previews"].get(candidate.group.pk, [])
 
     @api_schema(
         summary=(
@@ -46,11 +55,12 @@ class SequenceGroupMergeCandidatesApi(APIView):
         if group is None:
             raise GroupNotFound(group_id)
         candidates = merge_candidates(group)
-        groups_with_held_back_counts([candidate.group for candidate in candidates])
-        previews = group_previews(group_ids=[candidate.group.pk for candidate in candidates])
-        for candidate in candidates:
-            candidate.preview_detection_ids = previews.get(candidate.group.pk, [])
-        return Response(self.OutputSerializer(candidates, many=True).data)
+        groups = [candidate.group for candidate in candidates]
+        context = {
+            "held_back": held_back_counts(groups),
+            "previews": group_previews(group_ids=[group.pk for group in groups]),
+        }
+        return Response(self.OutputSerializer(candidates, many=True, context=context).data)
 
 
 class SequenceGroupMergeApi(APIView):
@@ -69,14 +79,14 @@ class SequenceGroupMergeApi(APIView):
             ref_name = "SequenceGroupMergeOutput"
 
         member_count = serializers.IntegerField()
-        operation_id = serializers.IntegerField(help_text="the `merge` operation, to undo it")
-        merged_group_id = serializers.IntegerField()
-        moved = serializers.IntegerField(help_text="members moved into this group")
-        label_taken = serializers.CharField(
+        operation_id = OutcomeInteger(help_text="the `merge` operation, to undo it")
+        merged_group_id = OutcomeInteger(source="source_id")
+        moved = OutcomeInteger(help_text="members moved into this group")
+        label_taken = OutcomeChar(
             allow_null=True, help_text="the label this group took from the merged group"
         )
-        propagated_count = serializers.IntegerField()
-        held_back_count = serializers.IntegerField()
+        propagated_count = OutcomeInteger()
+        held_back_count = OutcomeInteger()
 
     @api_schema(
         summary=(
@@ -95,13 +105,7 @@ class SequenceGroupMergeApi(APIView):
             target_group_id=group_id, source_group_id=data["source_group_id"], actor=request.user
         )
         group = SequenceGroup.objects.select_related("camera").get(pk=outcome.target.pk)
-        group.operation_id = outcome.operation_id
-        group.merged_group_id = outcome.source_id
-        group.moved = outcome.moved
-        group.label_taken = outcome.label_taken
-        group.propagated_count = outcome.propagated_count
-        group.held_back_count = outcome.held_back_count
-        return Response(self.OutputSerializer(group).data)
+        return Response(self.OutputSerializer(group, context={"outcome": outcome}).data)
 
 
 class SequenceGroupSplitApi(APIView):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import get_attribute
 
 from sequences.payloads import annotation_label
 from sequences.safeguards import HoldBack
@@ -32,10 +33,33 @@ class SequenceGroupBaseSerializer(serializers.Serializer):
 
 
 class SequenceGroupListItemSerializer(SequenceGroupBaseSerializer):
+    """A group in a list. Its held-back count comes from `context["held_back"]` (counts by
+    group id, `groups.selectors.held_back_counts`: one query for the page)."""
+
     member_count = serializers.IntegerField()
-    held_back_count = serializers.IntegerField(
+    held_back_count = serializers.SerializerMethodField(
         help_text="Members a safeguard kept from the group's label, waiting for a person"
     )
+
+    def get_held_back_count(self, group) -> int:
+        return self.context["held_back"].get(group.pk, 0)
+
+
+class FromOutcome:
+    """A field of the write that produced an answer (the serializer's `context["outcome"]`),
+    beside the fields of the group the answer shows: `class OutcomeInteger(FromOutcome,
+    serializers.IntegerField)`."""
+
+    def get_attribute(self, instance):
+        return get_attribute(self.context["outcome"], self.source_attrs)
+
+
+class OutcomeInteger(FromOutcome, serializers.IntegerField):
+    pass
+
+
+class OutcomeChar(FromOutcome, serializers.CharField):
+    pass
 
 
 class SequenceGroupReadSerializer(SequenceGroupBaseSerializer):

@@ -39,7 +39,7 @@ from groups.selectors.listing import (
     group_neighbors,
     group_previews,
     group_stats,
-    groups_with_held_back_counts,
+    held_back_counts,
 )
 from groups.selectors.members import (
     MEMBERS_PAGE_SIZE,
@@ -91,7 +91,7 @@ __all__ = [
     "group_removed_count",
     "group_removed_page",
     "group_stats",
-    "groups_with_held_back_counts",
+    "held_back_counts",
     "is_look_closely",
     "operation_member_count",
     "unchecked_count",

@@ -315,22 +315,18 @@ def _previews_by_group(group_ids: list[int], rows) -> dict[int, list[int]]:
     }
 
 
-def groups_with_held_back_counts(groups: list[SequenceGroup]) -> list[SequenceGroup]:
-    """The given groups, each with `held_back_count`: its members a safeguard keeps from the
-    group's label (`sequences.selectors.held_back_q`), in one query for the whole page; only
-    members of labeled groups are read (an unlabeled group holds nobody back)."""
+def held_back_counts(groups: list[SequenceGroup]) -> dict[int, int]:
+    """How many members a safeguard keeps from each group's label
+    (`sequences.selectors.held_back_q`), by group id (absent: none), in one query for the
+    whole page; only members of labeled groups are read (an unlabeled group holds nobody
+    back)."""
     labeled = [group.pk for group in groups if group.labeled_at is not None]
     if not labeled:
-        for group in groups:
-            group.held_back_count = 0
-        return groups
-    counts = dict(
+        return {}
+    return dict(
         Sequence.objects.filter(held_back_q(), group_id__in=labeled)
         .order_by()
         .values("group_id")
         .annotate(count=Count("id"))
         .values_list("group_id", "count")
     )
-    for group in groups:
-        group.held_back_count = counts.get(group.pk, 0)
-    return groups

@@ -29,7 +29,7 @@ def test_a_deep_page_of_the_list_costs_what_the_first_costs(client_in, settings)
     last = count_queries(lambda: client_in.get(LIST, {"tab": "all", "page": 8}))
     assert first == last
     response = client_in.get(LIST, {"tab": "all", "page": 8})
-    assert len(response.context["groups"]) == 5
+    assert len(response.context["rows"]) == 5
     assert "Page 8 of 8" in text_of(response.content.decode())
 
 

@@ -48,17 +48,17 @@ def test_the_unsure_tab_lists_and_counts_it_and_the_label_wins(client_in):
     group_with_members(2)  # to label
     response = client_in.get(reverse("groups:list"), {"tab": "unsure"})
     assert tab_counts(response) == {"unlabeled": 1, "unsure": 1, "labeled": 0, "all": 2}
-    assert [row.pk for row in response.context["groups"]] == [group.pk]
+    assert [row.group.pk for row in response.context["rows"]] == [group.pk]
     page = response.content.decode()
     assert '<span class="chip chip-unsure-state" title="Marked unsure, no label yet">unsure' in page
     to_label = client_in.get(reverse("groups:list"))
-    assert group.pk not in [row.pk for row in to_label.context["groups"]]
+    assert group.pk not in [row.group.pk for row in to_label.context["rows"]]
 
     # A label saved later wins: the group goes to Labeled.
     annotate(group.members.order_by("recorded_at", "id").last(), fp=["antenna"])
     response = client_in.get(reverse("groups:list"), {"tab": "labeled"})
     assert tab_counts(response) == {"unlabeled": 1, "unsure": 0, "labeled": 1, "all": 2}
-    assert [row.pk for row in response.context["groups"]] == [group.pk]
+    assert [row.group.pk for row in response.context["rows"]] == [group.pk]
 
 
 def test_a_labeled_unsure_group_counts_as_labeled():

@@ -39,7 +39,7 @@ LIST = reverse("groups:list")
 
 
 def rows(response) -> list[int]:
-    return [group.pk for group in response.context["groups"]]
+    return [row.group.pk for row in response.context["rows"]]
 
 
 def tab_counts(response) -> dict[str, int]:
@@ -380,6 +380,6 @@ def test_the_list_counts_held_back_members_per_group(client_in):
 
     html = response.content.decode()
     assert "Held back" in text_of(html)
-    counts = {group.pk: group.held_back_count for group in response.context["groups"]}
+    counts = {row.group.pk: row.held_back_count for row in response.context["rows"]}
     assert counts == {protected.pk: 2, smoky.pk: 1, plain.pk: 0}
     assert [held_back_cell(html, pk) for pk in counts] == ["2", "1", "0"]

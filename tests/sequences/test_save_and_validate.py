@@ -82,4 +82,4 @@ def test_unsure_without_a_label_validates_and_makes_the_group_unsure(client_in, 
     group.refresh_from_db()
     assert group.is_validated and group.is_unsure and group.labeled_at is None
     unsure_tab = client_in.get(reverse("groups:list"), {"tab": "unsure"})
-    assert [row.pk for row in unsure_tab.context["groups"]] == [group.pk]
+    assert [row.group.pk for row in unsure_tab.context["rows"]] == [group.pk]
