@@ -5,6 +5,8 @@ Both writes are one audited operation each, undone through the operations' undo 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -142,7 +144,7 @@ class SequenceGroupSplitApi(APIView):
         outcome = group_split(
             group_id=group_id, sequence_ids=data["sequence_ids"], actor=request.user
         )
-        outcome.new_group = SequenceGroup.objects.select_related("camera").get(
-            pk=outcome.new_group.pk
-        )
-        return Response(self.OutputSerializer(outcome).data, status=status.HTTP_201_CREATED)
+        # The new group with its camera, which the answer shows.
+        new_group = SequenceGroup.objects.select_related("camera").get(pk=outcome.new_group.pk)
+        answer = self.OutputSerializer(replace(outcome, new_group=new_group)).data
+        return Response(answer, status=status.HTTP_201_CREATED)
