@@ -297,6 +297,11 @@ def representative_box(predictions_lists: Iterable[object]) -> dict[str, Any] | 
             if row is not None:
                 row.append(_confidence_or_zero(prediction))
                 pool.append(row)
+    return _median_box(pool)
+
+
+def _median_box(pool: list[list[float]]) -> dict[str, Any] | None:
+    """The representative box of ``[x1, y1, x2, y2, confidence]`` rows; None for no row."""
     if not pool:
         return None
     # zip(*pool) turns the [x1, y1, x2, y2, confidence] rows into five columns.
@@ -310,17 +315,6 @@ def representative_box(predictions_lists: Iterable[object]) -> dict[str, Any] | 
 # --- motion of the box over the first frames (machine-label safeguards) ----------------------
 
 MOTION_MIN_FRAMES = 6
-
-
-def _slope(times: list[float], values: list[float]) -> float:
-    """Least-squares slope of `values` against `times`."""
-    mean_time, mean_value = sum(times) / len(times), sum(values) / len(values)
-    covariance = variance = 0.0
-    for time, value in zip(times, values, strict=True):
-        centred = time - mean_time
-        covariance += centred * (value - mean_value)
-        variance += centred * centred
-    return covariance / variance
 
 
 def box_motion(predictions_lists: Iterable[object]) -> float | None:
@@ -338,9 +332,7 @@ def box_motion(predictions_lists: Iterable[object]) -> float | None:
     A recurring object (an antenna, a building) stays put: its detector jitter averages out to
     a few thousandths. A plume growing 3 % a frame measures about 0.03.
     """
-    # Plain floats rather than numpy: this runs for every candidate of a site's first assignment
-    # run, and numpy's cost per call on ten values is five times the arithmetic.
-    times, areas, centres_x, centres_y = [], [], [], []
+    framed = []
     for index, algo_predictions in enumerate(predictions_lists):
         best, best_confidence = None, -1.0
         for prediction in _predictions(algo_predictions):
@@ -351,14 +343,66 @@ def box_motion(predictions_lists: Iterable[object]) -> float | None:
             if box is not None and confidence > best_confidence:
                 best, best_confidence = box, confidence
         if best is not None:
-            x1, y1, x2, y2 = best
-            times.append(float(index))
-            areas.append((x2 - x1) * (y2 - y1))
-            centres_x.append((x1 + x2) / 2)
-            centres_y.append((y1 + y2) / 2)
-    if len(times) < MOTION_MIN_FRAMES:
+            framed.append((index, best))
+    return _motion(framed)
+
+
+def _motion(framed: list[tuple[int, list[float]]]) -> float | None:
+    """The motion of :func:`box_motion` from ``(frame index, [x1, y1, x2, y2, ...])`` pairs."""
+    if len(framed) < MOTION_MIN_FRAMES:
         return None
-    growth = max(_slope(times, [math.log(area) for area in areas]), 0.0)
-    side = math.sqrt(_median(areas))
-    drift = math.hypot(_slope(times, centres_x), _slope(times, centres_y)) / side
+    # Plain floats rather than numpy: this runs for every candidate of a site's first assignment
+    # run, and numpy's cost per call on ten values is five times the arithmetic. The three
+    # least-squares slopes share one loop; each sum is taken in the same order as one slope at
+    # a time would take it, so the result is the same to the last bit.
+    times = [float(index) for index, _ in framed]
+    areas = [(box[2] - box[0]) * (box[3] - box[1]) for _, box in framed]
+    centres_x = [(box[0] + box[2]) / 2 for _, box in framed]
+    centres_y = [(box[1] + box[3]) / 2 for _, box in framed]
+    logs = list(map(math.log, areas))
+    count = len(times)
+    mean_time, mean_log = sum(times) / count, sum(logs) / count
+    mean_x, mean_y = sum(centres_x) / count, sum(centres_y) / count
+    growth = drift_x = drift_y = variance = 0.0
+    for time, log_area, x, y in zip(times, logs, centres_x, centres_y, strict=True):
+        centred = time - mean_time
+        growth += centred * (log_area - mean_log)
+        drift_x += centred * (x - mean_x)
+        drift_y += centred * (y - mean_y)
+        variance += centred * centred
+    growth = max(growth / variance, 0.0)
+    drift = math.hypot(drift_x / variance, drift_y / variance) / math.sqrt(_median(areas))
     return round(growth + drift, 6)
+
+
+# --- both from one pass over the frames ------------------------------------------------------
+
+
+def box_and_motion(
+    predictions_lists: Iterable[object], *, motion: bool = True
+) -> tuple[dict[str, Any] | None, float | None]:
+    """``(representative_box(frames), box_motion(frames))`` of the same frames in one pass.
+
+    Each prediction is read and checked once, where the two functions would each read it: the
+    group assignment measures both for every candidate of a site's first run. Same results as
+    the two functions to the last bit; with ``motion=False`` the motion is None, unmeasured.
+    """
+    pool: list[list[float]] = []
+    framed: list[tuple[int, list[float]]] = []
+    usable, confidence_of = _usable_box, _confidence_or_zero
+    for index, algo_predictions in enumerate(predictions_lists):
+        best, best_confidence = None, -1.0
+        for prediction in _predictions(algo_predictions):
+            if not isinstance(prediction, dict):
+                continue
+            row = usable(prediction.get("xyxyn"))
+            if row is None:
+                continue
+            confidence = confidence_of(prediction)
+            row.append(confidence)
+            pool.append(row)
+            if confidence > best_confidence:
+                best, best_confidence = row, confidence
+        if best is not None:
+            framed.append((index, best))
+    return _median_box(pool), (_motion(framed) if motion else None)

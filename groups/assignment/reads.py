@@ -31,13 +31,12 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 
 from groups.models import SequenceGroup
-from sequences.boxes import representative_box
+from sequences.boxes import box_and_motion
 from sequences.models import LOCKED_STAGES, Detection, Sequence, SequenceAnnotation
 from sequences.payloads import Label
 from sequences.safeguards import Thresholds, hold_back
 from sequences.services import (
     annotation_generate,
-    motion_of,
     ordered_predictions,
     sequence_signals,
 )
@@ -228,13 +227,14 @@ def _first_frames(
     # cursor closed right away, before the caller's error handling uses the connection again.
     rows = _first_detection_rows(sequences, between=between_chunks)
     with closing(rows):
+        # One pass over each sequence's frames gives both (the query keeps the first
+        # GROUPS_REPRESENTATIVE_DETECTIONS frames, those motion_of measures).
+        frames_of = itemgetter(1)
         for sequence_id, group in itertools.groupby(rows, key=itemgetter(0)):
-            frames: Iterable[Any] = (predictions for _, predictions in group)
-            motion = None
-            if sequence_id in measure_motion:
-                frames = list(frames)
-                motion = motion_of(frames)
-            yield sequence_id, representative_box(frames), motion
+            box, motion = box_and_motion(
+                map(frames_of, group), motion=sequence_id in measure_motion
+            )
+            yield sequence_id, box, motion
 
 
 def representative_boxes(sequences: QuerySet[Sequence]) -> dict[int, dict[str, Any]]:

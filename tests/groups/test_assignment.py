@@ -727,11 +727,11 @@ def test_a_failure_while_reading_boxes_stops_the_read_ahead_before_the_run_is_ma
         )
         finish(run, **kwargs)
 
-    def failing_box(predictions_lists):
+    def failing_box(predictions_lists, *, motion):
         raise RuntimeError("injected failure in a representative box")
 
     monkeypatch.setattr(assignment.run, "_run_finish", recording_finish)
-    monkeypatch.setattr(assignment.reads, "representative_box", failing_box)
+    monkeypatch.setattr(assignment.reads, "box_and_motion", failing_box)
     with pytest.raises(RuntimeError):
         assignment_run()
 
