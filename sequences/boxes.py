@@ -349,6 +349,9 @@ def box_motion(predictions_lists: Iterable[object]) -> float | None:
 
 def _motion(framed: list[tuple[int, list[float]]]) -> float | None:
     """The motion of :func:`box_motion` from ``(frame index, [x1, y1, x2, y2, ...])`` pairs."""
+    # A valid box so small that its area rounds to 0.0 has no logarithm: its frame counts as
+    # one without a box rather than stopping the assignment run that measures it.
+    framed = [(index, box) for index, box in framed if (box[2] - box[0]) * (box[3] - box[1]) > 0]
     if len(framed) < MOTION_MIN_FRAMES:
         return None
     # Plain floats rather than numpy: this runs for every candidate of a site's first assignment

@@ -77,3 +77,11 @@ def test_a_missed_frame_keeps_the_others_in_their_place():
 
     assert box_motion(gapped) == pytest.approx(box_motion(frames), rel=0.01)
     assert box_motion(closed_up) > box_motion(frames) * 1.05
+
+
+def test_a_box_too_small_to_have_an_area_counts_as_a_frame_without_a_box():
+    # Valid (x2 > x1, y2 > y1), but its area underflows to 0.0: it has no logarithm.
+    speck = {"predictions": [{"xyxyn": [0.0, 0.0, 1e-200, 1e-200], "confidence": 0.9}]}
+    assert box_motion([speck] * FRAMES) is None
+    still = detector_frames(MAST, frames=FRAMES)
+    assert box_motion([speck, *still[1:]]) == box_motion([{"predictions": []}, *still[1:]])
