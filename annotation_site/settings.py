@@ -294,6 +294,9 @@ GROUPS_INHERITANCE_MIN_IOU = env_number("GROUPS_INHERITANCE_MIN_IOU", 0.5)
 GROUPS_MIN_LISTED_MEMBERS = env_number("GROUPS_MIN_LISTED_MEMBERS", 2, int)
 GROUPS_REPRESENTATIVE_DETECTIONS = env_number("GROUPS_REPRESENTATIVE_DETECTIONS", 10, int)
 GROUPS_LIST_PAGE_SIZE = env_number("GROUPS_LIST_PAGE_SIZE", 50, int)
+# Member cards per page of a group page. Drawing a card is most of what the page costs: 24 (the
+# check queue's screenful) keeps a big group's page within the budget of a team at once.
+GROUPS_MEMBERS_PAGE_SIZE = env_number("GROUPS_MEMBERS_PAGE_SIZE", 24, int)
 # Cards per page of the check queue: one screenful to confirm at a time.
 GROUPS_CHECK_PAGE_SIZE = env_number("GROUPS_CHECK_PAGE_SIZE", 24, int)
 GROUPS_ASSIGN_STALE_AFTER_SECONDS = env_number("GROUPS_ASSIGN_STALE_AFTER_SECONDS", 1800, int)

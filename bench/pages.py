@@ -282,12 +282,12 @@ def ensure_history(args) -> dict:
 
 def pages(history: dict, client: Client) -> dict[str, str]:
     from groups.models import SequenceGroup
-    from groups.selectors import MEMBERS_PAGE_SIZE, group_stats
+    from groups.selectors import group_stats
 
     listed = group_stats()["total"]
     last = max(1, -(-listed // settings.GROUPS_LIST_PAGE_SIZE))
     big_members = SequenceGroup.objects.get(pk=1).member_count
-    big_last = -(-big_members // MEMBERS_PAGE_SIZE)
+    big_last = -(-big_members // settings.GROUPS_MEMBERS_PAGE_SIZE)
     return {
         "groups_list": "/groups/",
         "groups_all_by_camera": "/groups/?tab=all&sort=camera",

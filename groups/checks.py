@@ -10,6 +10,7 @@ _RULES: list[Rule] = [
     ("GROUPS_MIN_LISTED_MEMBERS", lambda v: v >= 1, "must be >= 1"),
     ("GROUPS_REPRESENTATIVE_DETECTIONS", lambda v: v >= 1, "must be >= 1"),
     ("GROUPS_LIST_PAGE_SIZE", lambda v: 1 <= v <= 100, "must be between 1 and 100"),
+    ("GROUPS_MEMBERS_PAGE_SIZE", lambda v: 1 <= v <= 100, "must be between 1 and 100"),
     ("GROUPS_CHECK_PAGE_SIZE", lambda v: 1 <= v <= 100, "must be between 1 and 100"),
     ("GROUPS_ASSIGN_STALE_AFTER_SECONDS", lambda v: v >= 60, "must be >= 60"),
     ("GROUPS_MAX_REQUEST_IDS", lambda v: 1 <= v <= 100_000, "must be between 1 and 100000"),

@@ -42,7 +42,6 @@ from groups.selectors.listing import (
     held_back_counts,
 )
 from groups.selectors.members import (
-    MEMBERS_PAGE_SIZE,
     REMOVED_PAGE_SIZE,
     GroupPage,
     Member,
@@ -64,7 +63,6 @@ __all__ = [
     "HISTORY_LIMIT",
     "LABEL_STATES",
     "GroupPage",
-    "MEMBERS_PAGE_SIZE",
     "Member",
     "MembersPage",
     "ORDER_KEYS",

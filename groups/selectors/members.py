@@ -25,8 +25,8 @@ from sequences.models import Detection, Sequence, SequenceAnnotation
 from sequences.safeguards import Thresholds
 from sequences.selectors import HeldBack, held_back_q, sequence_held_back
 
-# Members per page of the group page, and removed members per page of its Removed section.
-MEMBERS_PAGE_SIZE = 36
+# Removed members per page of a group page's Removed section (its members per page are
+# settings.GROUPS_MEMBERS_PAGE_SIZE).
 REMOVED_PAGE_SIZE = 10
 
 
@@ -164,15 +164,17 @@ def group_detail(
     *, group_id: int, members_page: int = 1, members_size: int | None = None
 ) -> GroupPage:
     """A group with one page of its members (see `group_members`; by default
-    MEMBERS_PAGE_SIZE per page, a page past the end is the last one), in three queries, four
-    for a labeled group, whatever the number of members. Raises SequenceGroup.DoesNotExist for an
-    unknown id.
+    settings.GROUPS_MEMBERS_PAGE_SIZE per page, a page past the end is the last one), in three
+    queries, four for a labeled group, whatever the number of members. Raises
+    SequenceGroup.DoesNotExist for an unknown id.
     """
     group = SequenceGroup.objects.select_related(
         "camera", "camera__organization", "validated_by", "labeled_by"
     ).get(pk=group_id)
     page = MembersPage.of(
-        number=members_page, size=members_size or MEMBERS_PAGE_SIZE, total=group.member_count
+        number=members_page,
+        size=members_size or settings.GROUPS_MEMBERS_PAGE_SIZE,
+        total=group.member_count,
     )
     return GroupPage(
         group=group,

@@ -44,8 +44,8 @@ def test_list_rows_are_counted_without_counting_the_groups(settings):
     )
 
 
-def test_a_big_group_opens_one_page_of_members_at_a_time(client_in, settings, monkeypatch):
-    monkeypatch.setattr(selectors.members, "MEMBERS_PAGE_SIZE", 10)
+def test_a_big_group_opens_one_page_of_members_at_a_time(client_in, settings):
+    settings.GROUPS_MEMBERS_PAGE_SIZE = 10
     group = validated_group()
     members = add_members(group, 25)
     ordered = [m.pk for m in sorted(members, key=lambda m: (m.recorded_at, m.pk))]
@@ -65,8 +65,8 @@ def test_a_big_group_opens_one_page_of_members_at_a_time(client_in, settings, mo
     assert member_ids(client_in.get(detail(group, "members=99"))) == ordered[20:]
 
 
-def test_the_members_pager_redraws_the_members_alone_with_htmx(client_in, monkeypatch):
-    monkeypatch.setattr(selectors.members, "MEMBERS_PAGE_SIZE", 10)
+def test_the_members_pager_redraws_the_members_alone_with_htmx(client_in, settings):
+    settings.GROUPS_MEMBERS_PAGE_SIZE = 10
     group = validated_group()
     add_members(group, 15)
     html = client_in.get(detail(group)).content.decode()
@@ -78,8 +78,8 @@ def test_the_members_pager_redraws_the_members_alone_with_htmx(client_in, monkey
     assert len(re.findall(r'class="member-card', body)) == 5
 
 
-def test_actions_keep_the_page_of_members(client_in, monkeypatch):
-    monkeypatch.setattr(selectors.members, "MEMBERS_PAGE_SIZE", 10)
+def test_actions_keep_the_page_of_members(client_in, settings):
+    settings.GROUPS_MEMBERS_PAGE_SIZE = 10
     group = validated_group()
     members = add_members(group, 15)
     html = client_in.get(detail(group, "members=2")).content.decode()

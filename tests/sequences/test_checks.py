@@ -63,6 +63,7 @@ def test_default_settings_pass():
             "API_TOKEN_TTL_HOURS=800 must be <= 24 x API_TOKEN_MAX_AGE_DAYS (30).",
         ),
         ("GROUPS_CHECK_PAGE_SIZE", 0, "GROUPS_CHECK_PAGE_SIZE=0 must be between 1 and 100."),
+        ("GROUPS_MEMBERS_PAGE_SIZE", 0, "GROUPS_MEMBERS_PAGE_SIZE=0 must be between 1 and 100."),
         ("GROUPS_LIST_PAGE_SIZE", 101, "GROUPS_LIST_PAGE_SIZE=101 must be between 1 and 100."),
         (
             "GROUPS_MATCH_IOU_THRESHOLD",
