@@ -57,6 +57,7 @@ from bench.assign_history import (  # noqa: E402
     seed_label,
 )
 from groups import assignment  # noqa: E402
+from groups.assignment import read_ahead  # noqa: E402
 from groups.models import (  # noqa: E402
     SequenceGroup,
 )
@@ -122,7 +123,9 @@ def resident_mb(field: str = "VmHWM") -> float:
 class Phases:
     """Wall and CPU time of the run's read phase (candidates, detections, representative
     boxes, groups), the rest being the batches; CPU time is this process only, so a loaded
-    machine or a busy database server can be told from slow Python."""
+    machine or a busy database server can be told from slow Python. A run that reads ahead
+    (``read_ahead``) only snapshots the candidates in this phase: its waves are read by the
+    read-ahead process while the batches are written (``read_ahead_cpu_seconds``)."""
 
     def __init__(self):
         self.plan_seconds = self.plan_cpu_seconds = 0.0
@@ -146,6 +149,18 @@ class Phases:
             assignment.run._plan = plan
 
 
+def children_cpu_seconds() -> float:
+    """CPU time of this process's finished children: the run's read-ahead process."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def children_peak_mb() -> float:
+    """The largest peak resident size of a finished child (the read-ahead process, whose
+    pages are shared with this one until either writes them)."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
 def wal_bytes() -> int | None:
     if connection.vendor != "postgresql":
         return None
@@ -165,11 +180,14 @@ def measure(name: str) -> dict:
         return execute(sql, params, many, context)
 
     phases, wal_before = Phases(), wal_bytes()
+    reads_ahead = read_ahead.read_ahead_possible(candidates)
     baseline_mb = reset_peak_memory()
+    children_before = children_cpu_seconds()
     started, cpu = time.perf_counter(), time.process_time()
     with connection.execute_wrapper(count), phases.timing_plan():
         outcome = assignment.assignment_run(trigger="command")
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    read_ahead_cpu = children_cpu_seconds() - children_before
     wal_after = wal_bytes()
     return {
         "run": name,
@@ -188,6 +206,9 @@ def measure(name: str) -> dict:
         "cpu_seconds": round(cpu_seconds, 3),
         "read_phase_seconds": round(phases.plan_seconds, 3),
         "read_phase_cpu_seconds": round(phases.plan_cpu_seconds, 3),
+        "read_ahead": reads_ahead,
+        "read_ahead_cpu_seconds": round(read_ahead_cpu, 3) if reads_ahead else None,
+        "read_ahead_peak_memory_mb": children_peak_mb() if reads_ahead else None,
         "wal_mb": None if wal_before is None else round((wal_after - wal_before) / 2**20, 1),
         "load_average": round(os.getloadavg()[0], 2),
         "counters": {k: v for k, v in outcome.as_dict().items() if k != "run_id"},

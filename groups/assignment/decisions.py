@@ -9,6 +9,7 @@ a whole plan the same way and counts what the writes would do, from reads only.
 from __future__ import annotations
 
 import itertools
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,10 +99,14 @@ def _inheritors(
 def _dry_run(threshold: float) -> Counters:
     """The counters a run would report now, from reads only (no lock, nothing written)."""
     plan = _plan()
-    totals = Counters(processed=plan.skipped_no_bbox, skipped_no_bbox=plan.skipped_no_bbox)
+    totals = Counters()
     result = _BatchResult()
-    for bucket in plan.buckets:
-        _walk(bucket, None, threshold, result)
+    with closing(plan.waves):
+        for wave in plan.waves:
+            totals.processed += wave.skipped_no_bbox
+            totals.skipped_no_bbox += wave.skipped_no_bbox
+            for bucket in wave.buckets:
+                _walk(bucket, None, threshold, result)
     labels = {
         join.group.id: (join.group.label, join.group.is_unsure) for join in result.joined_existing
     }

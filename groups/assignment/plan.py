@@ -3,7 +3,10 @@
 A run snapshots the candidates (no group, not excluded) in ``(recorded_at, id)`` order, reads
 their representative boxes (and the motion of those not measured yet) from their first
 detections, and puts each candidate with a box and an azimuth into its (camera, azimuth)
-bucket, with the bucket's existing groups that one of its candidates could join.
+bucket, with the bucket's existing groups that one of its candidates could join. The buckets
+come in waves: one in-process wave of them all, or, for a large backlog, waves of whole buckets
+read ahead by a second process while the run writes the wave before
+(:mod:`groups.assignment.read_ahead`).
 
 Memory is bounded by arrays, not by Python objects per sequence: the snapshot is read in
 chunks into numpy columns, the boxes go straight from the streamed read into flat arrays, and
@@ -24,6 +27,7 @@ from typing import Any
 import numpy as np
 from django.db import connection
 
+from groups.assignment.read_ahead import ReadAhead, read_ahead_possible
 from groups.assignment.reads import (
     _candidates,
     _collector_paused,
@@ -31,12 +35,16 @@ from groups.assignment.reads import (
     _float_array,
     _id_set,
     _int_array,
+    first_frames_of_ids,
 )
 from groups.models import SequenceGroup
 from sequences.payloads import Label
 
 # Rows fetched per round trip by the chunked read of the candidates' snapshot.
 SNAPSHOT_CHUNK_ROWS = 20000
+# Candidates per wave of a run read ahead (whole buckets): the first wave is read before any
+# write, the others while the previous one is written.
+WAVE_SEQUENCES = 10000
 # Slack around a bucket's candidates when its groups are picked by position: a group outside
 # the slack cannot overlap any of them, so no candidate can join it (SPEC §4.5: the IoU must
 # exceed a threshold >= 0).
@@ -102,10 +110,21 @@ class _Bucket:
 
 
 @dataclass
-class _Plan:
-    total: int
-    skipped_no_bbox: int
+class _Wave:
+    """Whole buckets of the plan, ready to walk, and the candidates of the wave skipped for
+    want of a representative box (or of an azimuth)."""
+
     buckets: list[_Bucket]
+    skipped_no_bbox: int
+
+
+@dataclass
+class _Plan:
+    """The snapshot's size and its waves, read as they are asked for: close ``waves``
+    (``contextlib.closing``) where they may be left unfinished."""
+
+    total: int
+    waves: Iterator[_Wave]
 
 
 class _Flags:
@@ -149,14 +168,14 @@ def _snapshot() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def _frames(
-    sequences, *, measure_motion: _Flags, beat: Callable[[], None] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+Frames = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _frame_arrays(frames: Iterator[tuple[int, dict[str, Any] | None, float | None]]) -> Frames:
     """``(ids, boxes, confidences, motions)`` of the sequences that have a representative box,
-    by ascending id, straight from the streamed read into flat arrays."""
+    in the order of ``frames``, straight from the streamed read into flat arrays."""
     ids, coordinates, confidences, motions = array("q"), array("d"), array("d"), array("d")
     nan = float("nan")
-    frames = _first_frames(sequences, measure_motion=measure_motion, between_chunks=beat)
     with _collector_paused(), closing(frames):
         for sequence_id, box, motion in frames:
             if box is None:
@@ -174,34 +193,95 @@ def _frames(
 
 
 def _plan(beat: Callable[[], None] | None = None) -> _Plan:
-    """Snapshot the candidates, read their representative boxes and their buckets' groups.
+    """Snapshot the candidates; their waves read their representative boxes and groups.
 
     ``beat`` (the run's heartbeat) is called between the steps and between the chunks of the
     detections' read, so a long plan keeps its lock alive.
 
-    Three queries whatever the backlog: the ordered candidates (read in chunks), the streamed
-    detections (which also give the motion of the candidates not measured yet, stored with
-    their membership), and the groups of the buckets that one of their candidates could join.
-    Candidates arriving after the snapshot are ignored until the next run.
+    In-process, one wave and three queries whatever the backlog: the ordered candidates (read
+    in chunks), the streamed detections (which also give the motion of the candidates not
+    measured yet, stored with their membership), and the groups of the buckets that one of
+    their candidates could join. A large backlog is read ahead instead (see
+    :mod:`groups.assignment.read_ahead`): waves of about WAVE_SEQUENCES candidates, each read
+    by id while the previous one is written, and a groups query per wave. Candidates arriving
+    after the snapshot are ignored until the next run.
     """
     ids, cameras, azimuths, unmeasured = _snapshot()
     if beat is not None:
         beat()
-    frame_ids, boxes, confidences, motions = _frames(
-        _candidates().filter(azimuth__isnull=False),
-        measure_motion=_Flags(ids[unmeasured & (azimuths >= 0)]),
-        beat=beat,
+    measure_motion = _Flags(ids[unmeasured & (azimuths >= 0)])
+    if read_ahead_possible(len(ids)):
+        return _Plan(len(ids), _waves_read_ahead(ids, cameras, azimuths, measure_motion))
+    frames = _frame_arrays(
+        _first_frames(
+            _candidates().filter(azimuth__isnull=False),
+            measure_motion=measure_motion,
+            between_chunks=beat,
+        )
     )
     if beat is not None:
         beat()
-    # Each snapshot row's place in the frames (ascending ids); kept if it has a box there.
-    found = np.minimum(np.searchsorted(frame_ids, ids), max(len(frame_ids) - 1, 0))
-    kept = (azimuths >= 0) & (frame_ids[found] == ids if len(frame_ids) else False)
-    found = found[kept]
+    return _Plan(len(ids), _waves_of(_wave(ids, cameras, azimuths, frames)))
+
+
+def _wave(ids: np.ndarray, cameras: np.ndarray, azimuths: np.ndarray, frames: Frames) -> _Wave:
+    """The buckets of the snapshot rows ``ids`` (with their cameras and azimuths) whose
+    representative box is in ``frames``, with their groups; the others count as skipped."""
+    frame_ids, boxes, confidences, motions = frames
+    # Each row's place in the frames (by ascending id); kept if it has a box there.
+    by_id = np.argsort(frame_ids, kind="stable")
+    sorted_ids = frame_ids[by_id]
+    found = np.minimum(np.searchsorted(sorted_ids, ids), max(len(frame_ids) - 1, 0))
+    kept = (azimuths >= 0) & (sorted_ids[found] == ids if len(frame_ids) else False)
+    found = by_id[found[kept]]
     columns = _Columns(ids[kept], boxes[found], confidences[found], motions[found])
     buckets = _buckets(columns, cameras[kept], azimuths[kept])
     _groups_attach(buckets)
-    return _Plan(len(ids), int(len(ids) - kept.sum()), buckets)
+    return _Wave(buckets, int(len(ids) - kept.sum()))
+
+
+def _waves_of(*waves: _Wave) -> Iterator[_Wave]:
+    """Waves already read, as the closeable iterator a plan holds."""
+    yield from waves
+
+
+def _waves_read_ahead(
+    ids: np.ndarray, cameras: np.ndarray, azimuths: np.ndarray, measure_motion: _Flags
+) -> Iterator[_Wave]:
+    """The plan's waves, each one's frames read by the read-ahead process (by id, on its own
+    connection) while the run writes the wave before."""
+    waves = _wave_rows(cameras, azimuths)
+
+    def read(rows: np.ndarray, using) -> Frames:
+        wanted = np.sort(ids[rows][azimuths[rows] >= 0])
+        return _frame_arrays(
+            first_frames_of_ids(wanted.tolist(), measure_motion=measure_motion, using=using)
+        )
+
+    with ReadAhead(waves, read) as reader:
+        for rows, frames in zip(waves, reader, strict=True):
+            yield _wave(ids[rows], cameras[rows], azimuths[rows], frames)
+
+
+def _wave_rows(cameras: np.ndarray, azimuths: np.ndarray) -> list[np.ndarray]:
+    """The snapshot rows of each wave, ascending: whole buckets, in the walk's order of
+    buckets, cut where the candidates walked so far pass a multiple of WAVE_SEQUENCES. The
+    candidates without an azimuth go with the first wave, which counts them as skipped."""
+    placed = np.flatnonzero(azimuths >= 0)
+    wave_of_row = np.zeros(len(azimuths), dtype=np.int64)
+    if len(placed):
+        keys = cameras[placed] * 360 + azimuths[placed]
+        _, first, bucket_of, sizes = np.unique(
+            keys, return_index=True, return_inverse=True, return_counts=True
+        )
+        walk = np.argsort(first)  # buckets in the order of their first candidate
+        starts = np.cumsum(sizes[walk]) - sizes[walk]
+        wave_of_bucket = np.empty(len(walk), dtype=np.int64)
+        wave_of_bucket[walk] = starts // WAVE_SEQUENCES
+        wave_of_row[placed] = wave_of_bucket[bucket_of.reshape(-1)]
+    order = np.argsort(wave_of_row, kind="stable")
+    cuts = np.flatnonzero(np.diff(wave_of_row[order])) + 1
+    return np.split(order, cuts)
 
 
 def _buckets(columns: _Columns, cameras: np.ndarray, azimuths: np.ndarray) -> list[_Bucket]:

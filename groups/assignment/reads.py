@@ -5,6 +5,8 @@
   streamed query, each chunk fetched by a read-ahead thread while the last one is decoded, with
   the cyclic garbage collector paused, and what they give: representative boxes and motions
   (:func:`first_frames_read`, and the stream the plan of :mod:`groups.assignment.plan` reads);
+  the same for a set of ids on a given connection (:func:`first_frames_of_ids`, what the
+  run's read-ahead process reads);
 - the reads of a batch under its lock (the joined groups' labels) and of a dry run (which
   inheritors a seed-and-stamp would write, and which the safeguards would hold back);
 - the array parameters that the plan and the writes share.
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, QuerySet, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
@@ -235,6 +238,49 @@ def _first_frames(
                 map(frames_of, group), motion=sequence_id in measure_motion
             )
             yield sequence_id, box, motion
+
+
+def first_frames_of_ids(
+    ids: list[int], *, measure_motion: Collection[int], using: BaseDatabaseWrapper
+) -> Iterator[tuple[int, dict[str, Any] | None, float | None]]:
+    """What :func:`_first_frames` gives, for the sequences ``ids`` picked by id (PostgreSQL).
+
+    The read of the run's read-ahead process (:mod:`groups.assignment.read_ahead`), on its
+    own connection ``using``: a wave of whole buckets is a set of ids scattered over the
+    history, so each sequence's first frames come from the ``det_sequence_order_idx`` range
+    of its id, aggregated into one row per sequence (no order between rows to rely on). The
+    ids go in slices of READ_CHUNK_ROWS // 10 sequences, each fetched while the last is
+    decoded. Sequences without detections are absent.
+    """
+    quote = using.ops.quote_name
+    slice_size = max(READ_CHUNK_ROWS // 10, 1)
+    sql = (
+        "SELECT s.id, (SELECT string_agg(d.predictions, ',' ORDER BY d.recorded_at, d.id) "
+        f"FROM (SELECT algo_predictions::text AS predictions, recorded_at, id "
+        f"FROM {quote(Detection._meta.db_table)} WHERE sequence_id = s.id "
+        "ORDER BY recorded_at, id LIMIT %s) d) FROM unnest(%s::bigint[]) AS s(id)"
+    )
+    limit = settings.GROUPS_REPRESENTATIVE_DETECTIONS
+    slices = iter(range(0, len(ids), slice_size))
+
+    def fetch() -> list[tuple[int, str | None]]:
+        start = next(slices, None)
+        if start is None:
+            return []
+        with using.cursor() as cursor:
+            cursor.execute(sql, [limit, _int_array(ids[start : start + slice_size])])
+            return [row for row in cursor.fetchall() if row[1] is not None]
+
+    # The fetches run on the read-ahead thread, one at a time, while this thread decodes.
+    using.inc_thread_sharing()
+    try:
+        for rows in _read_ahead(fetch):
+            decoded = _decode_all(["[" + frames + "]" for _, frames in rows])
+            for (sequence_id, _), frames in zip(rows, decoded, strict=True):
+                box, motion = box_and_motion(frames or (), motion=sequence_id in measure_motion)
+                yield sequence_id, box, motion
+    finally:
+        using.dec_thread_sharing()
 
 
 def representative_boxes(sequences: QuerySet[Sequence]) -> dict[int, dict[str, Any]]:

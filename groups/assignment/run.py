@@ -1,12 +1,12 @@
 """The group assignment run itself (SPEC §5.2): the lock, the batches, the run row.
 
 :func:`assignment_run` takes the single-runner lock (the ``running`` AssignmentRun row, whose
-heartbeat the plan and every batch refresh), makes the plan (:mod:`groups.assignment.reads`),
-has each batch of whole buckets decided (:mod:`groups.assignment.decisions`) and written
-(:mod:`groups.assignment.writes`) in one transaction, adds up the counters and closes the run
-row. The counters, the result and the errors are :mod:`groups.assignment.results` (imported
-here too, where callers have always found them); a dry run is
-:func:`groups.assignment.decisions._dry_run`.
+heartbeat the plan and every batch refresh), makes the plan (:mod:`groups.assignment.plan`),
+has each batch of whole buckets of each of the plan's waves decided
+(:mod:`groups.assignment.decisions`) and written (:mod:`groups.assignment.writes`) in one
+transaction, adds up the counters and closes the run row. The counters, the result and the
+errors are :mod:`groups.assignment.results` (imported here too, where callers have always
+found them); a dry run is :func:`groups.assignment.decisions._dry_run`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -293,23 +294,25 @@ def assignment_run(
     totals = Counters()
     try:
         plan = _plan(beat=_PlanHeartbeat(run))
-        totals.processed = totals.skipped_no_bbox = plan.skipped_no_bbox
-        with _collector_paused():
-            for batch, pending in _batches(plan.buckets):
-                batch_counters = _batch_commit(
-                    run=run,
-                    actor=actor,
-                    buckets=batch,
-                    pending=pending,
-                    threshold=threshold,
-                    totals=totals,
-                )
-                new_before = totals.new_groups
-                totals.add(batch_counters)
-                if new_before < GROUP_STATISTICS_AFTER <= totals.new_groups:
-                    _group_statistics_refresh()
-                if progress is not None:
-                    progress(totals.processed, plan.total)
+        with closing(plan.waves), _collector_paused():
+            for wave in plan.waves:
+                totals.processed += wave.skipped_no_bbox
+                totals.skipped_no_bbox += wave.skipped_no_bbox
+                for batch, pending in _batches(wave.buckets):
+                    batch_counters = _batch_commit(
+                        run=run,
+                        actor=actor,
+                        buckets=batch,
+                        pending=pending,
+                        threshold=threshold,
+                        totals=totals,
+                    )
+                    new_before = totals.new_groups
+                    totals.add(batch_counters)
+                    if new_before < GROUP_STATISTICS_AFTER <= totals.new_groups:
+                        _group_statistics_refresh()
+                    if progress is not None:
+                        progress(totals.processed, plan.total)
     except BaseException as exc:
         _run_fail(run, counters=totals, exc=exc)
         raise
