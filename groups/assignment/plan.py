@@ -17,7 +17,6 @@ Python objects only while its batch is walked and written (a million candidates 
 
 from __future__ import annotations
 
-import json
 from array import array
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -366,7 +365,7 @@ def _overlapping_groups(regions: dict[tuple[int, int], tuple[float, ...]]) -> It
 
     One statement: the regions travel as six arrays; each bucket's groups come from the
     ``(camera_id, azimuth, id)`` index, and their boxes are compared in the database, so a
-    group nobody can join is neither sent nor decoded.
+    group nobody can join is neither sent nor decoded; the others' boxes come as four floats.
     """
     quote = connection.ops.quote_name
     keys = list(regions)
@@ -374,8 +373,9 @@ def _overlapping_groups(regions: dict[tuple[int, int], tuple[float, ...]]) -> It
     coordinate = "(g.representative_bbox -> 'xyxyn' ->> {}) :: float8"
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT g.id, g.camera_id, g.azimuth, g.representative_bbox::text, g.smoke_type, "
-            f"g.false_positive_type, g.is_unsure FROM {quote(SequenceGroup._meta.db_table)} g "
+            "SELECT g.id, g.camera_id, g.azimuth, g.smoke_type, g.false_positive_type, "
+            f"g.is_unsure, {', '.join(coordinate.format(index) for index in range(4))} "
+            f"FROM {quote(SequenceGroup._meta.db_table)} g "
             "JOIN unnest(%s::bigint[], %s::smallint[], %s::float8[], %s::float8[], "
             "%s::float8[], %s::float8[]) AS r(camera_id, azimuth, x1, y1, x2, y2) "
             "ON g.camera_id = r.camera_id AND g.azimuth = r.azimuth "
@@ -390,5 +390,5 @@ def _overlapping_groups(regions: dict[tuple[int, int], tuple[float, ...]]) -> It
             ],
         )
         rows = cursor.fetchall()
-    for group_id, camera_id, azimuth, bbox, *rest in rows:
-        yield (group_id, camera_id, azimuth, json.loads(bbox), *rest)
+    for group_id, camera_id, azimuth, smoke, fp, is_unsure, *box in rows:
+        yield group_id, camera_id, azimuth, {"xyxyn": box}, smoke, fp, is_unsure

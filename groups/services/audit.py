@@ -9,9 +9,11 @@ not stored: it is written inside a savepoint that is rolled back.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from groups.models import GroupOperation, GroupOperationMember, OperationKind, SequenceGroup
@@ -109,17 +111,36 @@ def group_stamps_write(
 
 
 def members_log(outcomes: list[StampOutcome], operation_of: Callable[[int], int]) -> None:
-    """One GroupOperationMember (before/after snapshots) per applied sequence, in one insert."""
-    GroupOperationMember.objects.bulk_create(
-        GroupOperationMember(
-            operation_id=operation_of(outcome.sequence_id),
-            sequence_id=outcome.sequence_id,
-            before=outcome.before,
-            after=outcome.after,
-        )
+    """One GroupOperationMember (before/after snapshots) per applied sequence, in one insert.
+
+    PostgreSQL: the rows travel as one JSON document (``jsonb_to_recordset``, a JSON null
+    being SQL NULL as the field stores None). Django's bulk insert would send each column as
+    an array, whose snapshots the driver escapes quote by quote in Python: a third of the
+    time an assignment batch spends stamping its inheritors.
+    """
+    rows = [
+        {
+            "operation_id": operation_of(outcome.sequence_id),
+            "sequence_id": outcome.sequence_id,
+            "before": outcome.before,
+            "after": outcome.after,
+        }
         for outcome in outcomes
         if outcome.applied
-    )
+    ]
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        GroupOperationMember.objects.bulk_create(GroupOperationMember(**row) for row in rows)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(GroupOperationMember._meta.db_table)} "
+            "(operation_id, sequence_id, before, after) "
+            "SELECT operation_id, sequence_id, before, after FROM jsonb_to_recordset(%s::jsonb) "
+            "AS r(operation_id bigint, sequence_id bigint, before jsonb, after jsonb)",
+            [json.dumps(rows)],
+        )
 
 
 def annotation_delete_log(deleted: AnnotationDeleted) -> int:

@@ -493,6 +493,8 @@ def test_one_inherit_operation_per_run_and_group_with_its_members():
         rows = GroupOperationMember.objects.filter(operation=op).order_by("sequence_id")
         assert [row.sequence_id for row in rows] == [member.pk for member in members]
         assert all(row.before is None and row.after["label_source"] == "inherited" for row in rows)
+        # No annotation before: stored as NULL (not a JSON null), whatever the database.
+        assert rows.filter(before__isnull=True).count() == len(members)
         for member in members:
             annotation = annotation_of(member)
             assert annotation.label_source_operation_id == op.pk
