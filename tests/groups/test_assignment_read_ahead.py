@@ -28,7 +28,7 @@ def history(seed: int = 7) -> None:
     without a box, without an azimuth and with no detection at all."""
     rng = random.Random(seed)
     cameras = [CameraFactory() for _ in range(3)]
-    for index in range(60):
+    for _ in range(60):
         spot = rng.choice(SPOTS)
         box = [min(max(value + rng.uniform(-0.02, 0.02), 0.0), 1.0) for value in spot]
         frames = [box] * rng.randint(1, 4)
