@@ -10,7 +10,8 @@ hundreds of cameras, mostly recurring spots plus one-off sightings -- then times
 printing one JSON line per run: sequences, groups, seconds, sequences_per_second, queries,
 peak_memory_mb, floor_seconds (a bare SQL read of the same detection rows: the run's window
 query through a raw cursor, each JSON document decoded as psycopg does by default) and
-ratio_to_floor, plus the same against the read with the JSON left undecoded.
+ratio_to_floor, plus the same against the read with the JSON left undecoded; for a run that
+reads ahead (read_ahead), the reading process's CPU time and peak memory.
 
     DATABASE_URL=postgres://USER@HOST:5432/NAME .venv/bin/python bench/assign_groups.py
 
