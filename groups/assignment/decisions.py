@@ -103,8 +103,7 @@ def _dry_run(threshold: float) -> Counters:
     result = _BatchResult()
     with closing(plan.waves):
         for wave in plan.waves:
-            totals.processed += wave.skipped_no_bbox
-            totals.skipped_no_bbox += wave.skipped_no_bbox
+            totals.add_skipped(wave.skipped_no_bbox)
             for bucket in wave.buckets:
                 _walk(bucket, None, threshold, result)
     labels = {

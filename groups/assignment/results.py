@@ -66,6 +66,11 @@ class Counters:
         for name in COUNTER_NAMES:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
+    def add_skipped(self, count: int) -> None:
+        """Count ``count`` candidates looked at and skipped (no azimuth or no usable box)."""
+        self.processed += count
+        self.skipped_no_bbox += count
+
 
 COUNTER_NAMES = tuple(f.name for f in fields(Counters))
 

@@ -296,8 +296,7 @@ def assignment_run(
         plan = _plan(beat=_PlanHeartbeat(run))
         with closing(plan.waves), _collector_paused():
             for wave in plan.waves:
-                totals.processed += wave.skipped_no_bbox
-                totals.skipped_no_bbox += wave.skipped_no_bbox
+                totals.add_skipped(wave.skipped_no_bbox)
                 for batch, pending in _batches(wave.buckets):
                     batch_counters = _batch_commit(
                         run=run,
