@@ -2,8 +2,9 @@
 tallies the database keeps for the list's counts and the navigation badges.
 
 The stored counters (`SequenceGroup.member_count`, `SequenceGroup.camera_sort_name`,
-`GroupTally`, `CheckTally`) are written by database triggers (migration 0004), never by the
-application; `groups.counters` reads them and `manage.py recount_groups` verifies them.
+`GroupTally`, `CheckTally`, `GroupWriter`) are written by database triggers (migrations 0005
+and 0009), never by the application; `groups.counters` reads them and `manage.py
+recount_groups` verifies them.
 """
 
 from django.conf import settings
@@ -342,13 +343,46 @@ class GroupOperationMember(models.Model):
             ),
         ]
         indexes = [
-            # The operations that wrote a group's members (its history): one index-only
-            # probe per member.
+            # An operation's member rows by sequence: the writers' triggers follow a moved
+            # sequence's rows along it, without a table read.
             models.Index(fields=["sequence", "operation"], name="opmember_sequence_idx"),
         ]
 
     def __str__(self) -> str:
         return f"Sequence #{self.sequence_id} in operation {self.operation_id}"
+
+
+class GroupWriter(models.Model):
+    """An operation that wrote current members of a group, with how many: the history panel of
+    a group page lists these operations without probing the audit log once per member.
+
+    Kept by the database's triggers (migration 0009) as members are written, move between
+    groups, or go; a row whose count falls to zero is deleted. No foreign-key constraints: the
+    triggers own the rows, and a group or operation deleted takes its rows with it through
+    the same triggers (its members leave it, or its member rows go). A row at zero lives only
+    until the end of the statement that brought it there.
+    """
+
+    pk = models.CompositePrimaryKey("group_id", "operation_id")
+    group = models.ForeignKey(
+        SequenceGroup, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    operation = models.ForeignKey(
+        GroupOperation, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    members = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(members__gte=0), name="groups_groupwriter_members_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"Operation {self.operation_id} wrote {self.members} members of group {self.group_id}"
+        )
 
 
 class GroupTally(models.Model):

@@ -21,8 +21,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from groups.models import GroupOperation, GroupOperationMember, OperationKind
-from sequences.models import Sequence
+from groups.models import GroupOperation, GroupOperationMember, GroupWriter, OperationKind
 
 # How many operations the history panel of a group page shows, newest first.
 HISTORY_LIMIT = 25
@@ -53,22 +52,10 @@ def rejected_before() -> Case:
     )
 
 
-# PostgreSQL: the operations that wrote a group's members, one index-only probe of the
-# (sequence, operation) index per member. OFFSET 0 keeps the lateral subquery a nested loop:
-# as a plain join the planner may hash the whole table of operation members instead.
-_WRITING_MEMBERS_SQL = """
-SELECT DISTINCT m.operation_id FROM {sequence} AS s
-CROSS JOIN LATERAL (
-    SELECT operation_id FROM {member} WHERE sequence_id = s.id OFFSET 0
-) AS m
-WHERE s.group_id = %s
-ORDER BY 1
-"""
-
-
 def _writing_members(group_id: int) -> QuerySet:
-    """The operations that wrote one of the group's current members, as a subquery."""
-    return GroupOperationMember.objects.filter(sequence__group_id=group_id).values("operation_id")
+    """The operations that wrote one of the group's current members, as a subquery: the
+    writers the database keeps per group (`GroupWriter`), a few rows whatever its size."""
+    return GroupWriter.objects.filter(group_id=group_id, members__gt=0).values("operation_id")
 
 
 def _concerning(group_id: int, touching) -> list[Q]:
@@ -86,17 +73,8 @@ def _concerning(group_id: int, touching) -> list[Q]:
 
 
 def _operations_writing_members(group_id: int) -> list[int]:
-    """Ids of the operations that wrote one of the group's current members, distinct (the
-    members of a big group were mostly written by a few operations, one inherit per run)."""
-    if connection.vendor != "postgresql":
-        rows = _writing_members(group_id).order_by("operation_id").distinct()
-        return list(rows.values_list("operation_id", flat=True))
-    sql = _WRITING_MEMBERS_SQL.format(
-        sequence=Sequence._meta.db_table, member=GroupOperationMember._meta.db_table
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [group_id])
-        return [operation_id for (operation_id,) in cursor.fetchall()]
+    """Ids of the operations that wrote one of the group's current members."""
+    return list(_writing_members(group_id).values_list("operation_id", flat=True))
 
 
 def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[GroupOperation]:

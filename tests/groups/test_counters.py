@@ -19,7 +19,9 @@ from groups.models import (
     TALLY_SIZE_CAP,
     CheckTally,
     GroupOperation,
+    GroupOperationMember,
     GroupTally,
+    GroupWriter,
     OperationKind,
     SequenceGroup,
 )
@@ -28,7 +30,9 @@ from groups.services import (
     group_bulk_annotate,
     group_member_reinclude,
     group_member_remove,
+    group_merge,
     group_operation_undo,
+    group_split,
     group_unvalidate,
     group_validate,
     label_check_confirm,
@@ -183,6 +187,32 @@ class Walk:
         if operation_id:
             group_operation_undo(operation_id=operation_id, actor=self.user)
 
+    def merge(self):
+        """Two groups of one camera direction made one (the regroup page's merge)."""
+        group_id = self.pick(SequenceGroup.objects.filter(merged_into__isnull=True))
+        if group_id:
+            group = SequenceGroup.objects.get(pk=group_id)
+            other = self.pick(
+                SequenceGroup.objects.filter(
+                    camera=group.camera, azimuth=group.azimuth, merged_into__isnull=True
+                ).exclude(pk=group_id)
+            )
+            if other:
+                group_merge(target_group_id=group_id, source_group_id=other, actor=self.user)
+
+    def split(self):
+        group_id = self.pick(SequenceGroup.objects.filter(member_count__gte=2))
+        if group_id:
+            members = list(Sequence.objects.filter(group_id=group_id).values_list("pk", flat=True))
+            taken = self.rng.sample(members, self.rng.randint(1, len(members) - 1))
+            group_split(group_id=group_id, sequence_ids=taken, actor=self.user)
+
+    def delete_operation(self):
+        """The admin's delete of an audit entry: its member rows go with it."""
+        operation_id = self.pick(GroupOperation.objects.filter(members__isnull=False))
+        if operation_id and self.rng.random() < 0.3:
+            GroupOperation.objects.filter(pk=operation_id).delete()
+
     def delete_sequence(self):
         """The admin's delete: the sequence and what cascades from it."""
         sequence_id = self.pick(Sequence.objects.all())
@@ -223,6 +253,9 @@ class Walk:
             self.validate,
             self.human_save,
             self.undo,
+            self.merge,
+            self.split,
+            self.delete_operation,
             self.delete_sequence,
             self.delete_group,
             self.rename_camera,
@@ -230,7 +263,7 @@ class Walk:
         ]
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_random_walks_keep_every_stored_figure_exact(seed, settings):
     """A property test: random sequences of every operation that changes a membership or a
     group's label state, each followed by a comparison of every stored figure with a fresh
@@ -328,7 +361,7 @@ def test_folding_the_tallies_keeps_every_count():
 
 
 def test_reads_fold_the_tallies_when_the_rows_pile_up(settings, monkeypatch):
-    monkeypatch.setattr(counters, "FOLD_AFTER_ROWS", 5)
+    monkeypatch.setattr(counters.reading, "FOLD_AFTER_ROWS", 5)
     for _ in range(4):
         group_with_members(2, detections=False)
     assert selectors.group_stats()["total"] == 4
@@ -377,6 +410,22 @@ def test_recount_finds_and_fixes_drift_in_the_tallies():
     assert "check_tally [40]: stored -1, counted 0" in out
     assert "Fixed (check_tally: 1, group_tally: 1)." in out
     assert selectors.group_stats()["total"] == 1
+    assert "Every stored figure matches" in _run()
+
+
+def test_recount_finds_and_fixes_drift_in_the_groups_writers():
+    group = group_with_members(3, detections=False)
+    operation = GroupOperation.objects.create(kind=OperationKind.CHECK)  # names no group
+    GroupOperationMember.objects.bulk_create(
+        GroupOperationMember(operation=operation, sequence=member) for member in group.members.all()
+    )
+    assert GroupWriter.objects.get(group=group, operation=operation).members == 3
+    GroupWriter.objects.filter(group=group).delete()  # behind the triggers' back
+    assert operation.pk not in [op.pk for op in selectors.group_history(group_id=group.pk)]
+    out = _run("--fix")
+    assert f"group_writers [{group.pk}, {operation.pk}]: stored 0, counted 3" in out
+    assert GroupWriter.objects.get(group=group, operation=operation).members == 3
+    assert operation.pk in [op.pk for op in selectors.group_history(group_id=group.pk)]
     assert "Every stored figure matches" in _run()
 
 

@@ -6,9 +6,10 @@ import pytest
 from django.utils import timezone
 
 from groups import selectors
+from groups.counters import counters_drift
 from groups.models import GroupOperation, GroupOperationMember, OperationKind, SequenceGroup
 from groups.presenters import member_card
-from sequences.models import ProcessingStage, SequenceAnnotation
+from sequences.models import ProcessingStage, Sequence, SequenceAnnotation
 from tests.factories import (
     CameraFactory,
     DetectionFactory,
@@ -306,6 +307,32 @@ def test_history_lists_operations_of_the_group_and_of_its_members():
     by_id = {op.pk: op for op in history}
     assert by_id[check.pk].member_count == 1
     assert by_id[validate.pk].undone_by.pk == undo.pk
+
+
+def test_history_follows_a_member_to_its_new_group():
+    """An operation that wrote a member is in the history of the group the member is in now,
+    whichever way it moved, and leaves the history of a group it no longer wrote any member of."""
+    group = group_with_members(2, detections=False)
+    other = group_with_members(2, detections=False)
+    member, stays = group.members.order_by("pk")
+    check = GroupOperation.objects.create(kind=OperationKind.CHECK)
+    GroupOperationMember.objects.create(operation=check, sequence=member)
+
+    def histories():
+        return [
+            check.pk in [op.pk for op in selectors.group_history(group_id=g.pk, limit=limit)]
+            for g in (group, other)
+            for limit in (25, None)
+        ]
+
+    assert histories() == [True, True, False, False]
+    Sequence.objects.filter(pk=member.pk).update(group=other)
+    assert histories() == [False, False, True, True]
+    GroupOperationMember.objects.create(operation=check, sequence=stays)
+    assert histories() == [True, True, True, True]
+    Sequence.objects.filter(pk=member.pk).delete()
+    assert histories() == [True, True, False, False]
+    assert counters_drift() == []
 
 
 # --- the check queue ---------------------------------------------------------------------------
