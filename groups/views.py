@@ -68,10 +68,13 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
 def group_list(request: HttpRequest) -> HttpResponse:
     """The groups list (SPEC §6.2): tabs with counts, sortable columns, filters, 50 per page."""
     params, ignored = list_params(request.GET)
-    stats = selectors.group_stats(camera_id=params.camera, organization_id=params.organization)
-    overall_total = selectors.group_stats()["total"] if params.filtered else stats["total"]
+    # The tallies are read once for the tabs, the page count and (unfiltered) the badge.
+    counts = selectors.group_counts(camera_id=params.camera, organization_id=params.organization)
+    stats = selectors.stats_of(counts)
+    overall = selectors.group_stats() if params.filtered else stats
     page = Paginator(
-        selectors.group_list_rows(**params.selector_kwargs()), settings.GROUPS_LIST_PAGE_SIZE
+        selectors.group_list_rows(counts=counts, **params.selector_kwargs()),
+        settings.GROUPS_LIST_PAGE_SIZE,
     ).get_page(params.page)
     groups = list(page.object_list)
     previews = selectors.group_previews(group_ids=[group.pk for group in groups])
@@ -89,10 +92,12 @@ def group_list(request: HttpRequest) -> HttpResponse:
         "sort_columns": presenters.sort_columns(params),
         "previous_query": params.query(page=page.number - 1) if page.has_previous() else None,
         "next_query": params.query(page=page.number + 1) if page.has_next() else None,
-        "empty_message": presenters.empty_message(params, stats, overall_total),
+        "empty_message": presenters.empty_message(params, stats, overall["total"]),
         "cameras": Camera.objects.select_related("organization").order_by(Lower("name"), "id"),
         "organizations": Organization.objects.order_by(Lower("name"), "id"),
         "min_members": settings.GROUPS_MIN_LISTED_MEMBERS,
+        # The navigation's badge, the same To-label count (the context processor's otherwise).
+        "nav_groups_to_label": overall["unlabeled"],
     }
     return render(request, "groups/group_list.html", context)
 
@@ -317,9 +322,8 @@ def group_operation_undo_view(request: HttpRequest, operation_id: int) -> HttpRe
 
 def _check_context(request: HttpRequest, *, notice=None, notice_level="success") -> dict:
     number = request.GET.get("page", "1")
-    queue = selectors.CountedRows(
-        selectors.unchecked_machine_labels(), selectors.unchecked_count().total
-    )
+    waiting = selectors.unchecked_count()
+    queue = selectors.CountedRows(selectors.unchecked_machine_labels(), waiting.total)
     page = Paginator(queue, settings.GROUPS_CHECK_PAGE_SIZE).get_page(number)
     rows = list(page.object_list)
     detections = selectors.detections_by_id(
@@ -336,6 +340,8 @@ def _check_context(request: HttpRequest, *, notice=None, notice_level="success")
         "page_query": f"?page={page.number}" if page.number > 1 else "",
         "notice": notice,
         "notice_level": notice_level,
+        # The navigation's Check badge: the same figures (the context processor's otherwise).
+        "nav_check": waiting,
     }
 
 

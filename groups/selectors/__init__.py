@@ -8,7 +8,7 @@ the member pages are index ranges with a LIMIT, and counts come from the counter
 keeps (`groups.counters`). `camera_id` / `organization_id` arguments are local primary keys.
 """
 
-from groups.counters import CheckCounts
+from groups.counters import CheckCounts, GroupCounts, group_counts
 from groups.selectors.check import (
     detections_by_id,
     is_look_closely,
@@ -40,6 +40,7 @@ from groups.selectors.listing import (
     group_previews,
     group_stats,
     held_back_counts,
+    stats_of,
 )
 from groups.selectors.members import (
     REMOVED_PAGE_SIZE,
@@ -58,6 +59,7 @@ from groups.selectors.members import (
 __all__ = [
     "CheckCounts",
     "CountedRows",
+    "GroupCounts",
     "DEFAULT_ORDER",
     "DIRECTIONS",
     "HISTORY_LIMIT",
@@ -81,6 +83,7 @@ __all__ = [
     "group_held_back_count",
     "group_history",
     "group_list",
+    "group_counts",
     "group_list_rows",
     "group_members",
     "group_neighbors",
@@ -89,6 +92,7 @@ __all__ = [
     "group_removed_count",
     "group_removed_page",
     "group_stats",
+    "stats_of",
     "held_back_counts",
     "is_look_closely",
     "operation_member_count",

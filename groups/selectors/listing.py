@@ -158,14 +158,17 @@ def group_list(
     )
 
 
-def group_list_rows(**arguments) -> CountedRows:
-    """`group_list(**arguments)` for a Paginator: its count from the tallies, its pages two
-    index reads."""
+def group_list_rows(*, counts: counters.GroupCounts | None = None, **arguments) -> CountedRows:
+    """`group_list(**arguments)` for a Paginator: its count from the tallies (`counts`, when
+    the caller has read them for the same camera or organisation already), its pages two index
+    reads."""
     rows = group_list(**arguments)
     labeled, unsure = TAB_STATES[arguments.get("tab", "unlabeled")]
-    counts = counters.group_counts(
-        camera_id=arguments.get("camera_id"), organization_id=arguments.get("organization_id")
-    )
+    if counts is None:
+        counts = counters.group_counts(
+            camera_id=arguments.get("camera_id"),
+            organization_id=arguments.get("organization_id"),
+        )
     validated = arguments.get("is_validated")
     return CountedRows(rows, counts.count(labeled=labeled, unsure=unsure, validated=validated))
 
@@ -179,7 +182,11 @@ def group_stats(*, camera_id: int | None = None, organization_id: int | None = N
     without one. Unfiltered, `unlabeled` is the navigation badge and the To-label tab count
     (SPEC §9.4 #15).
     """
-    counts = counters.group_counts(camera_id=camera_id, organization_id=organization_id)
+    return stats_of(counters.group_counts(camera_id=camera_id, organization_id=organization_id))
+
+
+def stats_of(counts: counters.GroupCounts) -> dict:
+    """`group_stats`' figures from tallies already read."""
     total = counts.count()
     labeled = counts.count(labeled=True)
     unsure = counts.count(labeled=False, unsure=True)

@@ -36,6 +36,17 @@ def card_ids(response) -> list[int]:
     return [card.annotation.pk for card in response.context["cards"]]
 
 
+def test_the_queue_reads_the_check_tallies_once_for_its_pages_and_badge(client_in):
+    group = group_with_members(3)
+    stamp(group, list(group.members.values_list("pk", flat=True)))
+    with CaptureQueriesContext(connection) as queries:
+        response = client_in.get(CHECK)
+    reads = [q for q in queries.captured_queries if "groups_checktally" in q["sql"]]
+    assert len(reads) == 1
+    assert check_badge(response.content.decode()) == "3"
+    assert len(response.context["cards"]) == 3
+
+
 def test_cards_of_equal_risk_by_sequence_id_with_provenance(client_in, annotator, staff_user):
     first = group_with_members(2)
     second = group_with_members(2)

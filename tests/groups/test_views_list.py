@@ -5,6 +5,8 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -52,6 +54,26 @@ def badge(response) -> str:
 
 
 # --- tabs, counts, badge ---------------------------------------------------------------------
+
+
+def test_the_list_reads_the_tallies_once_for_its_tabs_pages_and_badge(client_in):
+    unlabeled = group_with_members(2, detections=False)
+    group_with_members(3, detections=False, **smoke())
+
+    def tally_reads(params) -> tuple[int, object]:
+        with CaptureQueriesContext(connection) as queries:
+            response = client_in.get(LIST, params)
+        reads = [q for q in queries.captured_queries if "groups_grouptally" in q["sql"]]
+        return len(reads), response
+
+    reads, response = tally_reads({})
+    assert reads == 1
+    assert (badge(response), tab_counts(response)["unlabeled"]) == ("1", 1)
+    # Filtered by another camera: its tallies for the tabs, the whole site's for the badge.
+    reads, response = tally_reads({"camera": CameraFactory().pk})
+    assert reads == 2
+    assert (badge(response), tab_counts(response)["unlabeled"]) == ("1", 0)
+    assert unlabeled.pk not in rows(response)
 
 
 def test_title_subtitle_and_default_tab(client_in):

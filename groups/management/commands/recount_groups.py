@@ -20,8 +20,9 @@ class Command(ProjectCommand):
     help = (
         "Compare every group's stored member count and camera sort name, the tallies behind "
         "the group list's counts and the navigation badges, and the operations that wrote "
-        "each group's members (its history), with fresh counts of the rows they stand for. Prints what differs; --fix repairs it. Exits with status 1 when "
-        "drift is found and not fixed."
+        "each group's members (its history), with fresh counts of the rows they stand for. "
+        "Prints what differs; --fix repairs it. Exits with status 1 when drift is found and "
+        "not fixed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
