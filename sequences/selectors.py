@@ -80,15 +80,39 @@ def _filtered(queryset: QuerySet[Sequence], filters: SequenceFilters) -> QuerySe
     return queryset
 
 
+# What a list row shows of a sequence and the rows joined to it: the group's reference box,
+# the annotation's other JSON and the author's other columns would be read and decoded for
+# nothing, 50 times a page.
+_LIST_COLUMNS = (
+    "id",
+    "source_api",
+    "azimuth",
+    "recorded_at",
+    "group_id",
+    "is_group_excluded",
+    "camera__name",
+    "organization__name",
+    "annotation__sequence",
+    "annotation__annotation",
+    "annotation__processing_stage",
+    "annotation__is_unsure",
+    "annotation__label_source",
+    "annotation__updated_at",
+    "annotation__updated_by__username",
+)
+
+
 def _list_rows(queryset: QuerySet[Sequence]) -> QuerySet[Sequence]:
-    """Join what a list row shows: camera, organisation, annotation, its author, the group,
-    and the id of the first detection (for the thumbnail), in the page's one query."""
+    """Join what a list row shows: camera, organisation, annotation, its author, and the id of
+    the first detection (for the thumbnail), in the page's one query."""
     first_detection = (
         Detection.objects.filter(sequence=OuterRef("pk")).order_by("recorded_at", "id").values("id")
     )
-    return queryset.select_related(
-        "camera", "organization", "annotation", "annotation__updated_by", "group"
-    ).annotate(first_detection_id=Subquery(first_detection[:1]))
+    return (
+        queryset.select_related("camera", "organization", "annotation", "annotation__updated_by")
+        .only(*_LIST_COLUMNS)
+        .annotate(first_detection_id=Subquery(first_detection[:1]))
+    )
 
 
 def _writable() -> Q:
