@@ -93,8 +93,11 @@ def group_list(request: HttpRequest) -> HttpResponse:
         "previous_query": params.query(page=page.number - 1) if page.has_previous() else None,
         "next_query": params.query(page=page.number + 1) if page.has_next() else None,
         "empty_message": presenters.empty_message(params, stats, overall["total"]),
-        "cameras": Camera.objects.select_related("organization").order_by(Lower("name"), "id"),
-        "organizations": Organization.objects.order_by(Lower("name"), "id"),
+        # The filters' options: only what their labels show.
+        "cameras": Camera.objects.select_related("organization")
+        .only("id", "name", "organization__name")
+        .order_by(Lower("name"), "id"),
+        "organizations": Organization.objects.only("id", "name").order_by(Lower("name"), "id"),
         "min_members": settings.GROUPS_MIN_LISTED_MEMBERS,
         # The navigation's badge, the same To-label count (the context processor's otherwise).
         "nav_groups_to_label": overall["unlabeled"],

@@ -12,13 +12,12 @@ from urllib.parse import urlencode
 
 from django import forms
 
+from sequences.choice_fields import CameraChoiceField, ChoiceField, OrganizationChoiceField
 from sequences.models import (
     LOCKED_STAGES,
     WRITABLE_STAGES,
-    Camera,
     FalsePositiveType,
     LabelSource,
-    Organization,
     ProcessingStage,
     SmokeType,
     SourceApi,
@@ -75,11 +74,6 @@ CLUSTERS_CHANGED = (
 # --- list filters -----------------------------------------------------------------------------
 
 
-class CameraChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Camera) -> str:
-        return f"{obj.name} ({obj.organization.name})"
-
-
 class KeptInLinksForm(forms.Form):
     """A form of list filters whose valid values the list's links (its pager) keep."""
 
@@ -104,19 +98,12 @@ class SequenceFilterForm(KeptInLinksForm):
         (NO_ANNOTATION, "No annotation"),
     ]
 
-    camera = CameraChoiceField(
-        queryset=Camera.objects.select_related("organization"),
-        required=False,
-        empty_label="All cameras",
+    camera = CameraChoiceField(required=False, empty_label="All cameras")
+    organization = OrganizationChoiceField(
+        required=False, empty_label="All organisations", label="Organisation"
     )
-    organization = forms.ModelChoiceField(
-        queryset=Organization.objects.all(),
-        required=False,
-        empty_label="All organisations",
-        label="Organisation",
-    )
-    source = forms.ChoiceField(choices=[("", "All sources"), *SourceApi.choices], required=False)
-    stage = forms.ChoiceField(required=False)
+    source = ChoiceField(choices=[("", "All sources"), *SourceApi.choices], required=False)
+    stage = ChoiceField(required=False)
     date_from = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -149,7 +136,7 @@ class DoneFilterForm(SequenceFilterForm):
         *((stage.value, stage.label) for stage in ProcessingStage if stage in LOCKED_STAGES),
     ]
 
-    label_source = forms.ChoiceField(
+    label_source = ChoiceField(
         choices=[
             ("", "Anyone"),
             (LabelSource.HUMAN, "A person"),

@@ -111,6 +111,31 @@ def test_queue_filters(client_in):
     assert ids(date_from=day, date_to=day) == {cenia.pk}
 
 
+@pytest.mark.parametrize("url", [QUEUE, DONE])
+def test_the_filters_offer_every_camera_and_keep_the_chosen_ones(client_in, url):
+    north = OrganizationFactory(name="North")
+    chosen = CameraFactory(name="Brison", organization=north)
+    other = CameraFactory(name="Aiguille", organization=OrganizationFactory(name="South"))
+    response = client_in.get(reverse(url), {"camera": chosen.pk, "source": "api_cenia"})
+    html = response.content.decode()
+    cameras = re.search(r'<select name="camera" id="id_camera">(.*?)</select>', html, re.S)[1]
+    assert re.findall(r'<option value="(\d*)"( selected)?>([^<]*)</option>', cameras) == [
+        ("", "", "All cameras"),
+        (str(other.pk), "", "Aiguille (South)"),
+        (str(chosen.pk), " selected", "Brison (North)"),
+    ]
+    assert '<option value="api_cenia" selected>' in html
+
+    def filter_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            client_in.get(reverse(url))
+        return len(queries)
+
+    few = filter_queries()
+    CameraFactory.create_batch(30)
+    assert filter_queries() == few
+
+
 def test_an_invalid_filter_is_reported_and_ignored(client_in):
     sequence = SequenceFactory()
     response = client_in.get(reverse(QUEUE), {"camera": "999999", "date_from": "yesterday"})
