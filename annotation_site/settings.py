@@ -212,7 +212,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "annotation_site.static_storage.StaticFilesStorage"
         )
     },
 }

@@ -13,11 +13,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 
 from sequences import payloads
 from sequences.models import (
@@ -47,6 +50,17 @@ class LargeTableAdmin(admin.ModelAdmin):
     # Half the admin's default: a changelist over millions of rows is read by filter and
     # search, and its rows (a widget and a dozen columns each) are most of what a page costs.
     list_per_page = 50
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj: Any) -> str:
+        """A row's selection box, the markup Django's draws through a widget template per row."""
+        label = format_html(gettext("Select this object for an action - {}"), obj)
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            obj.pk,
+            label,
+        )
 
 
 def capped_links(rows, *, total: int, more_url: str, noun: str) -> str:
