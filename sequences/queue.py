@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from django.db import connections, transaction
 
+from sequences.sqlite_triggers import sqlite_database, triggers_create, triggers_drop
+
 TABLE = "sequences_queueentry"
 # The rank of an annotation's stage, as SQL over the row `row` (NEW, OLD or an alias).
 RANK = (
@@ -85,22 +87,16 @@ def queue_rebuild(using: str = "default") -> None:
 
 
 def sqlite_triggers_drop(*, using: str = "default", **kwargs) -> None:
-    """Before a migrate (SQLite): take the triggers off (a table being remade loses them)."""
-    database = connections[using]
-    if database.vendor != "sqlite":
-        return
-    with database.cursor() as cursor:
-        for name in SQLITE_TRIGGERS:
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+    """Before a migrate (SQLite): take the triggers off (`sequences.sqlite_triggers`)."""
+    database = sqlite_database(using)
+    if database is not None:
+        triggers_drop(database, SQLITE_TRIGGERS)
 
 
 def sqlite_triggers_install(*, using: str = "default", **kwargs) -> None:
     """After a migrate (SQLite): put the triggers back and rebuild the table."""
-    database = connections[using]
-    if database.vendor != "sqlite" or TABLE not in database.introspection.table_names():
+    database = sqlite_database(using)
+    if database is None or TABLE not in database.introspection.table_names():
         return
-    with transaction.atomic(using=using), database.cursor() as cursor:
-        for name, body in SQLITE_TRIGGERS.items():
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
-            cursor.execute(f"CREATE TRIGGER {name} {body}")
+    triggers_create(database, SQLITE_TRIGGERS)
     queue_rebuild(using)

@@ -4,11 +4,10 @@ with a recount."""
 
 from __future__ import annotations
 
-from django.db import connections, transaction
-
 from groups.counters.drift import counters_fix
-from groups.models import TALLY_SIZE_CAP, CheckTally, GroupTally
+from groups.models import TALLY_SIZE_CAP, CheckTally, GroupTally, GroupWriter
 from sequences.models import MACHINE_SOURCES
+from sequences.sqlite_triggers import sqlite_database, triggers_create, triggers_drop
 
 _MACHINE = "('" + "', '".join(sorted(MACHINE_SOURCES)) + "')"
 _COUNT = "(SELECT count(*) FROM sequences_sequence WHERE group_id = {group})"
@@ -155,27 +154,21 @@ SQLITE_TRIGGERS = {
 
 
 def sqlite_triggers_drop(*, using: str = "default", **kwargs) -> None:
-    """Before a migrate (SQLite): take the triggers off, as a table the migration remakes would
-    lose them and a trigger naming a table being remade would fail the migration."""
-    database = connections[using]
-    if database.vendor != "sqlite":
-        return
-    with database.cursor() as cursor:
-        for name in SQLITE_TRIGGERS:
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+    """Before a migrate (SQLite): take the triggers off (`sequences.sqlite_triggers`)."""
+    database = sqlite_database(using)
+    if database is not None:
+        triggers_drop(database, SQLITE_TRIGGERS)
+
+
+# The tables the triggers write to: all of them, or the migrations went only part of the way.
+_KEPT_TABLES = {model._meta.db_table for model in (GroupTally, CheckTally, GroupWriter)}
 
 
 def sqlite_counters_install(*, using: str = "default", **kwargs) -> None:
     """After a migrate (SQLite): put the triggers back and recount what they keep."""
-    database = connections[using]
-    if database.vendor != "sqlite":
+    database = sqlite_database(using)
+    if database is None or not set(database.introspection.table_names()) >= _KEPT_TABLES:
         return
-    tables = set(database.introspection.table_names())
-    if not {GroupTally._meta.db_table, CheckTally._meta.db_table} <= tables:
-        return  # migrated only part of the way
-    with transaction.atomic(using=using), database.cursor() as cursor:
-        for name, body in SQLITE_TRIGGERS.items():
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
-            cursor.execute(f"CREATE TRIGGER {name} {body}")
+    triggers_create(database, SQLITE_TRIGGERS)
     if using == "default":
         counters_fix()
