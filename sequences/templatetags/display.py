@@ -1,5 +1,5 @@
-"""Small pieces of markup drawn many times on a page (a time, a label chip, a URL of an id), as
-template tags.
+"""Small pieces of markup drawn many times on a page (a time, a label chip, a URL of an id, a
+thumbnail with its boxes and crop), as template tags.
 
 They used to be included templates; an include costs a template render each time, and a page of
 36 member cards drew a hundred of them. A tag builds the same markup in Python.
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from django import template
 from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
@@ -80,3 +81,46 @@ def id_url(name: str, *ids: int) -> str:
             pattern = pattern.replace(str(marker), f"{{{index}}}")
         _id_url_formats[key] = pattern
     return pattern.format(*ids)
+
+
+_NO_IMAGE = mark_safe('<div class="thumb thumb-empty"><span>No image</span></div>')
+
+
+@register.simple_tag
+def detection_crop(detection_id: int, sequence_id: int, number: int | None = None) -> SafeString:
+    """The zoomed crop of a detection image around its sequence's box (drawn on it); `number`,
+    the frame's, goes into its text alternative."""
+    frame = f", frame {number}" if number else ""
+    return format_html(
+        '<div class="crop"><img src="{}" alt="Zoom on the box of sequence #{}{}" width="320" '
+        'height="320" loading="lazy" data-crop></div>',
+        id_url("sequences:detection_crop", detection_id),
+        sequence_id,
+        frame,
+    )
+
+
+@register.simple_tag
+def detection_thumb(thumb: Any, sequence_id: int) -> SafeString:
+    """A sequence's first image with its boxes and its group's reference region drawn over it
+    (`thumb`: `detection_id`, `boxes` and `reference`, as overlay styles in percent), beside the
+    crop around its box when it has boxes; "No image" without one. A page of cards draws 24."""
+    if not thumb.detection_id:
+        return _NO_IMAGE
+    prediction = '<span class="overlay overlay-prediction" style="{}"></span>'
+    overlays = format_html_join("", prediction, ((style,) for style in thumb.boxes))
+    if thumb.reference:
+        overlays += format_html(
+            '<span class="overlay overlay-reference" style="{}"></span>', thumb.reference
+        )
+    image = format_html(
+        '<div class="thumb"><img src="{}?variant=thumb" alt="First image of sequence #{}" '
+        'loading="lazy">{}</div>',
+        id_url("sequences:detection_image", thumb.detection_id),
+        sequence_id,
+        overlays,
+    )
+    if not thumb.boxes:
+        return format_html('<div class="thumb-pair">{}</div>', image)
+    crop = detection_crop(thumb.detection_id, sequence_id)
+    return format_html('<div class="thumb-pair has-crop">{}{}</div>', image, crop)

@@ -1,12 +1,18 @@
 """The display tags draw what the templates they replaced drew: an id's URL as `{% url %}`
-gives it (under a sub-path too), a UTC time, a label chip."""
+gives it (under a sub-path too), a UTC time, a label chip, a thumbnail with its boxes and crop."""
 
 from datetime import UTC, datetime, timedelta, timezone
 
 from django.template import Context, Template
 from django.urls import reverse, set_script_prefix
 
-from sequences.templatetags.display import id_url, label_chip, utc_time
+from sequences.templatetags.display import (
+    detection_crop,
+    detection_thumb,
+    id_url,
+    label_chip,
+    utc_time,
+)
 
 
 def test_an_id_url_is_the_resolver_s_url_for_any_id_and_under_a_sub_path():
@@ -48,3 +54,34 @@ def test_label_chips_the_label_wins_over_unsure():
     assert "chip-unsure-state" in label_chip(None, True)
     assert label_chip(None) == '<span class="chip chip-none">unlabeled</span>'
     assert "&lt;b&gt;" in label_chip({"kind": "fp", "text": "<b>"})
+
+
+class Thumb:
+    def __init__(self, detection_id, boxes=(), reference=None):
+        self.detection_id, self.boxes, self.reference = detection_id, boxes, reference
+
+
+def test_a_thumbnail_draws_its_boxes_its_reference_and_the_crop_beside_it():
+    image = reverse("sequences:detection_image", args=[9])
+    crop = reverse("sequences:detection_crop", args=[9])
+    drawn = detection_thumb(Thumb(9, ["left: 10%; top: 5%"], "left: 8%"), 3)
+    assert drawn.startswith('<div class="thumb-pair has-crop"><div class="thumb">')
+    assert f'<img src="{image}?variant=thumb" alt="First image of sequence #3"' in drawn
+    assert '<span class="overlay overlay-prediction" style="left: 10%; top: 5%"></span>' in drawn
+    assert '<span class="overlay overlay-reference" style="left: 8%"></span>' in drawn
+    assert f'<div class="crop"><img src="{crop}" alt="Zoom on the box of sequence #3"' in drawn
+
+
+def test_a_thumbnail_without_boxes_has_no_crop_and_no_image_says_so():
+    drawn = detection_thumb(Thumb(9), 3)
+    assert drawn.startswith('<div class="thumb-pair"><div class="thumb">')
+    assert "crop" not in drawn and "overlay" not in drawn
+    assert detection_thumb(Thumb(None), 3) == (
+        '<div class="thumb thumb-empty"><span>No image</span></div>'
+    )
+
+
+def test_a_style_is_escaped_and_a_crop_names_its_frame():
+    drawn = detection_thumb(Thumb(9, ['"><script>']), 3)
+    assert "<script>" not in drawn and "&quot;&gt;&lt;script&gt;" in drawn
+    assert 'alt="Zoom on the box of sequence #3, frame 4"' in detection_crop(9, 3, 4)
