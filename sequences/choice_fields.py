@@ -71,5 +71,7 @@ class OrganizationChoiceField(ListedModelChoiceField):
         super().__init__(queryset=Organization.objects.only("id", "name"), **kwargs)
 
 
-class ChoiceField(forms.ChoiceField):
+class SelectChoiceField(forms.ChoiceField):
+    """A fixed list of choices in an `OptionsSelect`."""
+
     widget = OptionsSelect

@@ -12,7 +12,11 @@ from urllib.parse import urlencode
 
 from django import forms
 
-from sequences.choice_fields import CameraChoiceField, ChoiceField, OrganizationChoiceField
+from sequences.choice_fields import (
+    CameraChoiceField,
+    OrganizationChoiceField,
+    SelectChoiceField,
+)
 from sequences.models import (
     LOCKED_STAGES,
     WRITABLE_STAGES,
@@ -102,8 +106,8 @@ class SequenceFilterForm(KeptInLinksForm):
     organization = OrganizationChoiceField(
         required=False, empty_label="All organisations", label="Organisation"
     )
-    source = ChoiceField(choices=[("", "All sources"), *SourceApi.choices], required=False)
-    stage = ChoiceField(required=False)
+    source = SelectChoiceField(choices=[("", "All sources"), *SourceApi.choices], required=False)
+    stage = SelectChoiceField(required=False)
     date_from = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -136,7 +140,7 @@ class DoneFilterForm(SequenceFilterForm):
         *((stage.value, stage.label) for stage in ProcessingStage if stage in LOCKED_STAGES),
     ]
 
-    label_source = ChoiceField(
+    label_source = SelectChoiceField(
         choices=[
             ("", "Anyone"),
             (LabelSource.HUMAN, "A person"),

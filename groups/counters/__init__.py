@@ -22,6 +22,7 @@ from groups.counters.reading import (
     group_counts,
     risk_bucket,
     tallies_fold,
+    unchecked,
 )
 from groups.counters.sqlite import sqlite_counters_install, sqlite_triggers_drop
 
@@ -38,4 +39,5 @@ __all__ = [
     "sqlite_counters_install",
     "sqlite_triggers_drop",
     "tallies_fold",
+    "unchecked",
 ]

@@ -146,19 +146,23 @@ def counters_fix() -> list[Drift]:
 
 def _tally_rebuild(model, actual: Counter) -> None:
     key, value = TALLIES[model], value_column(model)
-    model.objects.all().delete()
-    model.objects.bulk_create(
+    _rows_replace(
+        model,
         (model(**dict(zip(key, parts, strict=True)), **{value: n}) for parts, n in actual.items()),
-        batch_size=1000,
     )
 
 
 def _writers_rebuild(actual: Counter) -> None:
-    GroupWriter.objects.all().delete()
-    GroupWriter.objects.bulk_create(
+    _rows_replace(
+        GroupWriter,
         (
             GroupWriter(group_id=group_id, operation_id=operation_id, members=n)
             for (group_id, operation_id), n in actual.items()
         ),
-        batch_size=1000,
     )
+
+
+def _rows_replace(model, rows) -> None:
+    """Every row of `model`'s table replaced by `rows` (under the caller's table lock)."""
+    model.objects.all().delete()
+    model.objects.bulk_create(rows, batch_size=1000)

@@ -28,6 +28,7 @@ _FOLD_LOCK = 0x67726F75
 
 
 def unchecked() -> Q:
+    """Machine labels nobody has confirmed: the check queue (its partial index's condition)."""
     return Q(label_source__in=sorted(MACHINE_SOURCES), checked_at__isnull=True)
 
 

@@ -10,18 +10,13 @@ from django.conf import settings
 from django.db.models import (
     F,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
 )
 
 from groups import counters
 from groups.counters import CheckCounts
-from sequences.models import MACHINE_SOURCES, Detection, SequenceAnnotation
-
-
-def _unchecked() -> Q:
-    return Q(label_source__in=sorted(MACHINE_SOURCES), checked_at__isnull=True)
+from sequences.models import Detection, SequenceAnnotation
 
 
 def unchecked_machine_labels() -> QuerySet[SequenceAnnotation]:
@@ -35,7 +30,7 @@ def unchecked_machine_labels() -> QuerySet[SequenceAnnotation]:
     """
     first = Detection.objects.filter(sequence=OuterRef("sequence_id")).order_by("recorded_at", "id")
     return (
-        SequenceAnnotation.objects.filter(_unchecked())
+        SequenceAnnotation.objects.filter(counters.unchecked())
         .select_related(
             "sequence__camera",
             "sequence__group",

@@ -86,8 +86,8 @@ def group_history(*, group_id: int, limit: int | None = HISTORY_LIMIT) -> list[G
     With a limit, on PostgreSQL, each of the four kinds is read newest first up to the limit,
     in one query, then the newest of them in a second one: a group with years of history
     reads about four times the limit, not its whole log. The operations that wrote its members
-    are listed first, in a query of their own (as a subquery, the planner may probe the whole
-    log newest first for them).
+    are read first from the writers the database keeps, in a query of their own (as a
+    subquery, the planner may probe the whole log newest first for them).
     """
     if limit is None:
         touching = _writing_members(group_id)
