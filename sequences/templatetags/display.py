@@ -1,5 +1,5 @@
 """Small pieces of markup drawn many times on a page (a time, a label chip, a URL of an id, a
-thumbnail with its boxes and crop), as template tags.
+thumbnail with its boxes and crop, a strip of previews), as template tags.
 
 They used to be included templates; an include costs a template render each time, and a page of
 36 member cards drew a hundred of them. A tag builds the same markup in Python.
@@ -124,3 +124,35 @@ def detection_thumb(thumb: Any, sequence_id: int) -> SafeString:
         return format_html('<div class="thumb-pair">{}</div>', image)
     crop = detection_crop(thumb.detection_id, sequence_id)
     return format_html('<div class="thumb-pair has-crop">{}{}</div>', image, crop)
+
+
+_NO_PREVIEW = mark_safe(
+    '<div class="preview-strip"><span class="preview preview-empty">No image</span></div>'
+)
+
+
+@register.simple_tag
+def preview_strip(detection_ids: list[int], frame: Any) -> SafeString:
+    """Images side by side (`detection_ids`, the first, middle and last member's of a group),
+    each zoomed on a region: `frame.image_style` places the image, `frame.region_style` (or
+    None) draws the region. "No image" without any. A page of the groups list draws 50."""
+    if not detection_ids:
+        return _NO_PREVIEW
+    region = ""
+    if frame.region_style:
+        region = format_html(
+            '<span class="overlay overlay-reference" style="{}"></span>', frame.region_style
+        )
+    image = (
+        '<span class="preview"><img src="{}?variant=preview" alt="" loading="lazy" style="{}">'
+        "{}</span>"
+    )
+    previews = format_html_join(
+        "",
+        image,
+        (
+            (id_url("sequences:detection_image", detection_id), frame.image_style, region)
+            for detection_id in detection_ids
+        ),
+    )
+    return format_html('<div class="preview-strip">{}</div>', previews)

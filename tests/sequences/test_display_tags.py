@@ -1,5 +1,6 @@
 """The display tags draw what the templates they replaced drew: an id's URL as `{% url %}`
-gives it (under a sub-path too), a UTC time, a label chip, a thumbnail with its boxes and crop."""
+gives it (under a sub-path too), a UTC time, a label chip, a thumbnail with its boxes and crop, a
+strip of previews."""
 
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -11,6 +12,7 @@ from sequences.templatetags.display import (
     detection_thumb,
     id_url,
     label_chip,
+    preview_strip,
     utc_time,
 )
 
@@ -85,3 +87,26 @@ def test_a_style_is_escaped_and_a_crop_names_its_frame():
     drawn = detection_thumb(Thumb(9, ['"><script>']), 3)
     assert "<script>" not in drawn and "&quot;&gt;&lt;script&gt;" in drawn
     assert 'alt="Zoom on the box of sequence #3, frame 4"' in detection_crop(9, 3, 4)
+
+
+class Frame:
+    def __init__(self, image_style, region_style=None):
+        self.image_style, self.region_style = image_style, region_style
+
+
+def test_a_preview_strip_shows_each_image_zoomed_with_its_region():
+    drawn = preview_strip([4, 8], Frame("left:-10%;width:250%", "left:25%"))
+    images = [reverse("sequences:detection_image", args=[pk]) for pk in (4, 8)]
+    assert drawn.startswith('<div class="preview-strip"><span class="preview">')
+    for image in images:
+        assert f'<img src="{image}?variant=preview" alt="" loading="lazy" ' in drawn
+    assert drawn.count('style="left:-10%;width:250%"') == 2
+    assert drawn.count('<span class="overlay overlay-reference" style="left:25%"></span>') == 2
+
+
+def test_a_preview_strip_without_a_region_or_images_says_what_it_has():
+    assert "overlay" not in preview_strip([4], Frame("left:0"))
+    assert preview_strip([], Frame("left:0")) == (
+        '<div class="preview-strip"><span class="preview preview-empty">No image</span></div>'
+    )
+    assert "&quot;&gt;&lt;script&gt;" in preview_strip([4], Frame('"><script>'))
