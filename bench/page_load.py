@@ -1,7 +1,8 @@
 """Serving a history with the production server and measuring its pages over HTTP, for
 bench/pages.py: gunicorn as `make serve` runs it, a logged-in client, the median and p95 of one
 client, and requests per second under concurrent connections (wrk when installed, else a bounded
-Python load generator that stops by itself).
+Python load generator that stops by itself); or two servers of two checkouts side by side, one
+client alternating between them.
 
 Import it after django.setup(): the server serves the scratch database the bench's connection
 names.
@@ -41,9 +42,12 @@ def database_url() -> str:
 
 
 class Server:
-    """gunicorn as `make serve` runs it, on a free port, stopped on exit."""
+    """gunicorn as `make serve` runs it, on a free port, stopped on exit: the code of `root`
+    (this checkout by default, or another one, e.g. a `git worktree` of an older commit),
+    with this checkout's virtual environment."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, root: Path = ROOT):
+        self.root = root
         self.port = free_port()
         self.static = tempfile.mkdtemp(prefix="bench-static-")
         self.env = {
@@ -64,7 +68,7 @@ class Server:
         python = str(ROOT / ".venv" / "bin" / "python")
         subprocess.run(
             [python, "manage.py", "collectstatic", "--noinput", "-v", "0"],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             check=True,
         )
@@ -75,7 +79,7 @@ class Server:
                 "python:annotation_site.gunicorn_config",
                 "annotation_site.wsgi",
             ],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
         )
         deadline = time.monotonic() + 60
@@ -86,6 +90,18 @@ class Server:
             except OSError:
                 time.sleep(0.3)
         raise RuntimeError("gunicorn did not start")
+
+    def workers_cpu_seconds(self) -> float:
+        """CPU time (user and system) the server's workers have used so far (Linux /proc)."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process has just ended
+                continue
+            if int(fields[1]) == self.process.pid:  # fields: state, ppid, ..., utime, stime
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc) -> None:
         self.process.terminate()
@@ -158,6 +174,36 @@ def single_client(client: Client, path: str, repeat: int) -> dict:
         "median_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], 1),
     }
+
+
+def side_by_side(pairs: dict[str, tuple[Server, Client]], path: str, repeat: int) -> dict:
+    """One client alternating its requests of `path` between servers (`pairs`: name -> server
+    and its logged-in client), each one worker, the order swapped every round: both see the
+    same moments of a machine whose speed drifts. Per name: the median wall time and the
+    workers' CPU time per request, in ms."""
+    for _server, client in pairs.values():
+        for _ in range(3):
+            status, _ = client.request("GET", path)
+            if status != 200:
+                raise RuntimeError(f"{path}: {status}")
+    times: dict[str, list[float]] = {name: [] for name in pairs}
+    cpu_before = {name: server.workers_cpu_seconds() for name, (server, _) in pairs.items()}
+    names = list(pairs)
+    for round_number in range(repeat):
+        for name in names if round_number % 2 == 0 else reversed(names):
+            started = time.perf_counter()
+            status, _ = pairs[name][1].request("GET", path)
+            times[name].append((time.perf_counter() - started) * 1000)
+            if status != 200:
+                raise RuntimeError(f"{path}: {status}")
+    figures = {}
+    for name, (server, _) in pairs.items():
+        cpu = (server.workers_cpu_seconds() - cpu_before[name]) * 1000 / repeat
+        figures[name] = {
+            "median_ms": round(statistics.median(times[name]), 1),
+            "cpu_ms": round(cpu, 1),
+        }
+    return figures
 
 
 def _wrk_ms(text: str) -> float:

@@ -19,6 +19,12 @@ user and prints one JSON line per page:
   generator); the load generator stops by itself;
 - on each line, `load_1min`: the machine's load average then (other work inflates the figures).
 
+With ``--against DIR`` (another checkout, e.g. ``git worktree add /tmp/before <commit>``) it
+measures instead this checkout and that one side by side: two servers of one worker each on the
+same history, one client alternating its --repeat requests of each page between them, and one
+JSON line per page with each tree's median wall time and its worker's CPU time per request. On a
+machine whose speed drifts, the difference between the two is what such a run can tell.
+
     DATABASE_URL=postgres://USER@HOST:5432/NAME .venv/bin/python bench/pages.py \\
         --sequences 100000 --keep
 
@@ -58,6 +64,7 @@ from page_load import (  # noqa: E402
     load_python,
     load_wrk,
     machine_load,
+    side_by_side,
     single_client,
 )
 
@@ -321,6 +328,9 @@ LOADED = ("groups_list", "group_5000_members", "annotate", "check_queue")
 def run(args) -> None:
     history = ensure_history(args)
     print(json.dumps({"history": history}), flush=True)
+    if args.against:
+        compare(args, history)
+        return
     with Server(args.workers) as server:
         client = Client(server.port)
         client.login()
@@ -342,6 +352,21 @@ def run(args) -> None:
             print(json.dumps(figures), flush=True)
 
 
+def compare(args, history: dict) -> None:
+    """This checkout and `args.against` side by side, page by page (see the module's doc)."""
+    with Server(1) as this, Server(1, Path(args.against).resolve()) as against:
+        pairs = {}
+        for name, server in (("this", this), ("against", against)):
+            client = Client(server.port)
+            client.login()
+            pairs[name] = (server, client)
+        urls = pages(history, pairs["this"][1])
+        for name in [name for name in urls if not args.only or name in args.only]:
+            figures = side_by_side(pairs, urls[name], args.repeat)
+            line = {"page": name, "url": urls[name], "sequences": history["sequences"]}
+            print(json.dumps({**line, **figures, **machine_load()}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sequences", type=int, default=1_000_000, help="history size")
@@ -353,6 +378,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--only", nargs="*", help="only these pages (names of the JSON lines)")
     parser.add_argument("--python-load", action="store_true", help="not wrk, even if installed")
+    parser.add_argument(
+        "--against",
+        metavar="DIR",
+        help="another checkout to measure side by side with this one (one client, no load)",
+    )
     parser.add_argument(
         "--keep",
         action="store_true",
