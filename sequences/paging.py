@@ -19,7 +19,7 @@ def estimated_count(rows: QuerySet) -> tuple[int, bool]:
     database = connections[rows.db]
     if database.vendor != "postgresql":
         return rows.count(), False
-    exact = rows.order_by()[: EXACT_COUNT_UP_TO + 1].count()
+    exact = rows.order_by().values("pk")[: EXACT_COUNT_UP_TO + 1].count()
     if exact <= EXACT_COUNT_UP_TO:
         return exact, False
     sql, params = rows.order_by().values("pk").query.sql_with_params()
