@@ -157,19 +157,24 @@ class Client:
             raise RuntimeError(f"login failed ({status})")
 
 
-def single_client(client: Client, path: str, repeat: int) -> dict:
-    for _ in range(3):
-        status, _ = client.request("GET", path)
+def timed_get(client: Client, path: str) -> float:
+    """Milliseconds `client` waited for `path`; anything but a 200 stops the bench."""
+    started = time.perf_counter()
+    status, _ = client.request("GET", path)
+    elapsed = (time.perf_counter() - started) * 1000
     if status != 200:
         raise RuntimeError(f"{path}: {status}")
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        status, _ = client.request("GET", path)
-        times.append((time.perf_counter() - started) * 1000)
-        if status != 200:
-            raise RuntimeError(f"{path}: {status}")
-    times.sort()
+    return elapsed
+
+
+def warm_up(client: Client, path: str) -> None:
+    for _ in range(3):
+        timed_get(client, path)
+
+
+def single_client(client: Client, path: str, repeat: int) -> dict:
+    warm_up(client, path)
+    times = sorted(timed_get(client, path) for _ in range(repeat))
     return {
         "median_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], 1),
@@ -182,20 +187,13 @@ def side_by_side(pairs: dict[str, tuple[Server, Client]], path: str, repeat: int
     same moments of a machine whose speed drifts. Per name: the median wall time and the
     workers' CPU time per request, in ms."""
     for _server, client in pairs.values():
-        for _ in range(3):
-            status, _ = client.request("GET", path)
-            if status != 200:
-                raise RuntimeError(f"{path}: {status}")
+        warm_up(client, path)
     times: dict[str, list[float]] = {name: [] for name in pairs}
     cpu_before = {name: server.workers_cpu_seconds() for name, (server, _) in pairs.items()}
     names = list(pairs)
     for round_number in range(repeat):
         for name in names if round_number % 2 == 0 else reversed(names):
-            started = time.perf_counter()
-            status, _ = pairs[name][1].request("GET", path)
-            times[name].append((time.perf_counter() - started) * 1000)
-            if status != 200:
-                raise RuntimeError(f"{path}: {status}")
+            times[name].append(timed_get(pairs[name][1], path))
     figures = {}
     for name, (server, _) in pairs.items():
         cpu = (server.workers_cpu_seconds() - cpu_before[name]) * 1000 / repeat

@@ -329,6 +329,11 @@ def pages(history: dict, client: Client) -> dict[str, str]:
 LOADED = ("groups_list", "group_5000_members", "annotate", "check_queue")
 
 
+def chosen_pages(urls: dict[str, str], only: list[str] | None) -> list[str]:
+    """The names of `urls` the run measures: those of --only, or all of them."""
+    return [name for name in urls if not only or name in only]
+
+
 def run(args) -> None:
     history = ensure_history(args)
     print(json.dumps({"history": history}), flush=True)
@@ -339,7 +344,7 @@ def run(args) -> None:
         client = Client(server.port)
         client.login()
         urls = pages(history, client)
-        chosen = [name for name in urls if not args.only or name in args.only]
+        chosen = chosen_pages(urls, args.only)
         for name in chosen:
             figures = single_client(client, urls[name], args.repeat)
             line = {"page": name, "url": urls[name], "sequences": history["sequences"]}
@@ -365,7 +370,7 @@ def compare(args, history: dict) -> None:
             client.login()
             pairs[name] = (server, client)
         urls = pages(history, pairs["this"][1])
-        for name in [name for name in urls if not args.only or name in args.only]:
+        for name in chosen_pages(urls, args.only):
             figures = side_by_side(pairs, urls[name], args.repeat)
             line = {"page": name, "url": urls[name], "sequences": history["sequences"]}
             print(json.dumps({**line, **figures, **machine_load()}), flush=True)

@@ -19,10 +19,11 @@ def estimated_count(rows: QuerySet) -> tuple[int, bool]:
     database = connections[rows.db]
     if database.vendor != "postgresql":
         return rows.count(), False
-    exact = rows.order_by().values("pk")[: EXACT_COUNT_UP_TO + 1].count()
+    ids = rows.order_by().values("pk")  # the rows' other columns and annotations unread
+    exact = ids[: EXACT_COUNT_UP_TO + 1].count()
     if exact <= EXACT_COUNT_UP_TO:
         return exact, False
-    sql, params = rows.order_by().values("pk").query.sql_with_params()
+    sql, params = ids.query.sql_with_params()
     with database.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]

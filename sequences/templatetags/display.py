@@ -83,6 +83,11 @@ def id_url(name: str, *ids: int) -> str:
     return pattern.format(*ids)
 
 
+def _reference_overlay(style: str) -> SafeString:
+    """A group's reference region drawn over an image (`style`: its place in percent)."""
+    return format_html('<span class="overlay overlay-reference" style="{}"></span>', style)
+
+
 _NO_IMAGE = mark_safe('<div class="thumb thumb-empty"><span>No image</span></div>')
 
 
@@ -110,9 +115,7 @@ def detection_thumb(thumb: Any, sequence_id: int) -> SafeString:
     prediction = '<span class="overlay overlay-prediction" style="{}"></span>'
     overlays = format_html_join("", prediction, ((style,) for style in thumb.boxes))
     if thumb.reference:
-        overlays += format_html(
-            '<span class="overlay overlay-reference" style="{}"></span>', thumb.reference
-        )
+        overlays += _reference_overlay(thumb.reference)
     image = format_html(
         '<div class="thumb"><img src="{}?variant=thumb" alt="First image of sequence #{}" '
         'loading="lazy">{}</div>',
@@ -138,11 +141,7 @@ def preview_strip(detection_ids: list[int], frame: Any) -> SafeString:
     None) draws the region. "No image" without any. A page of the groups list draws 50."""
     if not detection_ids:
         return _NO_PREVIEW
-    region = ""
-    if frame.region_style:
-        region = format_html(
-            '<span class="overlay overlay-reference" style="{}"></span>', frame.region_style
-        )
+    region = _reference_overlay(frame.region_style) if frame.region_style else ""
     image = (
         '<span class="preview"><img src="{}?variant=preview" alt="" loading="lazy" style="{}">'
         "{}</span>"
